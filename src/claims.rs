@@ -1,0 +1,61 @@
+//! The ready-made claims type and the registered-claims view.
+
+use serde::{Deserialize, Serialize};
+
+/// The token-type claim value of access tokens (the tutorial's `scope`).
+pub const ACCESS_TOKEN: &str = "access_token";
+/// The token-type claim value of refresh tokens.
+pub const REFRESH_TOKEN: &str = "refresh_token";
+
+/// Standard JWT claims, in the tutorial's format plus the registered claims
+/// of RFC 7519 §4.1.
+///
+/// `sub` and `exp` are required; the rest are optional. Use your own type
+/// (anything `DeserializeOwned + Clone + Send + Sync`) with
+/// [`JwtAuthLayerBuilder::claims`](crate::JwtAuthLayerBuilder::claims) when
+/// you need more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Subject: the user the token was issued to.
+    pub sub: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issued-at, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Not-before, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Audience: one string or a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    /// Unique token id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Token type: [`ACCESS_TOKEN`] or [`REFRESH_TOKEN`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// The `aud` claim: a single string or an array of strings (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether `name` is among the audiences.
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            Self::One(one) => one == name,
+            Self::Many(many) => many.iter().any(|aud| aud == name),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Errors: why a token was refused, why a key was refused, why a layer could not be built.
+
+use std::fmt;
+
+/// Why a token was refused.
+///
+/// The client never sees these details: the layer answers with the generic
+/// bodies of the rejection table (see [`Rejection`](crate::Rejection)); the
+/// variant is only logged at `debug` level, never with the token itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Longer than the configured cap; refused before any decoding.
+    TooLarge,
+    /// Not three dot-separated segments of canonical base64url, or a header
+    /// that is not a JSON object with a string `alg`.
+    Malformed,
+    /// The `alg` header names no algorithm this crate accepts (`none` in any
+    /// casing included).
+    UnsupportedAlgorithm,
+    /// No key in the key set matches the token's `kid` and `alg`.
+    UnknownKey,
+    /// The key selected by `kid` is pinned to another algorithm.
+    AlgorithmMismatch,
+    /// The header carries a `crit` parameter this crate does not understand
+    /// (RFC 7515 §4.1.11).
+    UnsupportedCritical,
+    /// The signature does not verify.
+    InvalidSignature,
+    /// The payload is not a JSON object, a registered claim has the wrong
+    /// type, or the claims do not deserialize into the claims type.
+    InvalidClaims,
+    /// A required claim (`exp`, or `iss`/`aud` when configured) is absent.
+    MissingClaim(&'static str),
+    /// `exp` has passed (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `iat` is in the future (beyond the leeway).
+    IssuedInFuture,
+    /// `iss` is not one of the accepted issuers.
+    InvalidIssuer,
+    /// `aud` names none of the accepted audiences.
+    InvalidAudience,
+    /// The token-type claim is missing or has another value (for example a
+    /// refresh token presented where an access token is required).
+    WrongTokenType,
+    /// The revocation hook reports the token as revoked.
+    Revoked,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            Self::TooLarge => "token exceeds the size cap",
+            Self::Malformed => "token is not a well-formed compact JWS",
+            Self::UnsupportedAlgorithm => "token algorithm is not supported",
+            Self::UnknownKey => "no key matches the token's kid and alg",
+            Self::AlgorithmMismatch => "token alg differs from the key's algorithm",
+            Self::UnsupportedCritical => "token has a crit header parameter",
+            Self::InvalidSignature => "token signature is invalid",
+            Self::InvalidClaims => "token claims are invalid",
+            Self::MissingClaim(name) => {
+                return write!(f, "token lacks the required claim `{name}`");
+            }
+            Self::Expired => "token has expired",
+            Self::NotYetValid => "token is not valid yet (nbf)",
+            Self::IssuedInFuture => "token is issued in the future (iat)",
+            Self::InvalidIssuer => "token issuer is not accepted",
+            Self::InvalidAudience => "token audience is not accepted",
+            Self::WrongTokenType => "token has the wrong token type",
+            Self::Revoked => "token has been revoked",
+        };
+        f.write_str(text)
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// Why a key could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// An HMAC secret shorter than the hash output of its algorithm
+    /// (RFC 7518 §3.2).
+    #[error(
+        "the {alg:?} secret is {actual} bytes; it must be at least {min} bytes \
+         (generate one with `openssl rand -base64 48`)"
+    )]
+    WeakSecret {
+        /// The algorithm the secret was meant for.
+        alg: jsonwebtoken::Algorithm,
+        /// The minimum length in bytes.
+        min: usize,
+        /// The length that was given.
+        actual: usize,
+    },
+    /// The algorithm does not fit the kind of key (for example an RSA PEM for
+    /// `ES256`, or `HS256` for a public key).
+    #[error("the key cannot be used with {0:?}")]
+    AlgorithmMismatch(jsonwebtoken::Algorithm),
+    /// A JWK without an `alg` member; the algorithm must be pinned.
+    #[error("the JWK has no `alg`; pin the algorithm explicitly")]
+    MissingAlgorithm,
+    /// The key material could not be parsed.
+    #[error("invalid key material: {0}")]
+    Invalid(#[source] jsonwebtoken::errors::Error),
+    /// Neither crypto-backend feature is enabled and no process-wide
+    /// jsonwebtoken `CryptoProvider` is installed.
+    #[error("no jsonwebtoken crypto provider: enable the `aws-lc-rs` or `rust-crypto` feature")]
+    NoCryptoProvider,
+}
+
+impl From<jsonwebtoken::errors::Error> for KeyError {
+    fn from(err: jsonwebtoken::errors::Error) -> Self {
+        Self::Invalid(err)
+    }
+}
+
+/// Why a [`Validator`](crate::Validator) or a
+/// [`JwtAuthLayer`](crate::JwtAuthLayer) could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The key set is empty: every token would be refused.
+    #[error("the key set is empty")]
+    NoKeys,
+    /// An issuer or audience list was given but is empty.
+    #[error("the accepted {0} list is empty")]
+    EmptyList(&'static str),
+    /// A token-source name (cookie or query parameter) is empty.
+    #[error("the {0} name is empty")]
+    EmptySourceName(&'static str),
+}

@@ -1,0 +1,198 @@
+//! Compact JWS parsing: splitting, canonical base64url, and the header.
+//!
+//! Only the header members that matter for verification are read: `alg`,
+//! `kid` and `crit`. `jku`, `x5u`, `jwk` and `x5c` are never followed or
+//! trusted: keys come from the key set alone.
+
+use std::borrow::Cow;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::error::TokenError;
+
+/// The three segments of a compact JWS, still encoded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Compact<'a> {
+    pub(crate) header: &'a [u8],
+    pub(crate) payload: &'a [u8],
+    pub(crate) signature: &'a [u8],
+    /// `header.payload`, the bytes the signature covers, exactly as sent.
+    pub(crate) signing_input: &'a [u8],
+}
+
+impl<'a> Compact<'a> {
+    /// Splits a token into its three segments. No decoding happens here, and
+    /// nothing that is not three non-empty base64url segments gets further.
+    pub(crate) fn split(token: &'a [u8]) -> Result<Self, TokenError> {
+        let mut dots = [0usize; 2];
+        let mut count = 0;
+        for (index, byte) in token.iter().enumerate() {
+            match byte {
+                b'.' => {
+                    if count == 2 {
+                        return Err(TokenError::Malformed);
+                    }
+                    dots[count] = index;
+                    count += 1;
+                }
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
+                _ => return Err(TokenError::Malformed),
+            }
+        }
+        if count != 2 {
+            return Err(TokenError::Malformed);
+        }
+        let (first, second) = (dots[0], dots[1]);
+        let header = &token[..first];
+        let payload = &token[first + 1..second];
+        let signature = &token[second + 1..];
+        if header.is_empty() || payload.is_empty() || signature.is_empty() {
+            return Err(TokenError::Malformed);
+        }
+        Ok(Self {
+            header,
+            payload,
+            signature,
+            signing_input: &token[..second],
+        })
+    }
+}
+
+/// Decodes canonical, unpadded base64url into `buf`, growing it as needed.
+/// Non-canonical trailing bits and padding are refused.
+pub(crate) fn decode_into(segment: &[u8], buf: &mut Vec<u8>) -> Result<(), TokenError> {
+    buf.clear();
+    URL_SAFE_NO_PAD
+        .decode_vec(segment, buf)
+        .map_err(|_| TokenError::Malformed)
+}
+
+/// Whether the JSON text starts with `{` (after white space): a JOSE header
+/// and a JWT claims set must be JSON objects, and serde's derived structs
+/// would otherwise also accept arrays.
+pub(crate) fn is_json_object(json: &[u8]) -> bool {
+    json.iter()
+        .find(|byte| !matches!(byte, b' ' | b'\t' | b'\r' | b'\n'))
+        == Some(&b'{')
+}
+
+/// The header members this crate reads.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Header<'a> {
+    #[serde(borrow)]
+    pub(crate) alg: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub(crate) kid: Option<Cow<'a, str>>,
+    #[serde(default)]
+    crit: Option<IgnoredAny>,
+}
+
+impl<'a> Header<'a> {
+    /// Parses a decoded header.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::Malformed`] unless the header is a JSON object with a
+    /// string `alg` (duplicate members are refused too);
+    /// [`TokenError::UnsupportedCritical`] if it has a `crit` member: this
+    /// crate implements no extension that `crit` could name, so RFC 7515
+    /// §4.1.11 requires the token to be refused.
+    pub(crate) fn parse(json: &'a [u8]) -> Result<Self, TokenError> {
+        if !is_json_object(json) {
+            return Err(TokenError::Malformed);
+        }
+        let header: Self = serde_json::from_slice(json).map_err(|_| TokenError::Malformed)?;
+        if header.crit.is_some() {
+            return Err(TokenError::UnsupportedCritical);
+        }
+        Ok(header)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_requires_exactly_three_non_empty_segments() {
+        assert!(Compact::split(b"a.b.c").is_ok());
+        for bad in [
+            &b""[..],
+            b"a",
+            b"a.b",
+            b"a.b.c.d",
+            b"a..c",
+            b".b.c",
+            b"a.b.",
+            b"a.b.c=",
+            b"a+b.c.d",
+            b"a.b.c\n",
+        ] {
+            assert_eq!(
+                Compact::split(bad).unwrap_err(),
+                TokenError::Malformed,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn signing_input_is_the_bytes_as_sent() {
+        let compact = Compact::split(b"aGk.eW8.c2ln").unwrap();
+        assert_eq!(compact.signing_input, b"aGk.eW8");
+        assert_eq!(compact.signature, b"c2ln");
+    }
+
+    #[test]
+    fn decode_refuses_non_canonical_base64url() {
+        let mut buf = Vec::new();
+        assert!(decode_into(b"QQ", &mut buf).is_ok());
+        assert_eq!(buf, b"A");
+        // "QR" decodes to the same byte with non-zero trailing bits.
+        assert_eq!(
+            decode_into(b"QR", &mut buf).unwrap_err(),
+            TokenError::Malformed
+        );
+        assert_eq!(
+            decode_into(b"Q", &mut buf).unwrap_err(),
+            TokenError::Malformed
+        );
+    }
+
+    #[test]
+    fn header_must_be_an_object_with_a_string_alg_and_no_crit() {
+        assert_eq!(
+            Header::parse(br#"{"alg":"HS256","kid":"k1"}"#)
+                .unwrap()
+                .kid
+                .as_deref(),
+            Some("k1")
+        );
+        assert_eq!(
+            Header::parse(br#" {"typ":"JWT",\r\n "alg":"HS256"}"#)
+                .unwrap()
+                .alg,
+            "HS256"
+        );
+        for bad in [
+            &br#"["HS256"]"#[..],
+            br#"{"alg":1}"#,
+            br#"{}"#,
+            br#"{"alg":"HS256","alg":"none"}"#,
+            b"not json",
+        ] {
+            assert_eq!(
+                Header::parse(bad).unwrap_err(),
+                TokenError::Malformed,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            Header::parse(br#"{"alg":"HS256","crit":["exp"],"exp":1}"#).unwrap_err(),
+            TokenError::UnsupportedCritical
+        );
+    }
+}

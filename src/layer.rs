@@ -1,0 +1,238 @@
+//! [`JwtAuthLayer`] and its builder.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_layer::Layer;
+
+use crate::claims::Claims;
+use crate::error::BuildError;
+use crate::key::KeyRing;
+use crate::rejection::JsonRejection;
+use crate::revocation::Revocation;
+use crate::service::JwtAuth;
+use crate::source::TokenSources;
+use crate::validator::{Validation, Validator};
+
+/// What every clone of the layer and its services shares.
+pub(crate) struct Shared {
+    pub(crate) validator: Validator,
+    pub(crate) sources: TokenSources,
+    pub(crate) optional: bool,
+}
+
+/// A tower [`Layer`] that validates bearer JWTs and puts the claims into the
+/// request extensions.
+///
+/// Build it with [`JwtAuthLayer::builder`]. Keys and rules sit behind an
+/// `Arc`: cloning the layer or its services is cheap.
+pub struct JwtAuthLayer<C = Claims, O = JsonRejection> {
+    shared: Arc<Shared>,
+    on_rejection: O,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl JwtAuthLayer {
+    /// Starts a layer over `keys` (a [`Key`](crate::Key),
+    /// [`KeySet`](crate::KeySet) or [`KeyRing`]) with the default rules:
+    /// required `exp`, `scope` = `access_token`, 5 s leeway, tokens up to
+    /// 8 KiB from the `Authorization` header only, claims of type
+    /// [`Claims`], rejections as JSON.
+    pub fn builder(keys: impl Into<KeyRing>) -> JwtAuthLayerBuilder {
+        JwtAuthLayerBuilder {
+            keys: keys.into(),
+            rules: Validation::default(),
+            revocation: None,
+            sources: TokenSources::default(),
+            optional: false,
+            on_rejection: JsonRejection,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C, O> JwtAuthLayer<C, O> {
+    /// The validator, for example to replace keys through
+    /// [`Validator::keys`].
+    pub fn validator(&self) -> &Validator {
+        &self.shared.validator
+    }
+}
+
+impl<C, O: Clone> Clone for JwtAuthLayer<C, O> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            on_rejection: self.on_rejection.clone(),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C, O> fmt::Debug for JwtAuthLayer<C, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthLayer")
+            .field("validator", &self.shared.validator)
+            .field("optional", &self.shared.optional)
+            .field("claims", &std::any::type_name::<C>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, C, O: Clone> Layer<S> for JwtAuthLayer<C, O> {
+    type Service = JwtAuth<S, C, O>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        JwtAuth::new(inner, Arc::clone(&self.shared), self.on_rejection.clone())
+    }
+}
+
+/// Builds a [`JwtAuthLayer`].
+#[must_use]
+pub struct JwtAuthLayerBuilder<C = Claims, O = JsonRejection> {
+    keys: KeyRing,
+    rules: Validation,
+    revocation: Option<Arc<dyn Revocation>>,
+    sources: TokenSources,
+    optional: bool,
+    on_rejection: O,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C, O> fmt::Debug for JwtAuthLayerBuilder<C, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthLayerBuilder")
+            .field("keys", &self.keys)
+            .field("rules", &self.rules)
+            .field("optional", &self.optional)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C, O> JwtAuthLayerBuilder<C, O> {
+    /// Replaces all claim rules at once.
+    pub fn validation(mut self, rules: Validation) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Clock-skew leeway for `exp`, `nbf` and `iat` (default 5 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.rules = self.rules.leeway(leeway);
+        self
+    }
+
+    /// Requires `iss` to be one of `issuers`.
+    pub fn issuers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, issuers: I) -> Self {
+        self.rules = self.rules.issuers(issuers);
+        self
+    }
+
+    /// Requires `aud` to name one of `audiences`.
+    pub fn audiences<I: IntoIterator<Item = S>, S: Into<String>>(mut self, audiences: I) -> Self {
+        self.rules = self.rules.audiences(audiences);
+        self
+    }
+
+    /// Requires the claim `claim` to equal `value` (default: `scope` =
+    /// `access_token`).
+    pub fn token_type(mut self, claim: impl Into<String>, value: impl Into<String>) -> Self {
+        self.rules = self.rules.token_type(claim, value);
+        self
+    }
+
+    /// Accepts tokens of any type; see [`Validation::any_token_type`].
+    pub fn any_token_type(mut self) -> Self {
+        self.rules = self.rules.any_token_type();
+        self
+    }
+
+    /// Caps the token length (default 8 KiB).
+    pub fn max_token_len(mut self, max: usize) -> Self {
+        self.rules = self.rules.max_token_len(max);
+        self
+    }
+
+    /// Asks `revocation` about every otherwise valid token.
+    pub fn revocation(mut self, revocation: Arc<dyn Revocation>) -> Self {
+        self.revocation = Some(revocation);
+        self
+    }
+
+    /// Also takes the token from the cookie `name`.
+    pub fn cookie(mut self, name: impl Into<String>) -> Self {
+        self.sources.cookie = Some(name.into());
+        self
+    }
+
+    /// Also takes the token from the query parameter `name` (for WebSocket
+    /// upgrades). Query strings end up in access logs: prefer the header.
+    pub fn query_param(mut self, name: impl Into<String>) -> Self {
+        self.sources.query = Some(name.into());
+        self
+    }
+
+    /// Optional mode: a request without credentials passes through without
+    /// claims; bad credentials are still refused.
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+
+    /// Decodes the claims into `C2` instead.
+    pub fn claims<C2>(self) -> JwtAuthLayerBuilder<C2, O> {
+        JwtAuthLayerBuilder {
+            keys: self.keys,
+            rules: self.rules,
+            revocation: self.revocation,
+            sources: self.sources,
+            optional: self.optional,
+            on_rejection: self.on_rejection,
+            _claims: PhantomData,
+        }
+    }
+
+    /// Renders rejections with `on_rejection` instead of [`JsonRejection`].
+    pub fn on_rejection<O2>(self, on_rejection: O2) -> JwtAuthLayerBuilder<C, O2> {
+        JwtAuthLayerBuilder {
+            keys: self.keys,
+            rules: self.rules,
+            revocation: self.revocation,
+            sources: self.sources,
+            optional: self.optional,
+            on_rejection,
+            _claims: PhantomData,
+        }
+    }
+
+    /// Builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::NoKeys`] for an empty key set,
+    /// [`BuildError::EmptyList`] for an empty issuer or audience list,
+    /// [`BuildError::EmptySourceName`] for an empty cookie or query name.
+    pub fn build(self) -> Result<JwtAuthLayer<C, O>, BuildError> {
+        if self.sources.cookie.as_deref() == Some("") {
+            return Err(BuildError::EmptySourceName("cookie"));
+        }
+        if self.sources.query.as_deref() == Some("") {
+            return Err(BuildError::EmptySourceName("query parameter"));
+        }
+        let mut validator = Validator::new(self.keys, self.rules)?;
+        if let Some(revocation) = self.revocation {
+            validator = validator.with_revocation(revocation);
+        }
+        Ok(JwtAuthLayer {
+            shared: Arc::new(Shared {
+                validator,
+                sources: self.sources,
+                optional: self.optional,
+            }),
+            on_rejection: self.on_rejection,
+            _claims: PhantomData,
+        })
+    }
+}

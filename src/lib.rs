@@ -1,0 +1,99 @@
+//! JWT bearer authentication for [tower], [hyper] and [axum] services.
+//!
+//! [`JwtAuthLayer`] validates the bearer token of every request and puts the
+//! claims into the request extensions; rejections follow RFC 6750 §3. It is a
+//! plain [`tower_layer::Layer`]: it works with axum's `Router::layer` and
+//! `route_layer`, with a hyper 1 server through hyper-util's tower adapter,
+//! and with any tower stack.
+//!
+//! ```
+//! use std::convert::Infallible;
+//!
+//! use http::{Request, Response, StatusCode};
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//! use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, Key, SigningKey};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let secret = b"a secret of at least thirty-two bytes!!";
+//! let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, secret)?).build()?;
+//!
+//! let mut service = ServiceBuilder::new().layer(layer).service_fn(|req: Request<String>| async move {
+//!     let claims = req.extensions().get::<Claims>().expect("the layer inserted the claims");
+//!     Ok::<_, Infallible>(Response::new(format!("hello {}", claims.sub)))
+//! });
+//!
+//! // No token: 401 with a bare `Bearer` challenge.
+//! let response = service.ready().await?.call(Request::new(String::new())).await?;
+//! assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+//! assert_eq!(response.headers()["www-authenticate"], "Bearer");
+//!
+//! // A valid access token: 200, and the handler sees the claims.
+//! let signer = SigningKey::hmac(Algorithm::HS256, secret)?;
+//! let token = signer.sign(&serde_json::json!({
+//!     "sub": "alice",
+//!     "exp": jsonwebtoken::get_current_timestamp() + 60,
+//!     "scope": "access_token",
+//! }))?;
+//! let request = Request::builder()
+//!     .header("authorization", format!("Bearer {token}"))
+//!     .body(String::new())?;
+//! let response = service.ready().await?.call(request).await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//! assert_eq!(response.into_body(), "hello alice");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Rejections
+//!
+//! | Case | Status | `WWW-Authenticate` | Body |
+//! |---|---|---|---|
+//! | No credentials | 401 | `Bearer` | `{"detail":"Not authenticated"}` |
+//! | Expired | 401 | `Bearer error="invalid_token", …` | `{"detail":"Token expired"}` |
+//! | Any other bad token | 401 | `Bearer error="invalid_token"` | `{"detail":"Invalid token"}` |
+//! | Malformed `Authorization` | 400 | `Bearer error="invalid_request"` | `{"detail":"Invalid request"}` |
+//!
+//! # Features
+//!
+//! - `aws-lc-rs` (default) / `rust-crypto`: jsonwebtoken's crypto backend for
+//!   the asymmetric algorithms (HMAC always uses a pre-keyed RustCrypto
+//!   state). With both on, aws-lc-rs is used.
+//! - `axum`: the [`JwtClaims`] extractor.
+//!
+//! [tower]: https://docs.rs/tower
+//! [hyper]: https://docs.rs/hyper
+//! [axum]: https://docs.rs/axum
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod claims;
+mod error;
+#[cfg(feature = "axum")]
+mod extract;
+mod future;
+mod jws;
+mod key;
+mod layer;
+mod rejection;
+mod revocation;
+mod service;
+mod signing;
+mod source;
+mod validator;
+
+pub use claims::{ACCESS_TOKEN, Audience, Claims, REFRESH_TOKEN};
+pub use error::{BuildError, KeyError, TokenError};
+#[cfg(feature = "axum")]
+pub use extract::{JwtClaims, MissingJwtAuthLayer};
+pub use future::ResponseFuture;
+pub use jsonwebtoken::{Algorithm, jwk};
+pub use key::{Key, KeyRing, KeySet};
+pub use layer::{JwtAuthLayer, JwtAuthLayerBuilder};
+pub use rejection::{JsonRejection, OnRejection, Rejection};
+pub use revocation::{NoRevocation, Revocation, RevocationList};
+pub use service::JwtAuth;
+pub use signing::{SignError, SigningKey};
+pub use validator::{
+    DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, RegisteredClaims, Validation, Validator, Verified,
+};

@@ -1,0 +1,125 @@
+//! Rejections and how they become responses (RFC 6750 §3).
+//!
+//! | Case | Status | `WWW-Authenticate` | Body |
+//! |---|---|---|---|
+//! | No credentials | 401 | `Bearer` | `{"detail":"Not authenticated"}` |
+//! | Expired | 401 | `Bearer error="invalid_token", …` | `{"detail":"Token expired"}` |
+//! | Any other bad token | 401 | `Bearer error="invalid_token"` | `{"detail":"Invalid token"}` |
+//! | Malformed request | 400 | `Bearer error="invalid_request"` | `{"detail":"Invalid request"}` |
+//!
+//! Replace the format with your own [`OnRejection`] (a closure works).
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::error::TokenError;
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// No bearer token came with the request.
+    MissingCredentials,
+    /// The request was malformed: an `Authorization` header that is not valid
+    /// `Bearer <token68>`, repeated `Authorization` headers, or a token sent
+    /// in more than one way (RFC 6750 §2).
+    InvalidRequest,
+    /// A token came and was refused.
+    InvalidToken(TokenError),
+}
+
+impl Rejection {
+    /// The response status: 400 for [`Rejection::InvalidRequest`], else 401.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge of RFC 6750 §3.
+    pub fn challenge(&self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::MissingCredentials => "Bearer",
+            Self::InvalidRequest => "Bearer error=\"invalid_request\"",
+            Self::InvalidToken(TokenError::Expired) => {
+                "Bearer error=\"invalid_token\", error_description=\"The access token expired\""
+            }
+            Self::InvalidToken(_) => "Bearer error=\"invalid_token\"",
+        })
+    }
+
+    /// The client-facing message: stable and generic, it never says which
+    /// check failed beyond "expired".
+    pub fn detail(&self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "Not authenticated",
+            Self::InvalidRequest => "Invalid request",
+            Self::InvalidToken(TokenError::Expired) => "Token expired",
+            Self::InvalidToken(_) => "Invalid token",
+        }
+    }
+
+    fn json_body(&self) -> Bytes {
+        Bytes::from_static(match self {
+            Self::MissingCredentials => br#"{"detail":"Not authenticated"}"#,
+            Self::InvalidRequest => br#"{"detail":"Invalid request"}"#,
+            Self::InvalidToken(TokenError::Expired) => br#"{"detail":"Token expired"}"#,
+            Self::InvalidToken(_) => br#"{"detail":"Invalid token"}"#,
+        })
+    }
+}
+
+/// Turns a [`Rejection`] into a response.
+///
+/// Implemented by [`JsonRejection`] (the default) and by any
+/// `Fn(Rejection) -> Response<B> + Clone`.
+pub trait OnRejection<B> {
+    /// The response for `rejection`.
+    fn on_rejection(&self, rejection: Rejection) -> Response<B>;
+}
+
+/// The default rejection format: the table above, JSON bodies
+/// `{"detail": …}` with `Content-Type: application/json`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonRejection;
+
+impl<B: From<Bytes>> OnRejection<B> for JsonRejection {
+    fn on_rejection(&self, rejection: Rejection) -> Response<B> {
+        let mut response = Response::new(B::from(rejection.json_body()));
+        *response.status_mut() = rejection.status();
+        let headers = response.headers_mut();
+        headers.insert(WWW_AUTHENTICATE, rejection.challenge());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+}
+
+impl<B, F> OnRejection<B> for F
+where
+    F: Fn(Rejection) -> Response<B>,
+{
+    fn on_rejection(&self, rejection: Rejection) -> Response<B> {
+        self(rejection)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_bodies_match_detail() {
+        let cases = [
+            Rejection::MissingCredentials,
+            Rejection::InvalidRequest,
+            Rejection::InvalidToken(TokenError::Expired),
+            Rejection::InvalidToken(TokenError::InvalidSignature),
+        ];
+        for rejection in cases {
+            let body: serde_json::Value = serde_json::from_slice(&rejection.json_body()).unwrap();
+            assert_eq!(body, serde_json::json!({ "detail": rejection.detail() }));
+        }
+    }
+}

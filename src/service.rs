@@ -1,0 +1,120 @@
+//! [`JwtAuth`], the service the layer wraps around yours.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use serde::de::DeserializeOwned;
+use tower_service::Service;
+
+use crate::claims::Claims;
+use crate::future::ResponseFuture;
+use crate::layer::Shared;
+use crate::rejection::{JsonRejection, OnRejection, Rejection};
+use crate::source::SourceError;
+
+/// Validates the bearer token of each request before calling the inner
+/// service; see [`JwtAuthLayer`](crate::JwtAuthLayer).
+///
+/// On success the claims (`C`) are inserted into the request extensions. A
+/// rejection is a response, never a service error.
+pub struct JwtAuth<S, C = Claims, O = JsonRejection> {
+    inner: S,
+    shared: Arc<Shared>,
+    on_rejection: O,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<S, C, O> JwtAuth<S, C, O> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>, on_rejection: O) -> Self {
+        Self {
+            inner,
+            shared,
+            on_rejection,
+            _claims: PhantomData,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    fn authenticate(&self, parts: &http::HeaderMap, uri: &http::Uri) -> Result<Option<C>, Rejection>
+    where
+        C: DeserializeOwned,
+    {
+        let token = match self.shared.sources.find(parts, uri) {
+            Ok(Some(token)) => token,
+            Ok(None) if self.shared.optional => return Ok(None),
+            Ok(None) => return Err(Rejection::MissingCredentials),
+            Err(SourceError::Malformed) => return Err(Rejection::InvalidRequest),
+        };
+        match self.shared.validator.validate::<C>(token) {
+            Ok(verified) => Ok(Some(verified.claims)),
+            Err(error) => {
+                tracing::debug!(%error, "bearer token refused");
+                Err(Rejection::InvalidToken(error))
+            }
+        }
+    }
+}
+
+impl<S: Clone, C, O: Clone> Clone for JwtAuth<S, C, O> {
+    fn clone(&self) -> Self {
+        Self::new(
+            self.inner.clone(),
+            Arc::clone(&self.shared),
+            self.on_rejection.clone(),
+        )
+    }
+}
+
+impl<S: fmt::Debug, C, O> fmt::Debug for JwtAuth<S, C, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuth")
+            .field("inner", &self.inner)
+            .field("validator", &self.shared.validator)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, C, O, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, O>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    O: OnRejection<ResBody>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        match self.authenticate(req.headers(), req.uri()) {
+            Ok(Some(claims)) => {
+                req.extensions_mut().insert(claims);
+            }
+            Ok(None) => {}
+            Err(rejection) => {
+                return ResponseFuture::rejected(self.on_rejection.on_rejection(rejection));
+            }
+        }
+        ResponseFuture::future(self.inner.call(req))
+    }
+}

@@ -1,0 +1,208 @@
+//! Where the token comes from: the `Authorization` header, and opt-in a
+//! cookie or a query parameter (for WebSocket upgrades, which cannot set
+//! headers from browsers).
+//!
+//! RFC 6750 §2 forbids sending the token more than one way in one request;
+//! such a request, like one with several `Authorization` headers, is
+//! malformed.
+
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, Uri};
+
+/// Why no token could be taken from a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceError {
+    /// Malformed: answered with 400 `invalid_request`.
+    Malformed,
+}
+
+/// The configured token sources.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TokenSources {
+    pub(crate) cookie: Option<String>,
+    pub(crate) query: Option<String>,
+}
+
+impl TokenSources {
+    /// The request's token, if it has one.
+    pub(crate) fn find<'a>(
+        &self,
+        headers: &'a HeaderMap,
+        uri: &'a Uri,
+    ) -> Result<Option<&'a str>, SourceError> {
+        let mut found = bearer(headers)?;
+        if let Some(name) = &self.cookie {
+            found = only_one(found, cookie(headers, name)?)?;
+        }
+        if let Some(name) = &self.query {
+            found = only_one(found, query(uri, name)?)?;
+        }
+        Ok(found)
+    }
+}
+
+fn only_one<'a>(a: Option<&'a str>, b: Option<&'a str>) -> Result<Option<&'a str>, SourceError> {
+    match (a, b) {
+        (Some(_), Some(_)) => Err(SourceError::Malformed),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+///
+/// The scheme is matched case-insensitively (RFC 7235 §2.1). Another scheme
+/// (e.g. `Basic`) means "no bearer credentials", not a malformed request.
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, SourceError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(SourceError::Malformed);
+    }
+    let value = value.to_str().map_err(|_| SourceError::Malformed)?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return if scheme.is_empty() || !is_token(scheme) {
+            Err(SourceError::Malformed)
+        } else {
+            Ok(None)
+        };
+    }
+    let token = rest.trim_start_matches(' ');
+    if is_token68(token) {
+        Ok(Some(token))
+    } else {
+        Err(SourceError::Malformed)
+    }
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, SourceError> {
+    let mut found = None;
+    for value in headers.get_all(COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            let Some((key, token)) = pair.trim_matches(' ').split_once('=') else {
+                continue;
+            };
+            if key == name {
+                found = only_one(found, Some(token))?;
+            }
+        }
+    }
+    match found {
+        Some(token) if !is_token68(token) => Err(SourceError::Malformed),
+        found => Ok(found),
+    }
+}
+
+fn query<'a>(uri: &'a Uri, name: &str) -> Result<Option<&'a str>, SourceError> {
+    let mut found = None;
+    for pair in uri.query().unwrap_or_default().split('&') {
+        let (key, token) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == name {
+            found = only_one(found, Some(token))?;
+        }
+    }
+    match found {
+        Some(token) if !is_token68(token) => Err(SourceError::Malformed),
+        found => Ok(found),
+    }
+}
+
+/// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_token68(value: &str) -> bool {
+    let body = value.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+/// RFC 7230 token (an auth-scheme name).
+fn is_token(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for value in values {
+            map.append(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer a.b.c",
+            "bearer a.b.c",
+            "BEARER a.b.c",
+            "bEaReR   a.b.c",
+        ] {
+            assert_eq!(bearer(&headers(&[value])), Ok(Some("a.b.c")), "{value}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_are_no_credentials() {
+        assert_eq!(bearer(&headers(&["Basic dXNlcjpwYXNz"])), Ok(None));
+        assert_eq!(bearer(&HeaderMap::new()), Ok(None));
+    }
+
+    #[test]
+    fn malformed_bearer_headers_are_invalid_requests() {
+        for value in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a,b",
+            "",
+            " Bearer x",
+            "Bearer ==",
+        ] {
+            assert_eq!(
+                bearer(&headers(&[value])),
+                Err(SourceError::Malformed),
+                "{value:?}"
+            );
+        }
+        assert_eq!(
+            bearer(&headers(&["Bearer a", "Bearer a"])),
+            Err(SourceError::Malformed)
+        );
+    }
+
+    #[test]
+    fn cookie_and_query_are_opt_in_and_exclusive() {
+        let sources = TokenSources {
+            cookie: Some("jwt".into()),
+            query: Some("access_token".into()),
+        };
+        let mut map = HeaderMap::new();
+        map.insert(COOKIE, HeaderValue::from_static("theme=dark; jwt=c.o.k"));
+        let plain: Uri = "/ws".parse().unwrap();
+        assert_eq!(sources.find(&map, &plain), Ok(Some("c.o.k")));
+        assert_eq!(TokenSources::default().find(&map, &plain), Ok(None));
+
+        let with_query: Uri = "/ws?x=1&access_token=q.u.e".parse().unwrap();
+        assert_eq!(
+            sources.find(&HeaderMap::new(), &with_query),
+            Ok(Some("q.u.e"))
+        );
+        assert_eq!(sources.find(&map, &with_query), Err(SourceError::Malformed));
+        let twice: Uri = "/ws?access_token=a&access_token=b".parse().unwrap();
+        assert_eq!(
+            sources.find(&HeaderMap::new(), &twice),
+            Err(SourceError::Malformed)
+        );
+    }
+}

@@ -1,0 +1,473 @@
+//! The validator: verifies a compact JWS against the key ring and checks the
+//! claims, in one pass over the token.
+//!
+//! The order is fixed and matters: size cap → structure → header → key
+//! selection → signature → claims. Nothing about the claims is believed, or
+//! even decoded, before the signature has verified, and so an expired token
+//! with a good signature is reported as [`TokenError::Expired`], while an
+//! expired token with a bad signature is [`TokenError::InvalidSignature`].
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::claims::ACCESS_TOKEN;
+use crate::error::{BuildError, TokenError};
+use crate::jws::{self, Compact, Header};
+use crate::key::{KeyRing, algorithm_from_name};
+use crate::revocation::{NoRevocation, Revocation};
+
+/// The default cap on a token's length: 8 KiB.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+/// The default clock-skew leeway for `exp`, `nbf` and `iat`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
+
+/// The rules a token's claims must satisfy.
+///
+/// Defaults: `exp` required, 5 s leeway, no `iss`/`aud` check, the claim
+/// `scope` must equal `access_token`, tokens up to 8 KiB.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Validation {
+    leeway: u64,
+    issuers: Option<Vec<String>>,
+    audiences: Option<Vec<String>>,
+    token_type: Option<(String, String)>,
+    max_token_len: usize,
+}
+
+impl Default for Validation {
+    fn default() -> Self {
+        Self {
+            leeway: DEFAULT_LEEWAY.as_secs(),
+            issuers: None,
+            audiences: None,
+            token_type: Some(("scope".to_owned(), ACCESS_TOKEN.to_owned())),
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+        }
+    }
+}
+
+impl Validation {
+    /// The default rules.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Clock-skew leeway for `exp`, `nbf` and `iat` (whole seconds).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway.as_secs();
+        self
+    }
+
+    /// Requires `iss` to be one of `issuers`.
+    pub fn issuers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, issuers: I) -> Self {
+        self.issuers = Some(issuers.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Requires `aud` to name at least one of `audiences`.
+    pub fn audiences<I: IntoIterator<Item = S>, S: Into<String>>(mut self, audiences: I) -> Self {
+        self.audiences = Some(audiences.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Requires the claim `claim` to equal `value` exactly. The default is
+    /// `scope` = `access_token`.
+    pub fn token_type(mut self, claim: impl Into<String>, value: impl Into<String>) -> Self {
+        self.token_type = Some((claim.into(), value.into()));
+        self
+    }
+
+    /// Accepts any token type. Only for tokens from issuers that do not mark
+    /// their type: a refresh token would then pass as an access token.
+    pub fn any_token_type(mut self) -> Self {
+        self.token_type = None;
+        self
+    }
+
+    /// Caps a token's length in bytes; longer tokens are refused before any
+    /// decoding.
+    pub fn max_token_len(mut self, max: usize) -> Self {
+        self.max_token_len = max;
+        self
+    }
+
+    fn check(&self) -> Result<(), BuildError> {
+        if self.issuers.as_ref().is_some_and(Vec::is_empty) {
+            return Err(BuildError::EmptyList("issuer"));
+        }
+        if self.audiences.as_ref().is_some_and(Vec::is_empty) {
+            return Err(BuildError::EmptyList("audience"));
+        }
+        Ok(())
+    }
+}
+
+/// What the validator learned about a valid token besides the claims type:
+/// the registered claims, borrowed from the decoded payload.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RegisteredClaims<'a> {
+    /// `exp`.
+    pub exp: Option<u64>,
+    /// `nbf`.
+    pub nbf: Option<u64>,
+    /// `iat`.
+    pub iat: Option<u64>,
+    /// `sub`, if it is a string.
+    pub sub: Option<Cow<'a, str>>,
+    /// `jti`, if it is a string.
+    pub jti: Option<Cow<'a, str>>,
+    iss: Option<Cow<'a, str>>,
+    aud: Vec<Cow<'a, str>>,
+    token_type: Option<Cow<'a, str>>,
+}
+
+/// A valid token's claims and its expiry.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Verified<C> {
+    /// The claims, decoded into the caller's type.
+    pub claims: C,
+    /// `exp`, seconds since the epoch.
+    pub exp: u64,
+    /// `nbf`, if present.
+    pub nbf: Option<u64>,
+}
+
+/// Verifies tokens: the key ring, the claim rules and the revocation hook.
+///
+/// Cheap to share: wrap it in an [`Arc`]; nothing is rebuilt per token.
+#[derive(Clone)]
+pub struct Validator {
+    keys: KeyRing,
+    rules: Validation,
+    revocation: Arc<dyn Revocation>,
+}
+
+impl fmt::Debug for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Validator")
+            .field("keys", &self.keys)
+            .field("rules", &self.rules)
+            .finish()
+    }
+}
+
+impl Validator {
+    /// A validator over `keys` with `rules` and no revocation.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::NoKeys`] if the key set is empty (fail closed), and
+    /// [`BuildError::EmptyList`] for an empty issuer or audience list.
+    pub fn new(keys: impl Into<KeyRing>, rules: Validation) -> Result<Self, BuildError> {
+        let keys = keys.into();
+        if keys.load().is_empty() {
+            return Err(BuildError::NoKeys);
+        }
+        rules.check()?;
+        Ok(Self {
+            keys,
+            rules,
+            revocation: Arc::new(NoRevocation),
+        })
+    }
+
+    /// Sets the revocation hook, asked about every token that is otherwise
+    /// valid.
+    #[must_use]
+    pub fn with_revocation(mut self, revocation: Arc<dyn Revocation>) -> Self {
+        self.revocation = revocation;
+        self
+    }
+
+    /// The key ring, to replace keys while running.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// The claim rules.
+    pub fn rules(&self) -> &Validation {
+        &self.rules
+    }
+
+    /// Validates `token` now.
+    ///
+    /// # Errors
+    ///
+    /// The first rule the token breaks, as a [`TokenError`].
+    pub fn validate<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>, TokenError> {
+        self.validate_at(token, now())
+    }
+
+    /// Validates `token` as of `now` (seconds since the epoch).
+    ///
+    /// # Errors
+    ///
+    /// As [`Validator::validate`].
+    pub fn validate_at<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<Verified<C>, TokenError> {
+        if token.len() > self.rules.max_token_len {
+            return Err(TokenError::TooLarge);
+        }
+        let compact = Compact::split(token.as_bytes())?;
+        // One buffer serves the header, then the payload: the accept path
+        // allocates once.
+        let mut buf = Vec::with_capacity(compact.payload.len() * 3 / 4 + 3);
+        self.verify_signature(&compact, &mut buf)?;
+        jws::decode_into(compact.payload, &mut buf)?;
+        if !jws::is_json_object(&buf) {
+            return Err(TokenError::InvalidClaims);
+        }
+        let registered = self.check_claims(&buf, now)?;
+        let claims: C = serde_json::from_slice(&buf).map_err(|_| TokenError::InvalidClaims)?;
+        Ok(Verified {
+            claims,
+            exp: registered.exp.unwrap_or_default(),
+            nbf: registered.nbf,
+        })
+    }
+
+    fn verify_signature(&self, compact: &Compact<'_>, buf: &mut Vec<u8>) -> Result<(), TokenError> {
+        jws::decode_into(compact.header, buf)?;
+        let header = Header::parse(buf)?;
+        let alg = algorithm_from_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
+        let keys = self.keys.load();
+        let mut outcome = Err(TokenError::InvalidSignature);
+        for key in keys.candidates(alg, header.kid.as_deref())? {
+            outcome = key.verify(compact.signing_input, compact.signature);
+            if outcome.is_ok() {
+                break;
+            }
+        }
+        outcome
+    }
+
+    fn check_claims<'a>(
+        &self,
+        payload: &'a [u8],
+        now: u64,
+    ) -> Result<RegisteredClaims<'a>, TokenError> {
+        let type_claim = self
+            .rules
+            .token_type
+            .as_ref()
+            .map(|(claim, _)| claim.as_str());
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        let registered = RegisteredSeed { type_claim }
+            .deserialize(&mut de)
+            .map_err(|_| TokenError::InvalidClaims)?;
+        de.end().map_err(|_| TokenError::InvalidClaims)?;
+
+        let leeway = self.rules.leeway;
+        let exp = registered.exp.ok_or(TokenError::MissingClaim("exp"))?;
+        if now >= exp.saturating_add(leeway) {
+            return Err(TokenError::Expired);
+        }
+        if registered
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+        {
+            return Err(TokenError::NotYetValid);
+        }
+        if registered
+            .iat
+            .is_some_and(|iat| iat > now.saturating_add(leeway))
+        {
+            return Err(TokenError::IssuedInFuture);
+        }
+        if let Some(issuers) = &self.rules.issuers {
+            let iss = registered
+                .iss
+                .as_deref()
+                .ok_or(TokenError::MissingClaim("iss"))?;
+            if !issuers.iter().any(|accepted| accepted == iss) {
+                return Err(TokenError::InvalidIssuer);
+            }
+        }
+        if let Some(audiences) = &self.rules.audiences {
+            if registered.aud.is_empty() {
+                return Err(TokenError::MissingClaim("aud"));
+            }
+            if !registered
+                .aud
+                .iter()
+                .any(|aud| audiences.iter().any(|ok| ok == aud))
+            {
+                return Err(TokenError::InvalidAudience);
+            }
+        }
+        if let Some((_, value)) = &self.rules.token_type {
+            if registered.token_type.as_deref() != Some(value.as_str()) {
+                return Err(TokenError::WrongTokenType);
+            }
+        }
+        if self.revocation.is_revoked(&registered) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(registered)
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+/// Deserializes the registered claims in one pass, with the token-type
+/// claim's name chosen at run time. Registered claims of the wrong JSON type
+/// make the token invalid; other members are skipped unread.
+struct RegisteredSeed<'c> {
+    type_claim: Option<&'c str>,
+}
+
+impl<'de> DeserializeSeed<'de> for RegisteredSeed<'_> {
+    type Value = RegisteredClaims<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RegisteredSeed<'_> {
+    type Value = RegisteredClaims<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWT claims object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), E> {
+            if slot.replace(value).is_some() {
+                return Err(E::custom(format_args!("duplicate claim `{name}`")));
+            }
+            Ok(())
+        }
+        let mut claims = RegisteredClaims::default();
+        let mut aud_seen = false;
+        while let Some(CowStr(name)) = map.next_key()? {
+            if Some(&*name) == self.type_claim {
+                let CowStr(value) = map.next_value()?;
+                once(&mut claims.token_type, value, &name)?;
+                continue;
+            }
+            match &*name {
+                "exp" => once(&mut claims.exp, map.next_value::<NumericDate>()?.0, "exp")?,
+                "nbf" => once(&mut claims.nbf, map.next_value::<NumericDate>()?.0, "nbf")?,
+                "iat" => once(&mut claims.iat, map.next_value::<NumericDate>()?.0, "iat")?,
+                "sub" => once(&mut claims.sub, map.next_value::<CowStr<'de>>()?.0, "sub")?,
+                "jti" => once(&mut claims.jti, map.next_value::<CowStr<'de>>()?.0, "jti")?,
+                "iss" => once(&mut claims.iss, map.next_value::<CowStr<'de>>()?.0, "iss")?,
+                "aud" => {
+                    if std::mem::replace(&mut aud_seen, true) {
+                        return Err(de::Error::custom("duplicate claim `aud`"));
+                    }
+                    claims.aud = map.next_value::<AudienceList<'de>>()?.0;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(claims)
+    }
+}
+
+/// A string that borrows from the input when it has no escapes.
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+/// `aud`: one string or an array of strings.
+struct AudienceList<'a>(Vec<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for AudienceList<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AudVisitor;
+        impl<'de> Visitor<'de> for AudVisitor {
+            type Value = AudienceList<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(AudienceList(vec![Cow::Borrowed(v)]))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(AudienceList(vec![Cow::Owned(v.to_owned())]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut list = Vec::new();
+                while let Some(CowStr(aud)) = seq.next_element()? {
+                    list.push(aud);
+                }
+                Ok(AudienceList(list))
+            }
+        }
+        deserializer.deserialize_any(AudVisitor)
+    }
+}
+
+/// A NumericDate (RFC 7519 §2): a non-negative JSON number of seconds.
+/// Fractions are rounded, as jsonwebtoken does.
+struct NumericDate(u64);
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DateVisitor;
+        impl Visitor<'_> for DateVisitor {
+            type Value = NumericDate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative number of seconds")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(NumericDate(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map(NumericDate)
+                    .map_err(|_| E::custom("negative date"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss
+                )]
+                if v.is_finite() && v >= 0.0 && v < u64::MAX as f64 {
+                    Ok(NumericDate(v.round() as u64))
+                } else {
+                    Err(E::custom("date out of range"))
+                }
+            }
+        }
+        deserializer.deserialize_any(DateVisitor)
+    }
+}
