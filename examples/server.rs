@@ -1,1 +1,189 @@
-fn main() {}
+//! The FastAPI tutorial's app ("Get started with FastAPI JWT authentication"), in Rust,
+//! with the tutorial's paths and response shapes and without its flaws.
+//!
+//! ```sh
+//! cargo run --example server --all-features
+//! ```
+//!
+//! Configuration, from the environment:
+//! - `APP_SECRET_STRING`: the HS256 secret, at least 32 bytes. Unset: a random secret
+//!   (tokens then die with the process). Shorter than 32 bytes: the server refuses to start.
+//! - `DATABASE_URL`: `sqlite://auth.db` by default (created on first run);
+//!   `postgres://…` selects PostgreSQL.
+//! - `HOST`, `PORT`: 127.0.0.1 and 8000 by default.
+//! - `ACCESS_TOKEN_MINUTES` (30), `REFRESH_TOKEN_HOURS` (10), `BCRYPT_COST` (12).
+//! - `RUST_LOG`: log filter (default `info`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tower_jwt_auth::store::{RefreshTokenStore, UserStore};
+use tower_jwt_auth::{Algorithm, Auth, JwtClaims, SigningKey, TokenIssuer};
+
+/// The server's configuration. `Debug` redacts the secret.
+pub struct Config {
+    /// The HS256 secret.
+    pub secret: Vec<u8>,
+    /// Where users and refresh families live.
+    pub database_url: String,
+    /// The listening address.
+    pub addr: SocketAddr,
+    /// Access-token lifetime.
+    pub access_ttl: Duration,
+    /// Refresh-token family lifetime.
+    pub refresh_ttl: Duration,
+    /// bcrypt cost.
+    pub bcrypt_cost: u32,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("secret", &"[redacted]")
+            .field("database_url", &self.database_url)
+            .field("addr", &self.addr)
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("bcrypt_cost", &self.bcrypt_cost)
+            .finish()
+    }
+}
+
+/// Reads the configuration, failing with a message a person can act on.
+pub fn config_from_env() -> Result<Config, String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let number = |name: &str, default: u64| -> Result<u64, String> {
+        var(name).map_or(Ok(default), |value| value.parse().map_err(|_| format!("{name} must be a whole number")))
+    };
+    let secret = match var("APP_SECRET_STRING") {
+        Some(secret) if secret.len() < 32 => {
+            return Err(format!(
+                "APP_SECRET_STRING is {} bytes; it must be at least 32. Make one with: openssl rand -base64 48",
+                secret.len()
+            ));
+        }
+        Some(secret) => secret.into_bytes(),
+        None => {
+            tracing::warn!(
+                "APP_SECRET_STRING is not set: using a random secret; tokens will not survive a restart"
+            );
+            rand_secret()
+        }
+    };
+    let host = var("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
+    let port = number("PORT", 8000)?;
+    let addr = format!("{host}:{port}").parse().map_err(|_| format!("HOST/PORT do not form an address: {host}:{port}"))?;
+    let bcrypt_cost = u32::try_from(number("BCRYPT_COST", 12)?).map_err(|_| "BCRYPT_COST is too large".to_owned())?;
+    if !(4..=31).contains(&bcrypt_cost) {
+        return Err("BCRYPT_COST must be within 4..=31".to_owned());
+    }
+    Ok(Config {
+        secret,
+        database_url: var("DATABASE_URL").unwrap_or_else(|| "sqlite://auth.db".to_owned()),
+        addr,
+        access_ttl: Duration::from_secs(number("ACCESS_TOKEN_MINUTES", 30)?.saturating_mul(60)),
+        refresh_ttl: Duration::from_secs(number("REFRESH_TOKEN_HOURS", 10)?.saturating_mul(3600)),
+        bcrypt_cost,
+    })
+}
+
+fn rand_secret() -> Vec<u8> {
+    tower_jwt_auth::random_id().into_bytes().into_iter().chain(tower_jwt_auth::random_id().into_bytes()).collect()
+}
+
+async fn notsecret() -> Json<&'static str> {
+    Json("Not secret data")
+}
+
+async fn secret(JwtClaims(_claims): JwtClaims) -> Json<&'static str> {
+    Json("Top Secret data only authorized users can access this info")
+}
+
+/// The whole app over one store.
+///
+/// # Errors
+///
+/// If the secret is too weak for HS256.
+pub fn app<S>(store: S, config: &Config) -> Result<Router, Box<dyn std::error::Error>>
+where
+    S: UserStore + RefreshTokenStore + Clone,
+{
+    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, &config.secret)?)
+        .access_ttl(config.access_ttl)
+        .refresh_ttl(config.refresh_ttl);
+    let auth: Arc<Auth<S, S>> = Auth::builder(issuer, store.clone(), store).bcrypt_cost(config.bcrypt_cost).build()?;
+    let protected = Router::new().route("/secret", post(secret)).route_layer(auth.layer());
+    Ok(Router::new()
+        .route("/notsecret", get(notsecret))
+        .merge(protected)
+        .merge(auth.router()))
+}
+
+/// Opens the store named by `database_url` and builds the app over it.
+///
+/// # Errors
+///
+/// If the database cannot be opened or migrated.
+pub async fn app_from_config(config: &Config) -> Result<Router, Box<dyn std::error::Error>> {
+    if config.database_url.starts_with("postgres://") || config.database_url.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        return app(tower_jwt_auth::store::PostgresStore::connect(&config.database_url).await?, config);
+        #[cfg(not(feature = "postgres"))]
+        return Err("DATABASE_URL is PostgreSQL, but the `postgres` feature is off".into());
+    }
+    #[cfg(feature = "sqlite")]
+    return app(tower_jwt_auth::store::SqliteStore::connect(&config.database_url).await?, config);
+    #[cfg(not(feature = "sqlite"))]
+    return Err("DATABASE_URL is SQLite, but the `sqlite` feature is off".into());
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let result = async {
+        let config = config_from_env()?;
+        let app = app_from_config(&config).await?;
+        let listener = tokio::net::TcpListener::bind(config.addr).await?;
+        tracing::info!("listening on http://{}", listener.local_addr()?);
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    }
+    .await;
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

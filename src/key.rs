@@ -285,6 +285,17 @@ impl Key {
         if key.family() != family {
             return Err(KeyError::AlgorithmMismatch(alg));
         }
+        // An EC or Ed key must be a point of the algorithm's curve; a P-384 key
+        // pinned to ES256 would otherwise fail every request instead of now.
+        let point_len = match alg {
+            Algorithm::ES256 => Some(65),
+            Algorithm::ES384 => Some(97),
+            Algorithm::EdDSA => Some(32),
+            _ => None,
+        };
+        if point_len.is_some_and(|len| key.try_get_as_bytes().map(<[u8]>::len).ok() != Some(len)) {
+            return Err(KeyError::AlgorithmMismatch(alg));
+        }
         let provider = crypto_provider()?;
         // Build a verifier once so that a key the backend cannot use fails
         // here rather than on the first request.

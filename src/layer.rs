@@ -53,6 +53,19 @@ impl JwtAuthLayer {
     }
 }
 
+impl JwtAuthLayer {
+    /// A layer around an existing validator (sharing its key ring and
+    /// revocation hook), with the default sources, claims type and
+    /// rejections.
+    pub fn from_validator(validator: Validator) -> Self {
+        Self {
+            shared: Arc::new(Shared { validator, sources: TokenSources::default(), optional: false }),
+            on_rejection: JsonRejection,
+            _claims: PhantomData,
+        }
+    }
+}
+
 impl<C, O> JwtAuthLayer<C, O> {
     /// The validator, for example to replace keys through
     /// [`Validator::keys`].

@@ -72,6 +72,12 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod future;
+#[cfg(feature = "router")]
+mod issuer;
+#[cfg(feature = "router")]
+pub mod password;
+#[cfg(feature = "router")]
+pub mod router;
 mod jws;
 mod key;
 mod layer;
@@ -80,6 +86,8 @@ mod revocation;
 mod service;
 mod signing;
 mod source;
+#[cfg(feature = "router")]
+pub mod store;
 mod validator;
 
 pub use claims::{ACCESS_TOKEN, Audience, Claims, REFRESH_TOKEN};
@@ -87,6 +95,10 @@ pub use error::{BuildError, KeyError, TokenError};
 #[cfg(feature = "axum")]
 pub use extract::{JwtClaims, MissingJwtAuthLayer};
 pub use future::ResponseFuture;
+#[cfg(feature = "router")]
+pub use issuer::{DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL, IssuedAccess, RefreshClaims, TokenIssuer, random_id};
+#[cfg(feature = "router")]
+pub use router::{Auth, AuthBuilder, AuthError};
 pub use jsonwebtoken::{Algorithm, jwk};
 pub use key::{Key, KeyRing, KeySet};
 pub use layer::{JwtAuthLayer, JwtAuthLayerBuilder};

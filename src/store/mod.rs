@@ -24,6 +24,11 @@ use std::future::Future;
 mod memory;
 pub use memory::MemoryStore;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod error;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use error::StoreError;
+
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "sqlite")]
@@ -146,8 +151,10 @@ pub trait RefreshTokenStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Rotation, Self::Error>> + Send;
 
     /// Revokes one family. Returns `false` if there was no such live family.
-    fn revoke_family(&self, family_id: &str)
-    -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    fn revoke_family(
+        &self,
+        family_id: &str,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
     /// Revokes every family of a user; returns how many were live.
     fn revoke_user(&self, username: &str) -> impl Future<Output = Result<u64, Self::Error>> + Send;

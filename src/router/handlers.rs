@@ -1,0 +1,281 @@
+//! The route handlers.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::Auth;
+use super::body::{JsonBody, parse};
+use super::error::AuthError;
+use crate::claims::Claims;
+use crate::error::TokenError;
+use crate::issuer::{RefreshClaims, random_id};
+use crate::password::HashError;
+use crate::source::bearer;
+use crate::store::{CreateUser, NewFamily, RefreshTokenStore, Rotation, UserStore};
+use crate::validator::now;
+
+/// A signup or login body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// 1 to 64 characters, no control characters; compared exactly.
+    pub username: String,
+    /// 8 to 72 bytes (configurable).
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("username", &self.username).field("password", &"[redacted]").finish()
+    }
+}
+
+/// The signup answer: the username, never the hash.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SignupResponse {
+    /// The new account's username.
+    pub username: String,
+}
+
+/// Tokens, as login and refresh return them.
+#[derive(Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The access token (30 minutes by default).
+    pub access_token: String,
+    /// The refresh token: single use, rotated on every refresh.
+    pub refresh_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse").field("expires_in", &self.expires_in).finish_non_exhaustive()
+    }
+}
+
+/// A body carrying a refresh token.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+fn unavailable<E: std::error::Error>(error: E) -> AuthError {
+    tracing::error!(error = %error, "auth store unavailable");
+    AuthError::Unavailable
+}
+
+fn hashing(error: HashError) -> AuthError {
+    match error {
+        HashError::Busy => {
+            tracing::warn!("password hashing queue full; shedding load");
+            AuthError::Busy
+        }
+        HashError::Failed => {
+            tracing::error!("password hashing task failed");
+            AuthError::Busy
+        }
+    }
+}
+
+fn signing(error: crate::signing::SignError) -> AuthError {
+    tracing::error!(error = %error, "token signing failed");
+    AuthError::Unavailable
+}
+
+fn check_username(max: usize, username: &str) -> Result<(), AuthError> {
+    let chars = username.chars().count();
+    if chars == 0 || chars > max {
+        return Err(AuthError::InvalidInput(format!("username: must be 1 to {max} characters").into()));
+    }
+    if username.chars().any(char::is_control) {
+        return Err(AuthError::InvalidInput("username: must not contain control characters".into()));
+    }
+    Ok(())
+}
+
+fn check_password<U, R>(auth: &Auth<U, R>, password: &str) -> Result<(), AuthError> {
+    let (min, max) = (auth.min_password, auth.max_password);
+    if password.len() < min {
+        return Err(AuthError::InvalidInput(format!("password: must be at least {min} bytes").into()));
+    }
+    if password.len() > max {
+        return Err(AuthError::InvalidInput(
+            format!("password: must be at most {max} bytes (bcrypt ignores the rest; it is never truncated)").into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) async fn signup<U: UserStore, R: RefreshTokenStore>(
+    State(auth): State<Arc<Auth<U, R>>>,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<impl IntoResponse, AuthError> {
+    check_username(auth.max_username, &body.username)?;
+    check_password(&auth, &body.password)?;
+    let hash = auth.hasher.hash(&body.password).await.map_err(hashing)?;
+    match auth.users.create_user(&body.username, &hash).await.map_err(unavailable)? {
+        CreateUser::Created => {
+            tracing::info!(username = %body.username, "account created");
+            Ok((StatusCode::CREATED, Json(SignupResponse { username: body.username })))
+        }
+        CreateUser::AlreadyExists => Err(AuthError::AccountExists),
+    }
+}
+
+pub(super) async fn login<U: UserStore, R: RefreshTokenStore>(
+    State(auth): State<Arc<Auth<U, R>>>,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<Response, AuthError> {
+    // Overlong input cannot match a stored account; it still costs a verification.
+    let user = if body.username.len() <= 4 * auth.max_username && body.password.len() <= auth.max_password {
+        auth.users.find_user(&body.username).await.map_err(unavailable)?
+    } else {
+        None
+    };
+    let Some(user) = user else {
+        auth.hasher.verify_dummy(&body.password).await.map_err(hashing)?;
+        tracing::info!("login failed");
+        return Err(AuthError::InvalidCredentials);
+    };
+    if !auth.hasher.verify(&body.password, &user.password_hash).await.map_err(hashing)? {
+        tracing::info!(username = %user.username, "login failed");
+        return Err(AuthError::InvalidCredentials);
+    }
+    if auth.hasher.needs_rehash(&user.password_hash) {
+        match auth.hasher.hash(&body.password).await {
+            Ok(hash) => {
+                if let Err(error) = auth.users.update_password_hash(&user.username, &hash).await {
+                    tracing::warn!(error = %error, "could not store the rehashed password");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "rehash skipped"),
+        }
+    }
+    let now = now();
+    let family = random_id();
+    let jti = random_id();
+    let expires_at = now.saturating_add(auth.issuer.refresh_lifetime().as_secs());
+    auth.refresh
+        .create_family(NewFamily { family_id: &family, username: &user.username, token_id: &jti, expires_at })
+        .await
+        .map_err(unavailable)?;
+    tracing::info!(username = %user.username, "login succeeded");
+    tokens(&auth, &user.username, &family, &jti, now, expires_at)
+}
+
+fn tokens<U, R>(
+    auth: &Auth<U, R>,
+    sub: &str,
+    family: &str,
+    jti: &str,
+    now: u64,
+    family_exp: u64,
+) -> Result<Response, AuthError> {
+    let access = auth.issuer.access(sub, now).map_err(signing)?;
+    let refresh_token = auth.issuer.refresh(sub, family, jti, now, family_exp).map_err(signing)?;
+    let body = TokenResponse {
+        access_token: access.token,
+        refresh_token,
+        token_type: "bearer".to_owned(),
+        expires_in: access.exp.saturating_sub(now),
+    };
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+fn refresh_claims<U, R>(auth: &Auth<U, R>, token: &str) -> Result<RefreshClaims, AuthError> {
+    auth.refresh_validator.validate::<RefreshClaims>(token).map(|verified| verified.claims).map_err(|error| {
+        tracing::debug!(%error, "refresh token refused");
+        match error {
+            TokenError::Expired => AuthError::RefreshExpired,
+            _ => AuthError::InvalidRefresh,
+        }
+    })
+}
+
+async fn rotate<U: UserStore, R: RefreshTokenStore>(auth: &Auth<U, R>, token: &str) -> Result<Response, AuthError> {
+    let claims = refresh_claims(auth, token)?;
+    let next = random_id();
+    let now = now();
+    match auth.refresh.rotate(&claims.fam, &claims.jti, &next, now).await.map_err(unavailable)? {
+        Rotation::Rotated => tokens(auth, &claims.sub, &claims.fam, &next, now, claims.exp),
+        Rotation::Expired => Err(AuthError::RefreshExpired),
+        Rotation::Reused => {
+            tracing::warn!(username = %claims.sub, "refresh token reuse detected; family revoked");
+            Err(AuthError::InvalidRefresh)
+        }
+        Rotation::Revoked | Rotation::Unknown => Err(AuthError::InvalidRefresh),
+    }
+}
+
+fn header_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    bearer(headers).map_err(|_| AuthError::BadRequest("Malformed Authorization header".into()))
+}
+
+pub(super) async fn refresh_from_header<U: UserStore, R: RefreshTokenStore>(
+    State(auth): State<Arc<Auth<U, R>>>,
+    headers: HeaderMap,
+) -> Result<Response, AuthError> {
+    let token = header_token(&headers)?.ok_or(AuthError::NotAuthenticated)?;
+    rotate(&auth, token).await
+}
+
+pub(super) async fn refresh_from_body<U: UserStore, R: RefreshTokenStore>(
+    State(auth): State<Arc<Auth<U, R>>>,
+    JsonBody(body): JsonBody<RefreshRequest>,
+) -> Result<Response, AuthError> {
+    rotate(&auth, &body.refresh_token).await
+}
+
+pub(super) async fn logout<U: UserStore, R: RefreshTokenStore>(
+    State(auth): State<Arc<Auth<U, R>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, AuthError> {
+    let from_body = if body.is_empty() {
+        None
+    } else {
+        Some(parse::<RefreshRequest>(&body)?.refresh_token)
+    };
+    let from_header = header_token(&headers)?;
+    if from_body.is_none() && from_header.is_none() {
+        return Err(AuthError::NotAuthenticated);
+    }
+    let mut refresh = from_body.as_deref().map(|token| refresh_claims(&auth, token)).transpose()?;
+    if let Some(token) = from_header {
+        // The header may carry the access token (cut it short) or the refresh token.
+        match auth.access.validate::<Claims>(token) {
+            Ok(verified) => {
+                if let Some(jti) = &verified.claims.jti {
+                    auth.revoked.revoke(jti, verified.exp);
+                }
+            }
+            Err(TokenError::Revoked) => {}
+            Err(_) if refresh.is_none() => refresh = Some(refresh_claims(&auth, token)?),
+            Err(_) => return Err(AuthError::InvalidRefresh),
+        }
+    }
+    if let Some(claims) = refresh {
+        auth.refresh.revoke_family(&claims.fam).await.map_err(unavailable)?;
+        tracing::info!(username = %claims.sub, "logged out");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn jwks<U: UserStore, R: RefreshTokenStore>(State(auth): State<Arc<Auth<U, R>>>) -> Response {
+    let keys: Vec<_> = auth.issuer.key().public_jwk().into_iter().collect();
+    Json(serde_json::json!({ "keys": keys })).into_response()
+}

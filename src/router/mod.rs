@@ -1,0 +1,227 @@
+//! The mountable auth router: signup, login, refresh with rotation, logout.
+//!
+//! | Route | Success | Failures |
+//! |---|---|---|
+//! | `POST /signup` `{username, password}` | 201 `{"username"}` | 409, 422 |
+//! | `POST /login` `{username, password}` | 200 tokens, `Cache-Control: no-store` | 401 `Invalid username or password` |
+//! | `GET /refresh_token` (refresh token as bearer) | 200 tokens | 401 |
+//! | `POST /refresh` `{refresh_token}` | 200 tokens | 401 |
+//! | `POST /logout` (token as bearer and/or `{refresh_token}`) | 204 | 401 |
+//! | `GET /.well-known/jwks.json` (asymmetric keys only) | 200 JWKS | — |
+//!
+//! Refresh tokens are single-use and rotate; presenting a used one revokes
+//! its whole family (RFC 9700 §4.14.2). A family expires a fixed time after
+//! login. Usernames are compared exactly as sent: no case folding or Unicode
+//! normalisation, so `Alice` and `alice` are two accounts.
+
+mod body;
+mod error;
+mod handlers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use error::{AuthError, ErrorBody};
+pub use handlers::{Credentials, RefreshRequest, SignupResponse, TokenResponse};
+
+use crate::claims::REFRESH_TOKEN;
+use crate::error::BuildError;
+use crate::issuer::TokenIssuer;
+use crate::key::{KeyRing, KeySet};
+use crate::layer::JwtAuthLayer;
+use crate::password::{BCRYPT_MAX_PASSWORD_LEN, DEFAULT_BCRYPT_COST, PasswordHasher};
+use crate::revocation::RevocationList;
+use crate::store::{RefreshTokenStore, UserStore};
+use crate::validator::{Validation, Validator};
+
+/// The default request-body limit of the auth routes: 16 KiB.
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
+
+/// The auth service: stores, issuer, validators, hasher and revocation list.
+/// Build it with [`Auth::builder`], then mount [`Auth::router`] and protect
+/// your routes with [`Auth::layer`].
+pub struct Auth<U, R> {
+    pub(crate) users: U,
+    pub(crate) refresh: R,
+    pub(crate) issuer: TokenIssuer,
+    pub(crate) access: Validator,
+    pub(crate) refresh_validator: Validator,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) revoked: Arc<RevocationList>,
+    pub(crate) min_password: usize,
+    pub(crate) max_password: usize,
+    pub(crate) max_username: usize,
+    pub(crate) body_limit: usize,
+}
+
+impl<U, R> std::fmt::Debug for Auth<U, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("issuer", &self.issuer)
+            .field("bcrypt_cost", &self.hasher.cost())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Auth`].
+#[must_use]
+#[derive(Debug)]
+pub struct AuthBuilder<U, R> {
+    users: U,
+    refresh: R,
+    issuer: TokenIssuer,
+    extra_keys: Vec<crate::key::Key>,
+    hasher: Option<PasswordHasher>,
+    bcrypt_cost: u32,
+    min_password: usize,
+    max_password: usize,
+    max_username: usize,
+    body_limit: usize,
+    leeway: Duration,
+}
+
+impl<U: UserStore, R: RefreshTokenStore> Auth<U, R> {
+    /// Starts an auth service that signs with `issuer` and keeps users and
+    /// refresh families in the given stores (often the same store twice).
+    pub fn builder(issuer: TokenIssuer, users: U, refresh: R) -> AuthBuilder<U, R> {
+        AuthBuilder {
+            users,
+            refresh,
+            issuer,
+            extra_keys: Vec::new(),
+            hasher: None,
+            bcrypt_cost: DEFAULT_BCRYPT_COST,
+            min_password: 8,
+            max_password: BCRYPT_MAX_PASSWORD_LEN,
+            max_username: 64,
+            body_limit: DEFAULT_BODY_LIMIT,
+            leeway: crate::validator::DEFAULT_LEEWAY,
+        }
+    }
+
+    /// The routes, with their state applied: mount them with `merge` or
+    /// `nest`.
+    pub fn router(self: &Arc<Self>) -> Router {
+        let mut router = Router::new()
+            .route("/signup", post(handlers::signup::<U, R>))
+            .route("/login", post(handlers::login::<U, R>))
+            .route("/refresh_token", get(handlers::refresh_from_header::<U, R>))
+            .route("/refresh", post(handlers::refresh_from_body::<U, R>))
+            .route("/logout", post(handlers::logout::<U, R>));
+        if self.issuer.key().public_jwk().is_some() {
+            router = router.route("/.well-known/jwks.json", get(handlers::jwks::<U, R>));
+        }
+        router.layer(DefaultBodyLimit::max(self.body_limit)).with_state(Arc::clone(self))
+    }
+
+    /// A [`JwtAuthLayer`] accepting this service's access tokens, with the
+    /// revocation list that logout feeds.
+    pub fn layer(&self) -> JwtAuthLayer {
+        JwtAuthLayer::from_validator(self.access.clone())
+    }
+
+    /// The access-token validator.
+    pub fn access_validator(&self) -> &Validator {
+        &self.access
+    }
+
+    /// The revocation list that logout feeds.
+    pub fn revocation_list(&self) -> &Arc<RevocationList> {
+        &self.revoked
+    }
+
+    /// The password hasher.
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+}
+
+impl<U: UserStore, R: RefreshTokenStore> AuthBuilder<U, R> {
+    /// The bcrypt cost (default 12; tests may use 4).
+    pub fn bcrypt_cost(mut self, cost: u32) -> Self {
+        self.bcrypt_cost = cost;
+        self
+    }
+
+    /// A ready-made hasher (for its worker and queue sizes).
+    pub fn hasher(mut self, hasher: PasswordHasher) -> Self {
+        self.hasher = Some(hasher);
+        self
+    }
+
+    /// Password length bounds in bytes (default 8..=72). The maximum cannot
+    /// exceed bcrypt's 72 bytes.
+    pub fn password_len(mut self, min: usize, max: usize) -> Self {
+        self.min_password = min.max(1);
+        self.max_password = max.min(BCRYPT_MAX_PASSWORD_LEN);
+        self
+    }
+
+    /// The request-body limit (default 16 KiB).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Clock-skew leeway for validation (default 5 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Also accepts tokens verified by `key` (for example the previous
+    /// signing key during a rotation).
+    pub fn accept_key(mut self, key: crate::key::Key) -> Self {
+        self.extra_keys.push(key);
+        self
+    }
+
+    /// Builds the service.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] if the validators cannot be built.
+    ///
+    /// # Panics
+    ///
+    /// If the bcrypt cost is outside 4..=31.
+    pub fn build(self) -> Result<Arc<Auth<U, R>>, BuildError> {
+        let mut keys = KeySet::new([self.issuer.key().verifying_key().clone()]);
+        for key in self.extra_keys {
+            keys = keys.with(key);
+        }
+        let ring = KeyRing::new(keys);
+        let mut rules = Validation::new().leeway(self.leeway);
+        if let Some(iss) = self.issuer.issuer_name() {
+            rules = rules.issuers([iss]);
+        }
+        if let Some(aud) = self.issuer.audience_value() {
+            let list = match aud {
+                crate::claims::Audience::One(one) => vec![one.clone()],
+                crate::claims::Audience::Many(many) => many.clone(),
+            };
+            rules = rules.audiences(list);
+        }
+        let revoked = Arc::new(RevocationList::new());
+        let access = Validator::new(ring.clone(), rules)?.with_revocation(revoked.clone());
+        let refresh_rules = Validation::new().leeway(self.leeway).token_type("scope", REFRESH_TOKEN);
+        let refresh_validator = Validator::new(ring, refresh_rules)?;
+        Ok(Arc::new(Auth {
+            users: self.users,
+            refresh: self.refresh,
+            issuer: self.issuer,
+            access,
+            refresh_validator,
+            hasher: self.hasher.unwrap_or_else(|| PasswordHasher::with_cost(self.bcrypt_cost)),
+            revoked,
+            min_password: self.min_password,
+            max_password: self.max_password,
+            max_username: self.max_username,
+            body_limit: self.body_limit,
+        }))
+    }
+}
