@@ -20,14 +20,22 @@ use tower::ServiceBuilder;
 use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, Key};
 
 async fn hello(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let claims = request.extensions().get::<Claims>().map(|claims| claims.sub.clone());
-    Ok(Response::new(Full::new(Bytes::from(format!("hello {}\n", claims.unwrap_or_default())))))
+    let claims = request
+        .extensions()
+        .get::<Claims>()
+        .map(|claims| claims.sub.clone());
+    Ok(Response::new(Full::new(Bytes::from(format!(
+        "hello {}\n",
+        claims.unwrap_or_default()
+    )))))
 }
 
 /// Serves until the process is stopped, on `listener`.
 pub async fn serve(listener: TcpListener, layer: JwtAuthLayer) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let service = ServiceBuilder::new().layer(layer.clone()).service_fn(hello);
         tokio::spawn(async move {
             let _ = Builder::new(TokioExecutor::new())
@@ -39,8 +47,9 @@ pub async fn serve(listener: TcpListener, layer: JwtAuthLayer) {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let secret = std::env::var("APP_SECRET_STRING")
-        .map_err(|_| "set APP_SECRET_STRING (at least 32 bytes), e.g. $(openssl rand -base64 48)")?;
+    let secret = std::env::var("APP_SECRET_STRING").map_err(
+        |_| "set APP_SECRET_STRING (at least 32 bytes), e.g. $(openssl rand -base64 48)",
+    )?;
     let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, secret)?).build()?;
     let addr = SocketAddr::from(([127, 0, 0, 1], 3000));
     let listener = TcpListener::bind(addr).await?;

@@ -52,11 +52,28 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// Reads the configuration, failing with a message a person can act on.
+/// Reads the configuration from the environment.
+///
+/// # Errors
+///
+/// A message a person can act on.
 pub fn config_from_env() -> Result<Config, String> {
-    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    config_from(|name| std::env::var(name).ok())
+}
+
+/// Reads the configuration through `lookup`, failing with a message a person can act on.
+///
+/// # Errors
+///
+/// A weak `APP_SECRET_STRING`, an unparsable number or address.
+pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+    let var = |name: &str| lookup(name).filter(|value| !value.is_empty());
     let number = |name: &str, default: u64| -> Result<u64, String> {
-        var(name).map_or(Ok(default), |value| value.parse().map_err(|_| format!("{name} must be a whole number")))
+        var(name).map_or(Ok(default), |value| {
+            value
+                .parse()
+                .map_err(|_| format!("{name} must be a whole number"))
+        })
     };
     let secret = match var("APP_SECRET_STRING") {
         Some(secret) if secret.len() < 32 => {
@@ -75,8 +92,11 @@ pub fn config_from_env() -> Result<Config, String> {
     };
     let host = var("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
     let port = number("PORT", 8000)?;
-    let addr = format!("{host}:{port}").parse().map_err(|_| format!("HOST/PORT do not form an address: {host}:{port}"))?;
-    let bcrypt_cost = u32::try_from(number("BCRYPT_COST", 12)?).map_err(|_| "BCRYPT_COST is too large".to_owned())?;
+    let addr = format!("{host}:{port}")
+        .parse()
+        .map_err(|_| format!("HOST/PORT do not form an address: {host}:{port}"))?;
+    let bcrypt_cost = u32::try_from(number("BCRYPT_COST", 12)?)
+        .map_err(|_| "BCRYPT_COST is too large".to_owned())?;
     if !(4..=31).contains(&bcrypt_cost) {
         return Err("BCRYPT_COST must be within 4..=31".to_owned());
     }
@@ -91,7 +111,11 @@ pub fn config_from_env() -> Result<Config, String> {
 }
 
 fn rand_secret() -> Vec<u8> {
-    tower_jwt_auth::random_id().into_bytes().into_iter().chain(tower_jwt_auth::random_id().into_bytes()).collect()
+    tower_jwt_auth::random_id()
+        .into_bytes()
+        .into_iter()
+        .chain(tower_jwt_auth::random_id().into_bytes())
+        .collect()
 }
 
 async fn notsecret() -> Json<&'static str> {
@@ -114,8 +138,12 @@ where
     let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, &config.secret)?)
         .access_ttl(config.access_ttl)
         .refresh_ttl(config.refresh_ttl);
-    let auth: Arc<Auth<S, S>> = Auth::builder(issuer, store.clone(), store).bcrypt_cost(config.bcrypt_cost).build()?;
-    let protected = Router::new().route("/secret", post(secret)).route_layer(auth.layer());
+    let auth: Arc<Auth<S, S>> = Auth::builder(issuer, store.clone(), store)
+        .bcrypt_cost(config.bcrypt_cost)
+        .build()?;
+    let protected = Router::new()
+        .route("/secret", post(secret))
+        .route_layer(auth.layer());
     Ok(Router::new()
         .route("/notsecret", get(notsecret))
         .merge(protected)
@@ -128,14 +156,22 @@ where
 ///
 /// If the database cannot be opened or migrated.
 pub async fn app_from_config(config: &Config) -> Result<Router, Box<dyn std::error::Error>> {
-    if config.database_url.starts_with("postgres://") || config.database_url.starts_with("postgresql://") {
+    if config.database_url.starts_with("postgres://")
+        || config.database_url.starts_with("postgresql://")
+    {
         #[cfg(feature = "postgres")]
-        return app(tower_jwt_auth::store::PostgresStore::connect(&config.database_url).await?, config);
+        return app(
+            tower_jwt_auth::store::PostgresStore::connect(&config.database_url).await?,
+            config,
+        );
         #[cfg(not(feature = "postgres"))]
         return Err("DATABASE_URL is PostgreSQL, but the `postgres` feature is off".into());
     }
     #[cfg(feature = "sqlite")]
-    return app(tower_jwt_auth::store::SqliteStore::connect(&config.database_url).await?, config);
+    return app(
+        tower_jwt_auth::store::SqliteStore::connect(&config.database_url).await?,
+        config,
+    );
     #[cfg(not(feature = "sqlite"))]
     return Err("DATABASE_URL is SQLite, but the `sqlite` feature is off".into());
 }
@@ -174,7 +210,9 @@ async fn main() -> std::process::ExitCode {
         let app = app_from_config(&config).await?;
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;

@@ -158,7 +158,14 @@ impl TokenIssuer {
     /// # Errors
     ///
     /// [`SignError`] if signing fails.
-    pub fn refresh(&self, sub: &str, fam: &str, jti: &str, now: u64, exp: u64) -> Result<String, SignError> {
+    pub fn refresh(
+        &self,
+        sub: &str,
+        fam: &str,
+        jti: &str,
+        now: u64,
+        exp: u64,
+    ) -> Result<String, SignError> {
         self.key.sign(&RefreshClaims {
             sub: sub.to_owned(),
             iat: now,

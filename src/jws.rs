@@ -172,7 +172,7 @@ mod tests {
             Some("k1")
         );
         assert_eq!(
-            Header::parse(br#" {"typ":"JWT",\r\n "alg":"HS256"}"#)
+            Header::parse(b" {\"typ\":\"JWT\",\r\n \"alg\":\"HS256\"}")
                 .unwrap()
                 .alg,
             "HS256"

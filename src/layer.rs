@@ -59,7 +59,11 @@ impl JwtAuthLayer {
     /// rejections.
     pub fn from_validator(validator: Validator) -> Self {
         Self {
-            shared: Arc::new(Shared { validator, sources: TokenSources::default(), optional: false }),
+            shared: Arc::new(Shared {
+                validator,
+                sources: TokenSources::default(),
+                optional: false,
+            }),
             on_rejection: JsonRejection,
             _claims: PhantomData,
         }

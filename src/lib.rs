@@ -9,7 +9,9 @@
 //! ```
 //! use std::convert::Infallible;
 //!
+//! use bytes::Bytes;
 //! use http::{Request, Response, StatusCode};
+//! use http_body_util::{BodyExt, Full};
 //! use tower::{Service, ServiceBuilder, ServiceExt};
 //! use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, Key, SigningKey};
 //!
@@ -18,13 +20,13 @@
 //! let secret = b"a secret of at least thirty-two bytes!!";
 //! let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, secret)?).build()?;
 //!
-//! let mut service = ServiceBuilder::new().layer(layer).service_fn(|req: Request<String>| async move {
+//! let mut service = ServiceBuilder::new().layer(layer).service_fn(|req: Request<Full<Bytes>>| async move {
 //!     let claims = req.extensions().get::<Claims>().expect("the layer inserted the claims");
-//!     Ok::<_, Infallible>(Response::new(format!("hello {}", claims.sub)))
+//!     Ok::<_, Infallible>(Response::new(Full::<Bytes>::from(format!("hello {}", claims.sub))))
 //! });
 //!
 //! // No token: 401 with a bare `Bearer` challenge.
-//! let response = service.ready().await?.call(Request::new(String::new())).await?;
+//! let response = service.ready().await?.call(Request::new(Full::default())).await?;
 //! assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 //! assert_eq!(response.headers()["www-authenticate"], "Bearer");
 //!
@@ -37,10 +39,10 @@
 //! }))?;
 //! let request = Request::builder()
 //!     .header("authorization", format!("Bearer {token}"))
-//!     .body(String::new())?;
+//!     .body(Full::default())?;
 //! let response = service.ready().await?.call(request).await?;
 //! assert_eq!(response.status(), StatusCode::OK);
-//! assert_eq!(response.into_body(), "hello alice");
+//! assert_eq!(response.into_body().collect().await?.to_bytes(), "hello alice");
 //! # Ok(())
 //! # }
 //! ```
@@ -66,6 +68,7 @@
 //! [axum]: https://docs.rs/axum
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod claims;
 mod error;
@@ -74,15 +77,15 @@ mod extract;
 mod future;
 #[cfg(feature = "router")]
 mod issuer;
-#[cfg(feature = "router")]
-pub mod password;
-#[cfg(feature = "router")]
-pub mod router;
 mod jws;
 mod key;
 mod layer;
+#[cfg(feature = "router")]
+pub mod password;
 mod rejection;
 mod revocation;
+#[cfg(feature = "router")]
+pub mod router;
 mod service;
 mod signing;
 mod source;
@@ -96,14 +99,16 @@ pub use error::{BuildError, KeyError, TokenError};
 pub use extract::{JwtClaims, MissingJwtAuthLayer};
 pub use future::ResponseFuture;
 #[cfg(feature = "router")]
-pub use issuer::{DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL, IssuedAccess, RefreshClaims, TokenIssuer, random_id};
-#[cfg(feature = "router")]
-pub use router::{Auth, AuthBuilder, AuthError};
+pub use issuer::{
+    DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL, IssuedAccess, RefreshClaims, TokenIssuer, random_id,
+};
 pub use jsonwebtoken::{Algorithm, jwk};
 pub use key::{Key, KeyRing, KeySet};
 pub use layer::{JwtAuthLayer, JwtAuthLayerBuilder};
 pub use rejection::{JsonRejection, OnRejection, Rejection};
 pub use revocation::{NoRevocation, Revocation, RevocationList};
+#[cfg(feature = "router")]
+pub use router::{Auth, AuthBuilder, AuthError};
 pub use service::JwtAuth;
 pub use signing::{SignError, SigningKey};
 pub use validator::{

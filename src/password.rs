@@ -55,7 +55,10 @@ impl PasswordHasher {
     ///
     /// If `cost` is outside bcrypt's 4..=31.
     pub fn new(cost: u32, workers: usize, queue: usize) -> Self {
-        assert!((4..=31).contains(&cost), "bcrypt cost must be within 4..=31");
+        assert!(
+            (4..=31).contains(&cost),
+            "bcrypt cost must be within 4..=31"
+        );
         let workers = workers.max(1);
         Self {
             inner: Arc::new(Inner {
@@ -87,7 +90,8 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let cost = self.inner.cost;
         let password = password.to_owned();
-        self.run(move || bcrypt::hash(password, cost).map_err(|_| HashError::Failed)).await?
+        self.run(move || bcrypt::hash(password, cost).map_err(|_| HashError::Failed))
+            .await?
     }
 
     /// Checks `password` against `hash`. A malformed hash is a mismatch.
@@ -97,7 +101,8 @@ impl PasswordHasher {
     /// [`HashError::Busy`] when the queue is full.
     pub async fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError> {
         let (password, hash) = (password.to_owned(), hash.to_owned());
-        self.run(move || bcrypt::verify(password, &hash).unwrap_or(false)).await
+        self.run(move || bcrypt::verify(password, &hash).unwrap_or(false))
+            .await
     }
 
     /// Spends the time of a verification on a dummy hash, for unknown users.
@@ -112,7 +117,8 @@ impl PasswordHasher {
             .get_or_try_init(|| async {
                 let cost = self.inner.cost;
                 let random: [u8; 16] = rand::random();
-                self.run(move || bcrypt::hash(random, cost).map_err(|_| HashError::Failed)).await?
+                self.run(move || bcrypt::hash(random, cost).map_err(|_| HashError::Failed))
+                    .await?
             })
             .await?
             .clone();
@@ -122,10 +128,15 @@ impl PasswordHasher {
     /// Whether `hash` was made with a lower cost than the configured one.
     pub fn needs_rehash(&self, hash: &str) -> bool {
         // "$2b$12$...": the cost is the two digits after the second '$'.
-        hash.get(4..6).and_then(|cost| cost.parse::<u32>().ok()).is_none_or(|cost| cost < self.inner.cost)
+        hash.get(4..6)
+            .and_then(|cost| cost.parse::<u32>().ok())
+            .is_none_or(|cost| cost < self.inner.cost)
     }
 
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
         let inner = &self.inner;
         if inner.admitted.fetch_add(1, Ordering::AcqRel) >= inner.capacity {
             inner.admitted.fetch_sub(1, Ordering::AcqRel);
@@ -133,8 +144,14 @@ impl PasswordHasher {
         }
         // Released on every path, including a cancelled request.
         let _admitted = Admitted(&inner.admitted);
-        let _permit = inner.permits.acquire().await.map_err(|_| HashError::Failed)?;
-        tokio::task::spawn_blocking(job).await.map_err(|_| HashError::Failed)
+        let _permit = inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashError::Failed)?;
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|_| HashError::Failed)
     }
 }
 

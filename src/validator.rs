@@ -306,10 +306,10 @@ impl Validator {
                 return Err(TokenError::InvalidAudience);
             }
         }
-        if let Some((_, value)) = &self.rules.token_type {
-            if registered.token_type.as_deref() != Some(value.as_str()) {
-                return Err(TokenError::WrongTokenType);
-            }
+        if let Some((_, value)) = &self.rules.token_type
+            && registered.token_type.as_deref() != Some(value.as_str())
+        {
+            return Err(TokenError::WrongTokenType);
         }
         if self.revocation.is_revoked(&registered) {
             return Err(TokenError::Revoked);

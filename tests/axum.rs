@@ -39,7 +39,10 @@ fn get_with(uri: &str, token: Option<&str>) -> Request<Body> {
 async fn router_layer_protects_every_route_and_the_extractor_sees_the_claims() {
     let app = Router::new().route("/me", get(whoami)).layer(hs256_layer());
     let token = hs256().sign(&access_claims("alice")).unwrap();
-    assert_eq!(call(&app, get_with("/me", Some(&token))).await, (StatusCode::OK, "alice".into()));
+    assert_eq!(
+        call(&app, get_with("/me", Some(&token))).await,
+        (StatusCode::OK, "alice".into())
+    );
     let (status, body) = call(&app, get_with("/me", None)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body, r#"{"detail":"Not authenticated"}"#);
@@ -51,20 +54,38 @@ async fn route_layer_leaves_unmatched_routes_and_open_routes_alone() {
         .route("/secret", post(whoami))
         .route_layer(hs256_layer())
         .route("/notsecret", get(|| async { "open" }));
-    assert_eq!(call(&app, get_with("/notsecret", None)).await, (StatusCode::OK, "open".into()));
-    assert_eq!(call(&app, get_with("/nowhere", None)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&app, get_with("/notsecret", None)).await,
+        (StatusCode::OK, "open".into())
+    );
+    assert_eq!(
+        call(&app, get_with("/nowhere", None)).await.0,
+        StatusCode::NOT_FOUND
+    );
     let secret = Request::post("/secret").body(Body::empty()).unwrap();
     assert_eq!(call(&app, secret).await.0, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn optional_layer_with_option_extractor() {
-    let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap()).optional().build().unwrap();
+    let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
+        .optional()
+        .build()
+        .unwrap();
     let app = Router::new().route("/", get(maybe)).layer(layer);
-    assert_eq!(call(&app, get_with("/", None)).await, (StatusCode::OK, "anonymous".into()));
+    assert_eq!(
+        call(&app, get_with("/", None)).await,
+        (StatusCode::OK, "anonymous".into())
+    );
     let token = hs256().sign(&access_claims("bob")).unwrap();
-    assert_eq!(call(&app, get_with("/", Some(&token))).await, (StatusCode::OK, "bob".into()));
-    assert_eq!(call(&app, get_with("/", Some("bad.token.here"))).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call(&app, get_with("/", Some(&token))).await,
+        (StatusCode::OK, "bob".into())
+    );
+    assert_eq!(
+        call(&app, get_with("/", Some("bad.token.here"))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]

@@ -31,15 +31,22 @@ async fn missing_credentials_get_a_bare_bearer_challenge() {
 
 #[tokio::test]
 async fn another_auth_scheme_counts_as_no_credentials() {
-    let request =
-        Request::builder().header("authorization", "Basic dXNlcjpwYXNz").body(Full::default()).unwrap();
-    send(&hs256_layer(), request).await.assert_not_authenticated();
+    let request = Request::builder()
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .body(Full::default())
+        .unwrap();
+    send(&hs256_layer(), request)
+        .await
+        .assert_not_authenticated();
 }
 
 #[tokio::test]
 async fn malformed_authorization_header_is_a_bad_request() {
     for value in ["Bearer", "Bearer a b", "Bearer {json}", "Bearer\ttoken"] {
-        let request = Request::builder().header("authorization", value).body(Full::default()).unwrap();
+        let request = Request::builder()
+            .header("authorization", value)
+            .body(Full::default())
+            .unwrap();
         send(&hs256_layer(), request).await.assert_invalid_request();
     }
 }
@@ -89,53 +96,85 @@ async fn expiry_within_the_default_leeway_is_accepted_and_leeway_is_configurable
 
 #[tokio::test]
 async fn exp_is_required() {
-    let token = hs256().sign(&json!({ "sub": "alice", "scope": "access_token" })).unwrap();
-    send_token(&hs256_layer(), &token).await.assert_invalid_token();
+    let token = hs256()
+        .sign(&json!({ "sub": "alice", "scope": "access_token" }))
+        .unwrap();
+    send_token(&hs256_layer(), &token)
+        .await
+        .assert_invalid_token();
 }
 
 #[tokio::test]
 async fn exp_of_the_wrong_type_is_invalid() {
     for exp in [json!("4102444800"), json!(-1), json!(null), json!([1])] {
         let claims = json!({ "sub": "alice", "exp": exp, "scope": "access_token" });
-        send_token(&hs256_layer(), &hs256().sign(&claims).unwrap()).await.assert_invalid_token();
+        send_token(&hs256_layer(), &hs256().sign(&claims).unwrap())
+            .await
+            .assert_invalid_token();
     }
 }
 
 #[tokio::test]
 async fn nbf_in_the_future_is_rejected_and_in_the_past_accepted() {
-    let future = json!({ "sub": "a", "exp": now() + 600, "nbf": now() + 300, "scope": "access_token" });
-    send_token(&hs256_layer(), &hs256().sign(&future).unwrap()).await.assert_invalid_token();
-    let past = json!({ "sub": "a", "exp": now() + 600, "nbf": now() - 300, "scope": "access_token" });
-    send_token(&hs256_layer(), &hs256().sign(&past).unwrap()).await.assert_ok("a");
+    let future =
+        json!({ "sub": "a", "exp": now() + 600, "nbf": now() + 300, "scope": "access_token" });
+    send_token(&hs256_layer(), &hs256().sign(&future).unwrap())
+        .await
+        .assert_invalid_token();
+    let past =
+        json!({ "sub": "a", "exp": now() + 600, "nbf": now() - 300, "scope": "access_token" });
+    send_token(&hs256_layer(), &hs256().sign(&past).unwrap())
+        .await
+        .assert_ok("a");
 }
 
 #[tokio::test]
 async fn iat_in_the_future_is_rejected() {
-    let claims = json!({ "sub": "a", "exp": now() + 600, "iat": now() + 300, "scope": "access_token" });
-    send_token(&hs256_layer(), &hs256().sign(&claims).unwrap()).await.assert_invalid_token();
+    let claims =
+        json!({ "sub": "a", "exp": now() + 600, "iat": now() + 300, "scope": "access_token" });
+    send_token(&hs256_layer(), &hs256().sign(&claims).unwrap())
+        .await
+        .assert_invalid_token();
 }
 
 #[tokio::test]
 async fn refresh_token_is_not_an_access_token() {
     let claims = json!({ "sub": "alice", "exp": now() + 36000, "scope": "refresh_token" });
-    send_token(&hs256_layer(), &hs256().sign(&claims).unwrap()).await.assert_invalid_token();
+    send_token(&hs256_layer(), &hs256().sign(&claims).unwrap())
+        .await
+        .assert_invalid_token();
     let untyped = json!({ "sub": "alice", "exp": now() + 600 });
-    send_token(&hs256_layer(), &hs256().sign(&untyped).unwrap()).await.assert_invalid_token();
+    send_token(&hs256_layer(), &hs256().sign(&untyped).unwrap())
+        .await
+        .assert_invalid_token();
 }
 
 #[tokio::test]
 async fn token_type_check_can_be_changed_or_disabled() {
     let key = || Key::hmac(Algorithm::HS256, SECRET).unwrap();
-    let typed = JwtAuthLayer::builder(key()).token_type("typ", "at+jwt").build().unwrap();
+    let typed = JwtAuthLayer::builder(key())
+        .token_type("typ", "at+jwt")
+        .build()
+        .unwrap();
     let at = json!({ "sub": "a", "exp": now() + 60, "typ": "at+jwt" });
-    send_token(&typed, &hs256().sign(&at).unwrap()).await.assert_ok("a");
+    send_token(&typed, &hs256().sign(&at).unwrap())
+        .await
+        .assert_ok("a");
     let access = hs256().sign(&access_claims("a")).unwrap();
     send_token(&typed, &access).await.assert_invalid_token();
 
-    let any = JwtAuthLayer::builder(key()).any_token_type().build().unwrap();
-    send_token(&any, &hs256().sign(&json!({ "sub": "a", "exp": now() + 60 })).unwrap())
-        .await
-        .assert_ok("a");
+    let any = JwtAuthLayer::builder(key())
+        .any_token_type()
+        .build()
+        .unwrap();
+    send_token(
+        &any,
+        &hs256()
+            .sign(&json!({ "sub": "a", "exp": now() + 60 }))
+            .unwrap(),
+    )
+    .await
+    .assert_ok("a");
 }
 
 #[tokio::test]
@@ -155,9 +194,15 @@ async fn issuer_and_audience_are_checked_only_when_configured() {
         .unwrap();
     send_token(&good, &token).await.assert_ok("a");
 
-    let wrong_iss = JwtAuthLayer::builder(key()).issuers(["https://else"]).build().unwrap();
+    let wrong_iss = JwtAuthLayer::builder(key())
+        .issuers(["https://else"])
+        .build()
+        .unwrap();
     send_token(&wrong_iss, &token).await.assert_invalid_token();
-    let wrong_aud = JwtAuthLayer::builder(key()).audiences(["billing"]).build().unwrap();
+    let wrong_aud = JwtAuthLayer::builder(key())
+        .audiences(["billing"])
+        .build()
+        .unwrap();
     send_token(&wrong_aud, &token).await.assert_invalid_token();
 
     let bare = hs256().sign(&access_claims("a")).unwrap();
@@ -172,12 +217,18 @@ async fn oversized_token_is_refused_before_decoding() {
         .unwrap();
     let mut claims = access_claims("alice");
     claims["pad"] = json!("x".repeat(300));
-    send_token(&layer, &hs256().sign(&claims).unwrap()).await.assert_invalid_token();
+    send_token(&layer, &hs256().sign(&claims).unwrap())
+        .await
+        .assert_invalid_token();
     // The default cap is 8 KiB.
     claims["pad"] = json!("x".repeat(9000));
-    send_token(&hs256_layer(), &hs256().sign(&claims).unwrap()).await.assert_invalid_token();
+    send_token(&hs256_layer(), &hs256().sign(&claims).unwrap())
+        .await
+        .assert_invalid_token();
     claims["pad"] = json!("x".repeat(4000));
-    send_token(&hs256_layer(), &hs256().sign(&claims).unwrap()).await.assert_ok("alice");
+    send_token(&hs256_layer(), &hs256().sign(&claims).unwrap())
+        .await
+        .assert_ok("alice");
 }
 
 #[tokio::test]
@@ -189,9 +240,18 @@ async fn cookie_and_query_sources_are_opt_in() {
             .body(Full::default())
             .unwrap()
     };
-    let by_query = || Request::builder().uri(format!("/ws?access_token={token}")).body(Full::default()).unwrap();
-    send(&hs256_layer(), by_cookie()).await.assert_not_authenticated();
-    send(&hs256_layer(), by_query()).await.assert_not_authenticated();
+    let by_query = || {
+        Request::builder()
+            .uri(format!("/ws?access_token={token}"))
+            .body(Full::default())
+            .unwrap()
+    };
+    send(&hs256_layer(), by_cookie())
+        .await
+        .assert_not_authenticated();
+    send(&hs256_layer(), by_query())
+        .await
+        .assert_not_authenticated();
 
     let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
         .cookie("access")
@@ -217,11 +277,20 @@ async fn optional_mode_passes_anonymous_requests_but_not_bad_tokens() {
         .build()
         .unwrap();
     let anonymous = send(&layer, Request::new(Full::default())).await;
-    assert_eq!((anonymous.status, anonymous.body), (200, json!({ "sub": null })));
-    send_token(&layer, &hs256().sign(&access_claims("bob")).unwrap()).await.assert_ok("bob");
-    send_token(&layer, "not.a.token").await.assert_invalid_token();
+    assert_eq!(
+        (anonymous.status, anonymous.body),
+        (200, json!({ "sub": null }))
+    );
+    send_token(&layer, &hs256().sign(&access_claims("bob")).unwrap())
+        .await
+        .assert_ok("bob");
+    send_token(&layer, "not.a.token")
+        .await
+        .assert_invalid_token();
     let expired = json!({ "sub": "bob", "exp": now() - 60, "scope": "access_token" });
-    send_token(&layer, &hs256().sign(&expired).unwrap()).await.assert_expired();
+    send_token(&layer, &hs256().sign(&expired).unwrap())
+        .await
+        .assert_expired();
 }
 
 #[tokio::test]
@@ -239,20 +308,28 @@ async fn revocation_hook_cuts_a_token_short() {
     send_token(&layer, &token).await.assert_invalid_token();
     // Other tokens are unaffected.
     claims["jti"] = json!("token-2");
-    send_token(&layer, &hs256().sign(&claims).unwrap()).await.assert_ok("alice");
+    send_token(&layer, &hs256().sign(&claims).unwrap())
+        .await
+        .assert_ok("alice");
 }
 
 #[tokio::test]
 async fn default_revocation_hook_revokes_nothing() {
     let mut claims = access_claims("alice");
     claims["jti"] = json!("token-1");
-    send_token(&hs256_layer(), &hs256().sign(&claims).unwrap()).await.assert_ok("alice");
+    send_token(&hs256_layer(), &hs256().sign(&claims).unwrap())
+        .await
+        .assert_ok("alice");
 }
 
 #[tokio::test]
 async fn key_ring_can_be_replaced_while_running() {
-    let old = SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap().with_kid("2025");
-    let new = SigningKey::hmac(Algorithm::HS256, [2u8; 32]).unwrap().with_kid("2026");
+    let old = SigningKey::hmac(Algorithm::HS256, [1u8; 32])
+        .unwrap()
+        .with_kid("2025");
+    let new = SigningKey::hmac(Algorithm::HS256, [2u8; 32])
+        .unwrap()
+        .with_kid("2026");
     let ring = KeyRing::new(KeySet::new([old.verifying_key().clone()]));
     let layer = JwtAuthLayer::builder(ring.clone()).build().unwrap();
     let old_token = old.sign(&access_claims("alice")).unwrap();
@@ -261,7 +338,10 @@ async fn key_ring_can_be_replaced_while_running() {
     send_token(&layer, &new_token).await.assert_invalid_token();
 
     // Rotation: both keys accepted during the overlap, then only the new one.
-    ring.replace(KeySet::new([old.verifying_key().clone(), new.verifying_key().clone()]));
+    ring.replace(KeySet::new([
+        old.verifying_key().clone(),
+        new.verifying_key().clone(),
+    ]));
     send_token(&layer, &old_token).await.assert_ok("alice");
     send_token(&layer, &new_token).await.assert_ok("alice");
     ring.replace(KeySet::new([new.verifying_key().clone()]));
@@ -271,26 +351,48 @@ async fn key_ring_can_be_replaced_while_running() {
 
 #[tokio::test]
 async fn kid_selects_the_key() {
-    let a = SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap().with_kid("a");
-    let b = SigningKey::hmac(Algorithm::HS256, [2u8; 32]).unwrap().with_kid("b");
-    let layer = JwtAuthLayer::builder(KeySet::new([a.verifying_key().clone(), b.verifying_key().clone()]))
-        .build()
-        .unwrap();
-    send_token(&layer, &a.sign(&access_claims("x")).unwrap()).await.assert_ok("x");
-    send_token(&layer, &b.sign(&access_claims("y")).unwrap()).await.assert_ok("y");
+    let a = SigningKey::hmac(Algorithm::HS256, [1u8; 32])
+        .unwrap()
+        .with_kid("a");
+    let b = SigningKey::hmac(Algorithm::HS256, [2u8; 32])
+        .unwrap()
+        .with_kid("b");
+    let layer = JwtAuthLayer::builder(KeySet::new([
+        a.verifying_key().clone(),
+        b.verifying_key().clone(),
+    ]))
+    .build()
+    .unwrap();
+    send_token(&layer, &a.sign(&access_claims("x")).unwrap())
+        .await
+        .assert_ok("x");
+    send_token(&layer, &b.sign(&access_claims("y")).unwrap())
+        .await
+        .assert_ok("y");
     // A kid the set does not know, signed with an unknown secret.
-    let c = SigningKey::hmac(Algorithm::HS256, [3u8; 32]).unwrap().with_kid("c");
-    send_token(&layer, &c.sign(&access_claims("z")).unwrap()).await.assert_invalid_token();
+    let c = SigningKey::hmac(Algorithm::HS256, [3u8; 32])
+        .unwrap()
+        .with_kid("c");
+    send_token(&layer, &c.sign(&access_claims("z")).unwrap())
+        .await
+        .assert_invalid_token();
     // Key a's secret under kid b: the kid selects b, whose signature check fails.
-    let forged = SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap().with_kid("b");
-    send_token(&layer, &forged.sign(&access_claims("z")).unwrap()).await.assert_invalid_token();
+    let forged = SigningKey::hmac(Algorithm::HS256, [1u8; 32])
+        .unwrap()
+        .with_kid("b");
+    send_token(&layer, &forged.sign(&access_claims("z")).unwrap())
+        .await
+        .assert_invalid_token();
 }
 
 #[tokio::test]
 async fn custom_rejection_replaces_the_format() {
     let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
         .on_rejection(|rejection: Rejection| {
-            let mut response = Response::new(Full::new(Bytes::from(format!("nope: {}", rejection.detail()))));
+            let mut response = Response::new(Full::new(Bytes::from(format!(
+                "nope: {}",
+                rejection.detail()
+            ))));
             *response.status_mut() = if rejection == Rejection::MissingCredentials {
                 StatusCode::FORBIDDEN
             } else {
@@ -300,18 +402,32 @@ async fn custom_rejection_replaces_the_format() {
         })
         .build()
         .unwrap();
-    let service = tower::ServiceBuilder::new().layer(layer).service_fn(|_req: Request<Full<Bytes>>| async {
-        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-    });
-    let response = service.clone().oneshot(Request::new(Full::default())).await.unwrap();
+    let service =
+        tower::ServiceBuilder::new()
+            .layer(layer)
+            .service_fn(|_req: Request<Full<Bytes>>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(
+                    b"ok",
+                ))))
+            });
+    let response = service
+        .clone()
+        .oneshot(Request::new(Full::default()))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
     assert_eq!(&body[..], b"nope: Not authenticated");
 }
 
 #[tokio::test]
 async fn empty_key_set_is_refused_at_build_time() {
-    let error = JwtAuthLayer::builder(KeySet::default()).build().unwrap_err();
+    let error = JwtAuthLayer::builder(KeySet::default())
+        .build()
+        .unwrap_err();
     assert!(matches!(error, tower_jwt_auth::BuildError::NoKeys));
 }
 
@@ -326,17 +442,32 @@ async fn custom_claims_type_is_decoded_and_inserted() {
         .claims::<Mine>()
         .build()
         .unwrap();
-    let service = tower::ServiceBuilder::new().layer(layer).service_fn(|req: Request<Full<Bytes>>| async move {
-        let mine = req.extensions().get::<Mine>().unwrap();
-        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(format!("{}:{}", mine.sub, mine.role)))))
-    });
+    let service = tower::ServiceBuilder::new().layer(layer).service_fn(
+        |req: Request<Full<Bytes>>| async move {
+            let mine = req.extensions().get::<Mine>().unwrap();
+            Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(format!(
+                "{}:{}",
+                mine.sub, mine.role
+            )))))
+        },
+    );
     let mut claims = access_claims("alice");
     claims["role"] = json!("admin");
-    let response = service.clone().oneshot(with_bearer(&hs256().sign(&claims).unwrap())).await.unwrap();
-    let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    let response = service
+        .clone()
+        .oneshot(with_bearer(&hs256().sign(&claims).unwrap()))
+        .await
+        .unwrap();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
     assert_eq!(&body[..], b"alice:admin");
     // Claims that do not fit the type are an invalid token, not a 500.
-    let response = service.oneshot(with_bearer(&hs256().sign(&access_claims("alice")).unwrap())).await.unwrap();
+    let response = service
+        .oneshot(with_bearer(&hs256().sign(&access_claims("alice")).unwrap()))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -360,6 +491,15 @@ async fn poll_ready_is_passed_through() {
     }
     let mut service = tower::Layer::layer(&hs256_layer(), NeverReady);
     let waker = std::task::Waker::noop();
-    assert_eq!(service.poll_ready(&mut Context::from_waker(waker)), Poll::Ready(Err("not ready")));
-    assert_eq!(service.get_ref().clone().poll_ready(&mut Context::from_waker(waker)), Poll::Ready(Err("not ready")));
+    assert_eq!(
+        service.poll_ready(&mut Context::from_waker(waker)),
+        Poll::Ready(Err("not ready"))
+    );
+    assert_eq!(
+        service
+            .get_ref()
+            .clone()
+            .poll_ready(&mut Context::from_waker(waker)),
+        Poll::Ready(Err("not ready"))
+    );
 }

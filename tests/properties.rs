@@ -12,7 +12,9 @@ use serde_json::Value;
 use tower_jwt_auth::{Algorithm, Key, Validation, Validator};
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
 }
 
 proptest! {

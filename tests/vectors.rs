@@ -30,14 +30,22 @@ async fn rfc7515_a1_is_reported_expired_not_bad_signature() {
     let vector = &vectors()["rfc7515_A1_hs256"];
     let token = vector["token"].as_str().unwrap();
     let validator = Validator::new(key(vector), Validation::new().any_token_type()).unwrap();
-    assert_eq!(validator.validate::<Value>(token).unwrap_err(), TokenError::Expired);
+    assert_eq!(
+        validator.validate::<Value>(token).unwrap_err(),
+        TokenError::Expired
+    );
     // Before its exp (2011-03-22) the token is valid: the signature covers the header
     // bytes as sent, CRLF and spaces included.
-    let verified = validator.validate_at::<Value>(token, 1_300_819_000).unwrap();
+    let verified = validator
+        .validate_at::<Value>(token, 1_300_819_000)
+        .unwrap();
     assert_eq!(verified.claims["iss"], "joe");
     assert_eq!(verified.exp, 1_300_819_380);
 
-    let layer = JwtAuthLayer::builder(key(vector)).any_token_type().build().unwrap();
+    let layer = JwtAuthLayer::builder(key(vector))
+        .any_token_type()
+        .build()
+        .unwrap();
     send_token(&layer, token).await.assert_expired();
 }
 
@@ -45,15 +53,28 @@ async fn rfc7515_a1_is_reported_expired_not_bad_signature() {
 async fn rfc7519_unsecured_jwt_is_refused() {
     let vector = &vectors()["rfc7519_6_1_unsecured"];
     let token = vector["token"].as_str().unwrap();
-    let validator = Validator::new(Key::hmac(tower_jwt_auth::Algorithm::HS256, SECRET).unwrap(), Validation::new())
-        .unwrap();
+    let validator = Validator::new(
+        Key::hmac(tower_jwt_auth::Algorithm::HS256, SECRET).unwrap(),
+        Validation::new(),
+    )
+    .unwrap();
     // Its empty signature segment already fails the structure check.
-    assert_eq!(validator.validate::<Value>(token).unwrap_err(), TokenError::Malformed);
-    send_token(&hs256_layer(), token).await.assert_invalid_token();
+    assert_eq!(
+        validator.validate::<Value>(token).unwrap_err(),
+        TokenError::Malformed
+    );
+    send_token(&hs256_layer(), token)
+        .await
+        .assert_invalid_token();
     // With a signature appended, `alg: none` itself is refused.
     let signed = format!("{token}AAAA");
-    assert_eq!(validator.validate::<Value>(&signed).unwrap_err(), TokenError::UnsupportedAlgorithm);
-    send_token(&hs256_layer(), &signed).await.assert_invalid_token();
+    assert_eq!(
+        validator.validate::<Value>(&signed).unwrap_err(),
+        TokenError::UnsupportedAlgorithm
+    );
+    send_token(&hs256_layer(), &signed)
+        .await
+        .assert_invalid_token();
 }
 
 #[tokio::test]
@@ -61,7 +82,10 @@ async fn rfc7520_prose_payload_is_refused_after_a_valid_signature() {
     let vector = &vectors()["rfc7520_4_4_hs256"];
     let token = vector["token"].as_str().unwrap();
     let validator = Validator::new(key(vector), Validation::new()).unwrap();
-    assert_eq!(validator.validate::<Value>(token).unwrap_err(), TokenError::InvalidClaims);
+    assert_eq!(
+        validator.validate::<Value>(token).unwrap_err(),
+        TokenError::InvalidClaims
+    );
     let layer = JwtAuthLayer::builder(key(vector)).build().unwrap();
     send_token(&layer, token).await.assert_invalid_token();
 }

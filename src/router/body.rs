@@ -40,7 +40,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AuthError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error(&mut de);
-    value.and_then(|value| de.end().map(|()| value).map_err(|_| AuthError::BadRequest("Malformed JSON".into())))
+    value.and_then(|value| {
+        de.end()
+            .map(|()| value)
+            .map_err(|_| AuthError::BadRequest("Malformed JSON".into()))
+    })
 }
 
 fn serde_path_to_error<'de, T: DeserializeOwned>(
@@ -59,7 +63,11 @@ fn clean(error: &serde_json::Error) -> String {
     // "invalid type: string \"…\", expected …" would echo the input; keep the shape only.
     match text.split_once(", expected ") {
         Some((found, expected)) if found.starts_with("invalid type") => {
-            let kind = found.trim_start_matches("invalid type: ").split(' ').next().unwrap_or("value");
+            let kind = found
+                .trim_start_matches("invalid type: ")
+                .split(' ')
+                .next()
+                .unwrap_or("value");
             format!("invalid type: {kind}, expected {expected}")
         }
         _ => text.to_owned(),

@@ -63,9 +63,10 @@ impl AuthError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::AccountExists => StatusCode::CONFLICT,
-            Self::InvalidCredentials | Self::NotAuthenticated | Self::RefreshExpired | Self::InvalidRefresh => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::InvalidCredentials
+            | Self::NotAuthenticated
+            | Self::RefreshExpired
+            | Self::InvalidRefresh => StatusCode::UNAUTHORIZED,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Busy | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -82,7 +83,13 @@ pub struct ErrorBody {
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut response = (status, Json(ErrorBody { detail: self.to_string() })).into_response();
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                detail: self.to_string(),
+            }),
+        )
+            .into_response();
         let headers = response.headers_mut();
         match &self {
             Self::Throttled { retry_after } => {
@@ -95,7 +102,10 @@ impl IntoResponse for AuthError {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Self::RefreshExpired | Self::InvalidRefresh | Self::InvalidCredentials => {
-                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
             }
             _ => {}
         }

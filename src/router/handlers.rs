@@ -33,7 +33,10 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("username", &self.username).field("password", &"[redacted]").finish()
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .finish()
     }
 }
 
@@ -59,7 +62,9 @@ pub struct TokenResponse {
 
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse").field("expires_in", &self.expires_in).finish_non_exhaustive()
+        f.debug_struct("TokenResponse")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,10 +102,14 @@ fn signing(error: crate::signing::SignError) -> AuthError {
 fn check_username(max: usize, username: &str) -> Result<(), AuthError> {
     let chars = username.chars().count();
     if chars == 0 || chars > max {
-        return Err(AuthError::InvalidInput(format!("username: must be 1 to {max} characters").into()));
+        return Err(AuthError::InvalidInput(
+            format!("username: must be 1 to {max} characters").into(),
+        ));
     }
     if username.chars().any(char::is_control) {
-        return Err(AuthError::InvalidInput("username: must not contain control characters".into()));
+        return Err(AuthError::InvalidInput(
+            "username: must not contain control characters".into(),
+        ));
     }
     Ok(())
 }
@@ -108,7 +117,9 @@ fn check_username(max: usize, username: &str) -> Result<(), AuthError> {
 fn check_password<U, R>(auth: &Auth<U, R>, password: &str) -> Result<(), AuthError> {
     let (min, max) = (auth.min_password, auth.max_password);
     if password.len() < min {
-        return Err(AuthError::InvalidInput(format!("password: must be at least {min} bytes").into()));
+        return Err(AuthError::InvalidInput(
+            format!("password: must be at least {min} bytes").into(),
+        ));
     }
     if password.len() > max {
         return Err(AuthError::InvalidInput(
@@ -125,10 +136,20 @@ pub(super) async fn signup<U: UserStore, R: RefreshTokenStore>(
     check_username(auth.max_username, &body.username)?;
     check_password(&auth, &body.password)?;
     let hash = auth.hasher.hash(&body.password).await.map_err(hashing)?;
-    match auth.users.create_user(&body.username, &hash).await.map_err(unavailable)? {
+    match auth
+        .users
+        .create_user(&body.username, &hash)
+        .await
+        .map_err(unavailable)?
+    {
         CreateUser::Created => {
             tracing::info!(username = %body.username, "account created");
-            Ok((StatusCode::CREATED, Json(SignupResponse { username: body.username })))
+            Ok((
+                StatusCode::CREATED,
+                Json(SignupResponse {
+                    username: body.username,
+                }),
+            ))
         }
         CreateUser::AlreadyExists => Err(AuthError::AccountExists),
     }
@@ -139,17 +160,30 @@ pub(super) async fn login<U: UserStore, R: RefreshTokenStore>(
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, AuthError> {
     // Overlong input cannot match a stored account; it still costs a verification.
-    let user = if body.username.len() <= 4 * auth.max_username && body.password.len() <= auth.max_password {
-        auth.users.find_user(&body.username).await.map_err(unavailable)?
+    let user = if body.username.len() <= 4 * auth.max_username
+        && body.password.len() <= auth.max_password
+    {
+        auth.users
+            .find_user(&body.username)
+            .await
+            .map_err(unavailable)?
     } else {
         None
     };
     let Some(user) = user else {
-        auth.hasher.verify_dummy(&body.password).await.map_err(hashing)?;
+        auth.hasher
+            .verify_dummy(&body.password)
+            .await
+            .map_err(hashing)?;
         tracing::info!("login failed");
         return Err(AuthError::InvalidCredentials);
     };
-    if !auth.hasher.verify(&body.password, &user.password_hash).await.map_err(hashing)? {
+    if !auth
+        .hasher
+        .verify(&body.password, &user.password_hash)
+        .await
+        .map_err(hashing)?
+    {
         tracing::info!(username = %user.username, "login failed");
         return Err(AuthError::InvalidCredentials);
     }
@@ -168,7 +202,12 @@ pub(super) async fn login<U: UserStore, R: RefreshTokenStore>(
     let jti = random_id();
     let expires_at = now.saturating_add(auth.issuer.refresh_lifetime().as_secs());
     auth.refresh
-        .create_family(NewFamily { family_id: &family, username: &user.username, token_id: &jti, expires_at })
+        .create_family(NewFamily {
+            family_id: &family,
+            username: &user.username,
+            token_id: &jti,
+            expires_at,
+        })
         .await
         .map_err(unavailable)?;
     tracing::info!(username = %user.username, "login succeeded");
@@ -184,7 +223,10 @@ fn tokens<U, R>(
     family_exp: u64,
 ) -> Result<Response, AuthError> {
     let access = auth.issuer.access(sub, now).map_err(signing)?;
-    let refresh_token = auth.issuer.refresh(sub, family, jti, now, family_exp).map_err(signing)?;
+    let refresh_token = auth
+        .issuer
+        .refresh(sub, family, jti, now, family_exp)
+        .map_err(signing)?;
     let body = TokenResponse {
         access_token: access.token,
         refresh_token,
@@ -192,25 +234,38 @@ fn tokens<U, R>(
         expires_in: access.exp.saturating_sub(now),
     };
     let mut response = Json(body).into_response();
-    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
 fn refresh_claims<U, R>(auth: &Auth<U, R>, token: &str) -> Result<RefreshClaims, AuthError> {
-    auth.refresh_validator.validate::<RefreshClaims>(token).map(|verified| verified.claims).map_err(|error| {
-        tracing::debug!(%error, "refresh token refused");
-        match error {
-            TokenError::Expired => AuthError::RefreshExpired,
-            _ => AuthError::InvalidRefresh,
-        }
-    })
+    auth.refresh_validator
+        .validate::<RefreshClaims>(token)
+        .map(|verified| verified.claims)
+        .map_err(|error| {
+            tracing::debug!(%error, "refresh token refused");
+            match error {
+                TokenError::Expired => AuthError::RefreshExpired,
+                _ => AuthError::InvalidRefresh,
+            }
+        })
 }
 
-async fn rotate<U: UserStore, R: RefreshTokenStore>(auth: &Auth<U, R>, token: &str) -> Result<Response, AuthError> {
+async fn rotate<U: UserStore, R: RefreshTokenStore>(
+    auth: &Auth<U, R>,
+    token: &str,
+) -> Result<Response, AuthError> {
     let claims = refresh_claims(auth, token)?;
     let next = random_id();
     let now = now();
-    match auth.refresh.rotate(&claims.fam, &claims.jti, &next, now).await.map_err(unavailable)? {
+    match auth
+        .refresh
+        .rotate(&claims.fam, &claims.jti, &next, now)
+        .await
+        .map_err(unavailable)?
+    {
         Rotation::Rotated => tokens(auth, &claims.sub, &claims.fam, &next, now, claims.exp),
         Rotation::Expired => Err(AuthError::RefreshExpired),
         Rotation::Reused => {
@@ -254,7 +309,10 @@ pub(super) async fn logout<U: UserStore, R: RefreshTokenStore>(
     if from_body.is_none() && from_header.is_none() {
         return Err(AuthError::NotAuthenticated);
     }
-    let mut refresh = from_body.as_deref().map(|token| refresh_claims(&auth, token)).transpose()?;
+    let mut refresh = from_body
+        .as_deref()
+        .map(|token| refresh_claims(&auth, token))
+        .transpose()?;
     if let Some(token) = from_header {
         // The header may carry the access token (cut it short) or the refresh token.
         match auth.access.validate::<Claims>(token) {
@@ -269,13 +327,18 @@ pub(super) async fn logout<U: UserStore, R: RefreshTokenStore>(
         }
     }
     if let Some(claims) = refresh {
-        auth.refresh.revoke_family(&claims.fam).await.map_err(unavailable)?;
+        auth.refresh
+            .revoke_family(&claims.fam)
+            .await
+            .map_err(unavailable)?;
         tracing::info!(username = %claims.sub, "logged out");
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub(super) async fn jwks<U: UserStore, R: RefreshTokenStore>(State(auth): State<Arc<Auth<U, R>>>) -> Response {
+pub(super) async fn jwks<U: UserStore, R: RefreshTokenStore>(
+    State(auth): State<Arc<Auth<U, R>>>,
+) -> Response {
     let keys: Vec<_> = auth.issuer.key().public_jwk().into_iter().collect();
     Json(serde_json::json!({ "keys": keys })).into_response()
 }

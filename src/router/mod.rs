@@ -115,7 +115,9 @@ impl<U: UserStore, R: RefreshTokenStore> Auth<U, R> {
         if self.issuer.key().public_jwk().is_some() {
             router = router.route("/.well-known/jwks.json", get(handlers::jwks::<U, R>));
         }
-        router.layer(DefaultBodyLimit::max(self.body_limit)).with_state(Arc::clone(self))
+        router
+            .layer(DefaultBodyLimit::max(self.body_limit))
+            .with_state(Arc::clone(self))
     }
 
     /// A [`JwtAuthLayer`] accepting this service's access tokens, with the
@@ -208,7 +210,9 @@ impl<U: UserStore, R: RefreshTokenStore> AuthBuilder<U, R> {
         }
         let revoked = Arc::new(RevocationList::new());
         let access = Validator::new(ring.clone(), rules)?.with_revocation(revoked.clone());
-        let refresh_rules = Validation::new().leeway(self.leeway).token_type("scope", REFRESH_TOKEN);
+        let refresh_rules = Validation::new()
+            .leeway(self.leeway)
+            .token_type("scope", REFRESH_TOKEN);
         let refresh_validator = Validator::new(ring, refresh_rules)?;
         Ok(Arc::new(Auth {
             users: self.users,
@@ -216,7 +220,9 @@ impl<U: UserStore, R: RefreshTokenStore> AuthBuilder<U, R> {
             issuer: self.issuer,
             access,
             refresh_validator,
-            hasher: self.hasher.unwrap_or_else(|| PasswordHasher::with_cost(self.bcrypt_cost)),
+            hasher: self
+                .hasher
+                .unwrap_or_else(|| PasswordHasher::with_cost(self.bcrypt_cost)),
             revoked,
             min_password: self.min_password,
             max_password: self.max_password,

@@ -58,23 +58,34 @@ pub struct Outcome {
 /// Sends `request` through `layer` in front of an echo service that answers 200 with
 /// `{"sub": …}` from the claims in the extensions, or `{"sub": null}`.
 pub async fn send(layer: &JwtAuthLayer, request: Request<Full<Bytes>>) -> Outcome {
-    let service = tower::ServiceBuilder::new().layer(layer.clone()).service_fn(
-        |req: Request<Full<Bytes>>| async move {
-            let sub = req.extensions().get::<Claims>().map(|claims| claims.sub.clone());
+    let service = tower::ServiceBuilder::new()
+        .layer(layer.clone())
+        .service_fn(|req: Request<Full<Bytes>>| async move {
+            let sub = req
+                .extensions()
+                .get::<Claims>()
+                .map(|claims| claims.sub.clone());
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(
                 json!({ "sub": sub }).to_string(),
             ))))
-        },
-    );
+        });
     let response = service.oneshot(request).await.unwrap();
     let header = |name: &str| {
-        response.headers().get(name).map(|value| value.to_str().unwrap().to_owned())
+        response
+            .headers()
+            .get(name)
+            .map(|value| value.to_str().unwrap().to_owned())
     };
     let (challenge, content_type) = (header("www-authenticate"), header("content-type"));
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Outcome { status, challenge, content_type, body }
+    Outcome {
+        status,
+        challenge,
+        content_type,
+        body,
+    }
 }
 
 pub fn with_bearer(token: &str) -> Request<Full<Bytes>> {
@@ -89,17 +100,27 @@ pub async fn send_token(layer: &JwtAuthLayer, token: &str) -> Outcome {
 }
 
 pub fn hs256_layer() -> JwtAuthLayer {
-    JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap()).build().unwrap()
+    JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
+        .build()
+        .unwrap()
 }
 
 impl Outcome {
     pub fn assert_ok(&self, sub: &str) {
-        assert_eq!((self.status, &self.body), (200, &json!({ "sub": sub })), "{self:?}");
+        assert_eq!(
+            (self.status, &self.body),
+            (200, &json!({ "sub": sub })),
+            "{self:?}"
+        );
     }
 
     pub fn assert_invalid_token(&self) {
         assert_eq!(self.status, 401, "{self:?}");
-        assert_eq!(self.challenge.as_deref(), Some("Bearer error=\"invalid_token\""), "{self:?}");
+        assert_eq!(
+            self.challenge.as_deref(),
+            Some("Bearer error=\"invalid_token\""),
+            "{self:?}"
+        );
         assert_eq!(self.body, json!({ "detail": "Invalid token" }), "{self:?}");
         assert_eq!(self.content_type.as_deref(), Some("application/json"));
     }
@@ -107,7 +128,10 @@ impl Outcome {
     pub fn assert_expired(&self) {
         assert_eq!(self.status, 401, "{self:?}");
         assert!(
-            self.challenge.as_deref().unwrap_or_default().starts_with("Bearer error=\"invalid_token\""),
+            self.challenge
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("Bearer error=\"invalid_token\""),
             "{self:?}"
         );
         assert_eq!(self.body, json!({ "detail": "Token expired" }), "{self:?}");
@@ -116,11 +140,61 @@ impl Outcome {
     pub fn assert_not_authenticated(&self) {
         assert_eq!(self.status, 401, "{self:?}");
         assert_eq!(self.challenge.as_deref(), Some("Bearer"), "{self:?}");
-        assert_eq!(self.body, json!({ "detail": "Not authenticated" }), "{self:?}");
+        assert_eq!(
+            self.body,
+            json!({ "detail": "Not authenticated" }),
+            "{self:?}"
+        );
     }
 
     pub fn assert_invalid_request(&self) {
         assert_eq!(self.status, 400, "{self:?}");
-        assert_eq!(self.challenge.as_deref(), Some("Bearer error=\"invalid_request\""), "{self:?}");
+        assert_eq!(
+            self.challenge.as_deref(),
+            Some("Bearer error=\"invalid_request\""),
+            "{self:?}"
+        );
     }
+}
+
+/// An axum app's answer: status, headers and the JSON body (`null` if not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn pair(&self) -> (http::StatusCode, Value) {
+        (self.status, self.body.clone())
+    }
+}
+
+pub async fn call(router: &axum::Router, request: Request<axum::body::Body>) -> Answer {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn post_json(uri: &str, body: &Value) -> Request<axum::body::Body> {
+    Request::post(uri)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap()
+}
+
+pub fn bearer_request(method: &str, uri: &str, token: &str) -> Request<axum::body::Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::empty())
+        .unwrap()
 }

@@ -1,0 +1,178 @@
+//! `examples/server.rs`, the tutorial's app: configuration, its routes, and a restart
+//! that keeps users and tokens.
+
+mod common;
+
+use common::{bearer_request, post_json};
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/server.rs"]
+mod server;
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use serde_json::json;
+
+const SECRET: &str = "an-app-secret-string-that-is-32-bytes-or-more";
+
+fn config(vars: &[(&str, &str)]) -> Result<server::Config, String> {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    server::config_from(|name| vars.get(name).cloned())
+}
+
+#[test]
+fn a_short_secret_refuses_to_start_with_advice() {
+    let error = config(&[("APP_SECRET_STRING", "too-short")]).unwrap_err();
+    assert!(
+        error.contains("at least 32") && error.contains("openssl rand"),
+        "{error}"
+    );
+}
+
+#[test]
+fn defaults_are_the_tutorials() {
+    let config = config(&[]).unwrap();
+    assert_eq!(config.addr.to_string(), "127.0.0.1:8000");
+    assert_eq!(config.database_url, "sqlite://auth.db");
+    assert!(config.secret.len() >= 32, "a random secret when unset");
+    assert_eq!(config.access_ttl.as_secs(), 1800);
+    assert_eq!(config.refresh_ttl.as_secs(), 36000);
+    assert_eq!(config.bcrypt_cost, 12);
+    assert!(!format!("{config:?}").contains(&String::from_utf8_lossy(&config.secret).to_string()));
+    let custom = config_with_port();
+    assert_eq!(custom.addr.to_string(), "0.0.0.0:9000");
+    assert!(config_from_bad_cost().is_err());
+}
+
+fn config_with_port() -> server::Config {
+    config(&[
+        ("HOST", "0.0.0.0"),
+        ("PORT", "9000"),
+        ("APP_SECRET_STRING", SECRET),
+    ])
+    .unwrap()
+}
+
+fn config_from_bad_cost() -> Result<server::Config, String> {
+    config(&[("BCRYPT_COST", "40")])
+}
+
+#[tokio::test]
+async fn the_tutorial_walkthrough_and_a_restart_keep_users_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let config = config(&[
+        ("APP_SECRET_STRING", SECRET),
+        ("DATABASE_URL", &url),
+        ("BCRYPT_COST", "4"),
+    ])
+    .unwrap();
+    let app = server::app_from_config(&config).await.unwrap();
+
+    assert_eq!(
+        common::call(
+            &app,
+            Request::get("/notsecret").body(Body::empty()).unwrap()
+        )
+        .await
+        .pair(),
+        (StatusCode::OK, json!("Not secret data"))
+    );
+    let (status, body) = common::call(&app, Request::post("/secret").body(Body::empty()).unwrap())
+        .await
+        .pair();
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({ "detail": "Not authenticated" })
+        )
+    );
+
+    let creds = json!({ "username": "alice", "password": "correct horse" });
+    assert_eq!(
+        common::call(&app, post_json("/signup", &creds))
+            .await
+            .pair(),
+        (StatusCode::CREATED, json!({ "username": "alice" }))
+    );
+    let (status, tokens) = common::call(&app, post_json("/login", &creds)).await.pair();
+    assert_eq!(status, StatusCode::OK);
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let top_secret = json!("Top Secret data only authorized users can access this info");
+    assert_eq!(
+        common::call(&app, bearer_request("POST", "/secret", &access))
+            .await
+            .pair(),
+        (StatusCode::OK, top_secret.clone())
+    );
+    assert_eq!(
+        common::call(&app, bearer_request("POST", "/secret", &refresh))
+            .await
+            .pair()
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    drop(app);
+
+    // Restart with the same secret and database.
+    let app = server::app_from_config(&config).await.unwrap();
+    assert_eq!(
+        common::call(&app, bearer_request("POST", "/secret", &access))
+            .await
+            .pair(),
+        (StatusCode::OK, top_secret)
+    );
+    let (status, rotated) = common::call(&app, bearer_request("GET", "/refresh_token", &refresh))
+        .await
+        .pair();
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    assert_eq!(
+        common::call(&app, post_json("/login", &creds))
+            .await
+            .pair()
+            .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn postgres_database_url_selects_postgres() {
+    let Ok(url) = std::env::var("TOWER_JWT_AUTH_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "TOWER_JWT_AUTH_TEST_POSTGRES_URL must be set in CI"
+        );
+        println!("skipping: TOWER_JWT_AUTH_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let config = config(&[
+        ("APP_SECRET_STRING", SECRET),
+        ("DATABASE_URL", &url),
+        ("BCRYPT_COST", "4"),
+    ])
+    .unwrap();
+    let app = server::app_from_config(&config).await.unwrap();
+    let username = format!("example-{}", tower_jwt_auth::random_id());
+    let creds = json!({ "username": username, "password": "correct horse" });
+    assert_eq!(
+        common::call(&app, post_json("/signup", &creds))
+            .await
+            .pair()
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        common::call(&app, post_json("/login", &creds))
+            .await
+            .pair()
+            .0,
+        StatusCode::OK
+    );
+}
