@@ -138,6 +138,7 @@ where
     let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, &config.secret)?)
         .access_ttl(config.access_ttl)
         .refresh_ttl(config.refresh_ttl);
+    tokio::spawn(purge_expired_families(store.clone()));
     let auth: Arc<Auth<S, S>> = Auth::builder(issuer, store.clone(), store)
         .bcrypt_cost(config.bcrypt_cost)
         .build()?;
@@ -148,6 +149,20 @@ where
         .route("/notsecret", get(notsecret))
         .merge(protected)
         .merge(auth.router()))
+}
+
+/// Deletes expired refresh families every ten minutes, for as long as the server runs.
+async fn purge_expired_families<S: RefreshTokenStore>(store: S) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        let now = jsonwebtoken::get_current_timestamp();
+        match store.purge_expired(now).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired refresh families purged"),
+            Err(error) => tracing::warn!(%error, "purging expired refresh families failed"),
+        }
+    }
 }
 
 /// Opens the store named by `database_url` and builds the app over it.

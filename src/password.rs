@@ -82,6 +82,11 @@ impl PasswordHasher {
         self.inner.cost
     }
 
+    /// Jobs running or waiting now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.admitted.load(Ordering::Acquire)
+    }
+
     /// Hashes `password`.
     ///
     /// # Errors

@@ -686,3 +686,94 @@ async fn an_unreachable_store_answers_503_and_never_lets_anyone_in() {
         assert!(answer.headers.contains_key("retry-after"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_user_costs_a_bcrypt_verification_like_a_real_one() {
+    // One worker, no queue. While a slow job (cost 13) holds the only
+    // slot, a login for an unknown user cannot answer 401 at once: it needs a bcrypt job
+    // for the dummy hash, so it is shed with 503 exactly like a login for a real user.
+    let app = app_with(PasswordHasher::new(13, 1, 0));
+    app.store
+        .create_user("alice", &bcrypt::hash("correct horse", 4).unwrap())
+        .await
+        .unwrap();
+    let hasher = app.auth.hasher().clone();
+    let slow = tokio::spawn(async move { hasher.hash("occupies the only worker").await });
+    for _ in 0..1000 {
+        if app.auth.hasher().in_flight() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert_eq!(app.auth.hasher().in_flight(), 1);
+    let unknown = call(
+        &app.router,
+        post_json("/login", &creds("nobody", "whatever pw")),
+    )
+    .await;
+    let known = call(
+        &app.router,
+        post_json("/login", &creds("alice", "wrong password")),
+    )
+    .await;
+    assert!(slow.await.unwrap().is_ok());
+    assert_eq!(
+        unknown.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        unknown.body
+    );
+    assert_eq!((unknown.status, unknown.body), (known.status, known.body));
+}
+
+#[tokio::test]
+async fn issuer_and_audience_are_stamped_and_required_when_configured() {
+    let store = MemoryStore::new();
+    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap())
+        .issuer("https://auth.example")
+        .audience(tower_jwt_auth::Audience::One("api".into()));
+    let auth = Auth::builder(issuer, store.clone(), store)
+        .hasher(PasswordHasher::new(4, 1, 8))
+        .build()
+        .unwrap();
+    let router = auth.router().merge(
+        Router::new()
+            .route(
+                "/me",
+                get(|JwtClaims(claims): JwtClaims| async move { claims.sub }),
+            )
+            .route_layer(auth.layer()),
+    );
+    call(
+        &router,
+        post_json("/signup", &creds("alice", "correct horse")),
+    )
+    .await;
+    let login = call(
+        &router,
+        post_json("/login", &creds("alice", "correct horse")),
+    )
+    .await;
+    let access = login.body["access_token"].as_str().unwrap();
+    let claims = claims_of(access);
+    assert_eq!(
+        (claims["iss"].as_str(), claims["aud"].as_str()),
+        (Some("https://auth.example"), Some("api"))
+    );
+    assert_eq!(
+        call(&router, bearer_request("GET", "/me", access))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // A token from the same key without iss/aud is refused by this service's layer.
+    let bare = common::hs256()
+        .sign(&common::access_claims("alice"))
+        .unwrap();
+    assert_eq!(
+        call(&router, bearer_request("GET", "/me", &bare))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -1,0 +1,145 @@
+//! The example server as a real process: it refuses a weak secret at start, warns about a
+//! missing one, serves over loopback, and shuts down gracefully on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// `target/<profile>/examples/server`, which `cargo test` builds next to the test binaries.
+fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    profile_dir
+        .join("examples")
+        .join(format!("server{}", std::env::consts::EXE_SUFFIX))
+}
+
+fn spawn(envs: &[(&str, &str)], dir: &std::path::Path) -> Child {
+    let mut command = Command::new(server_binary());
+    command
+        .current_dir(dir)
+        .env_remove("APP_SECRET_STRING")
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .env("PORT", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    command.spawn().unwrap()
+}
+
+/// Lines of the child's stdout and stderr, as they come, with a deadline.
+fn lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    for stream in [
+        Box::new(out) as Box<dyn std::io::Read + Send>,
+        Box::new(err),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(strip_ansi(&line));
+            }
+        });
+    }
+    rx
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn wait_for(rx: &mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    panic!("no line containing {needle:?}; saw: {seen:#?}");
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    panic!("the server did not exit within 30 s");
+}
+
+#[test]
+fn a_weak_secret_stops_the_server_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn(&[("APP_SECRET_STRING", "short")], dir.path());
+    let rx = lines(&mut child);
+    let line = wait_for(&rx, "APP_SECRET_STRING");
+    assert!(
+        line.contains("at least 32") && line.contains("openssl rand"),
+        "{line}"
+    );
+    assert!(!wait_exit(&mut child).success());
+    assert!(
+        !dir.path().join("auth.db").exists(),
+        "nothing is created before the check"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn without_a_secret_it_warns_serves_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn(&[("BCRYPT_COST", "4")], dir.path());
+    let rx = lines(&mut child);
+    wait_for(&rx, "tokens will not survive a restart");
+    let line = wait_for(&rx, "listening on http://");
+    let addr = line.rsplit("http://").next().unwrap().trim().to_owned();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+
+    // One real request over loopback.
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /notsecret HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("\"Not secret data\""), "{response}");
+    // The default database was created in the working directory.
+    assert!(dir.path().join("auth.db").exists());
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_for(&rx, "shutting down");
+    assert!(wait_exit(&mut child).success(), "graceful shutdown exits 0");
+}
