@@ -22,9 +22,9 @@ struct App {
     auth: Arc<Auth<MemoryStore, MemoryStore>>,
 }
 
-fn app_with(hasher: PasswordHasher) -> App {
+/// The router plus a protected `/me` answering the token's `sub`.
+fn app_from(issuer: TokenIssuer, hasher: PasswordHasher) -> App {
     let store = MemoryStore::new();
-    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap());
     let auth = Auth::builder(issuer, store.clone(), store.clone())
         .hasher(hasher)
         .build()
@@ -40,6 +40,11 @@ fn app_with(hasher: PasswordHasher) -> App {
         store,
         auth,
     }
+}
+
+fn app_with(hasher: PasswordHasher) -> App {
+    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap());
+    app_from(issuer, hasher)
 }
 
 fn app() -> App {
@@ -564,12 +569,7 @@ async fn jwks_publishes_asymmetric_public_keys_only() {
             .unwrap()
             .with_kid("2026-11"),
     );
-    let store = MemoryStore::new();
-    let auth = Auth::builder(issuer, store.clone(), store)
-        .hasher(PasswordHasher::new(4, 1, 8))
-        .build()
-        .unwrap();
-    let router = auth.router();
+    let router = app_from(issuer, PasswordHasher::new(4, 1, 8)).router;
     let jwks = call(
         &router,
         Request::get("/.well-known/jwks.json")
@@ -728,22 +728,10 @@ async fn an_unknown_user_costs_a_bcrypt_verification_like_a_real_one() {
 
 #[tokio::test]
 async fn issuer_and_audience_are_stamped_and_required_when_configured() {
-    let store = MemoryStore::new();
     let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap())
         .issuer("https://auth.example")
         .audience(tower_jwt_auth::Audience::One("api".into()));
-    let auth = Auth::builder(issuer, store.clone(), store)
-        .hasher(PasswordHasher::new(4, 1, 8))
-        .build()
-        .unwrap();
-    let router = auth.router().merge(
-        Router::new()
-            .route(
-                "/me",
-                get(|JwtClaims(claims): JwtClaims| async move { claims.sub }),
-            )
-            .route_layer(auth.layer()),
-    );
+    let router = app_from(issuer, PasswordHasher::new(4, 1, 8)).router;
     call(
         &router,
         post_json("/signup", &creds("alice", "correct horse")),
