@@ -12,7 +12,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::Auth;
-use super::body::{JsonBody, parse};
+use super::body::{JsonBody, parse, unreadable};
 use super::error::AuthError;
 use crate::claims::Claims;
 use crate::error::TokenError;
@@ -304,8 +304,9 @@ pub(super) async fn refresh_from_body<U: UserStore, R: RefreshTokenStore>(
 pub(super) async fn logout<U: UserStore, R: RefreshTokenStore>(
     State(auth): State<Arc<Auth<U, R>>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<StatusCode, AuthError> {
+    let body = body.map_err(unreadable)?;
     let from_body = if body.is_empty() {
         None
     } else {
