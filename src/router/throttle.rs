@@ -225,7 +225,8 @@ impl Throttle {
             && username.len() <= max_username_bytes
         {
             users.check_key(&username.to_owned()).map_err(|not_until| {
-                tracing::warn!(username = %username, "login throttled for a username");
+                // Not the username: it may be a password typed in the wrong field.
+                tracing::warn!("login throttled for a username");
                 throttled(not_until.wait_time_from(DefaultClock::default().now()))
             })?;
         }
