@@ -467,12 +467,7 @@ async fn sql_looking_usernames_are_stored_and_returned_verbatim_in_sqlite() {
 
 #[tokio::test]
 async fn sql_looking_usernames_are_stored_and_returned_verbatim_in_postgres() {
-    let Ok(url) = std::env::var("TOWER_JWT_AUTH_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "TOWER_JWT_AUTH_TEST_POSTGRES_URL must be set in CI"
-        );
-        println!("skipping: TOWER_JWT_AUTH_TEST_POSTGRES_URL is not set");
+    let Some(url) = support::postgres_url() else {
         return;
     };
     let store = tower_jwt_auth::store::PostgresStore::connect(&url)

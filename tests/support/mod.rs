@@ -29,6 +29,20 @@ pub fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     move |name| map.get(name).cloned()
 }
 
+/// The PostgreSQL URL of the test database, or `None` (after printing `skipping: …`)
+/// when it is not set. In CI it must be set.
+pub fn postgres_url() -> Option<String> {
+    let url = std::env::var("TOWER_JWT_AUTH_TEST_POSTGRES_URL").ok();
+    if url.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "TOWER_JWT_AUTH_TEST_POSTGRES_URL must be set in CI"
+        );
+        println!("skipping: TOWER_JWT_AUTH_TEST_POSTGRES_URL is not set");
+    }
+    url
+}
+
 /// How many operations of each kind reached a [`CountingStore`].
 #[derive(Debug, Default)]
 pub struct Counts {
