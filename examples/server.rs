@@ -12,14 +12,17 @@
 //!   `postgres://…` selects PostgreSQL.
 //! - `HOST`, `PORT`: 127.0.0.1 and 8000 by default.
 //! - `ACCESS_TOKEN_MINUTES` (30), `REFRESH_TOKEN_HOURS` (10), `BCRYPT_COST` (12).
+//! - `TRUSTED_PROXY`: comma-separated addresses of reverse proxies whose `X-Forwarded-For`
+//!   names the client for login throttling (default: none, the peer address counts).
 //! - `RUST_LOG`: log filter (default `info`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use tower_jwt_auth::router::LoginThrottle;
 use tower_jwt_auth::store::{RefreshTokenStore, UserStore};
 use tower_jwt_auth::{Algorithm, Auth, JwtClaims, SigningKey, TokenIssuer};
 
@@ -37,6 +40,8 @@ pub struct Config {
     pub refresh_ttl: Duration,
     /// bcrypt cost.
     pub bcrypt_cost: u32,
+    /// Proxies trusted to name the client in `X-Forwarded-For`.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl std::fmt::Debug for Config {
@@ -48,6 +53,7 @@ impl std::fmt::Debug for Config {
             .field("access_ttl", &self.access_ttl)
             .field("refresh_ttl", &self.refresh_ttl)
             .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -100,6 +106,17 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
     if !(4..=31).contains(&bcrypt_cost) {
         return Err("BCRYPT_COST must be within 4..=31".to_owned());
     }
+    let trusted_proxies = var("TRUSTED_PROXY")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse()
+                .map_err(|_| format!("TRUSTED_PROXY: {entry:?} is not an IP address"))
+        })
+        .collect::<Result<_, _>>()?;
     Ok(Config {
         secret,
         database_url: var("DATABASE_URL").unwrap_or_else(|| "sqlite://auth.db".to_owned()),
@@ -107,6 +124,7 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
         access_ttl: Duration::from_secs(number("ACCESS_TOKEN_MINUTES", 30)?.saturating_mul(60)),
         refresh_ttl: Duration::from_secs(number("REFRESH_TOKEN_HOURS", 10)?.saturating_mul(3600)),
         bcrypt_cost,
+        trusted_proxies,
     })
 }
 
@@ -141,6 +159,9 @@ where
     tokio::spawn(purge_expired_families(store.clone()));
     let auth: Arc<Auth<S, S>> = Auth::builder(issuer, store.clone(), store)
         .bcrypt_cost(config.bcrypt_cost)
+        .login_throttle(
+            LoginThrottle::new().trust_forwarded_for(config.trusted_proxies.iter().copied()),
+        )
         .build()?;
     let protected = Router::new()
         .route("/secret", post(secret))
@@ -225,9 +246,13 @@ async fn main() -> std::process::ExitCode {
         let app = app_from_config(&config).await?;
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        // The peer address feeds login throttling.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;

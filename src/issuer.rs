@@ -45,8 +45,8 @@ struct AccessClaims<'a> {
     aud: Option<&'a Audience>,
 }
 
-/// A freshly issued access token.
-#[derive(Debug, Clone)]
+/// A freshly issued access token. `Debug` does not show the token.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct IssuedAccess {
     /// The compact JWS.
@@ -55,6 +55,16 @@ pub struct IssuedAccess {
     pub jti: String,
     /// Its `exp`.
     pub exp: u64,
+}
+
+impl std::fmt::Debug for IssuedAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedAccess")
+            .field("token", &"[redacted]")
+            .field("jti", &self.jti)
+            .field("exp", &self.exp)
+            .finish()
+    }
 }
 
 /// Signs access and refresh tokens with one key and fixed lifetimes.

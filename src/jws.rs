@@ -86,8 +86,15 @@ pub(crate) struct Header<'a> {
     pub(crate) alg: Cow<'a, str>,
     #[serde(borrow, default)]
     pub(crate) kid: Option<Cow<'a, str>>,
-    #[serde(default)]
-    crit: Option<IgnoredAny>,
+    /// Whether a `crit` member is present, whatever its value (`null`
+    /// included: a present `crit` that is not a valid list is no better).
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// Deserializes any value, recording only that the member was there.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 impl<'a> Header<'a> {
@@ -105,7 +112,7 @@ impl<'a> Header<'a> {
             return Err(TokenError::Malformed);
         }
         let header: Self = serde_json::from_slice(json).map_err(|_| TokenError::Malformed)?;
-        if header.crit.is_some() {
+        if header.crit {
             return Err(TokenError::UnsupportedCritical);
         }
         Ok(header)
@@ -190,9 +197,16 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert_eq!(
-            Header::parse(br#"{"alg":"HS256","crit":["exp"],"exp":1}"#).unwrap_err(),
-            TokenError::UnsupportedCritical
-        );
+        for crit in [
+            &br#"{"alg":"HS256","crit":["exp"],"exp":1}"#[..],
+            br#"{"alg":"HS256","crit":null}"#,
+            br#"{"alg":"HS256","crit":[]}"#,
+        ] {
+            assert_eq!(
+                Header::parse(crit).unwrap_err(),
+                TokenError::UnsupportedCritical,
+                "{crit:?}"
+            );
+        }
     }
 }

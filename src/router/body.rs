@@ -1,6 +1,7 @@
 //! A JSON body extractor whose every rejection is a `{"detail": …}` 4xx.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
@@ -26,18 +27,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         if !is_json {
             return Err(AuthError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-                AuthError::PayloadTooLarge
-            } else {
-                AuthError::BadRequest("Could not read the request body".into())
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(unreadable)?;
         parse(&bytes).map(JsonBody)
     }
 }
 
+/// The error for a body that could not be read: too large, or broken off.
+pub(crate) fn unreadable(rejection: BytesRejection) -> AuthError {
+    if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+        AuthError::PayloadTooLarge
+    } else {
+        AuthError::BadRequest("Could not read the request body".into())
+    }
+}
+
+/// Parses a JSON object body. Other JSON values are refused, arrays included
+/// (serde would otherwise fill a struct's fields from an array's elements).
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AuthError> {
+    if !crate::jws::is_json_object(bytes) {
+        return Err(
+            if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+                AuthError::InvalidInput("body: expected a JSON object".into())
+            } else {
+                AuthError::BadRequest("Malformed JSON".into())
+            },
+        );
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error(&mut de);
     value.and_then(|value| {

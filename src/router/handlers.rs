@@ -1,17 +1,18 @@
 //! The route handlers.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::Auth;
-use super::body::{JsonBody, parse};
+use super::body::{JsonBody, parse, unreadable};
 use super::error::AuthError;
 use crate::claims::Claims;
 use crate::error::TokenError;
@@ -157,12 +158,17 @@ pub(super) async fn signup<U: UserStore, R: RefreshTokenStore>(
 
 pub(super) async fn login<U: UserStore, R: RefreshTokenStore>(
     State(auth): State<Arc<Auth<U, R>>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, AuthError> {
+    // Before the store and bcrypt: a throttled attempt costs almost nothing.
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
+    let max_username = 4 * auth.max_username;
+    auth.throttle
+        .check(&body.username, max_username, peer, &headers)?;
     // Overlong input cannot match a stored account; it still costs a verification.
-    let user = if body.username.len() <= 4 * auth.max_username
-        && body.password.len() <= auth.max_password
-    {
+    let user = if body.username.len() <= max_username && body.password.len() <= auth.max_password {
         auth.users
             .find_user(&body.username)
             .await
@@ -298,8 +304,9 @@ pub(super) async fn refresh_from_body<U: UserStore, R: RefreshTokenStore>(
 pub(super) async fn logout<U: UserStore, R: RefreshTokenStore>(
     State(auth): State<Arc<Auth<U, R>>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<StatusCode, AuthError> {
+    let body = body.map_err(unreadable)?;
     let from_body = if body.is_empty() {
         None
     } else {

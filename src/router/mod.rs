@@ -17,6 +17,7 @@
 mod body;
 mod error;
 mod handlers;
+mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,7 @@ use axum::routing::{get, post};
 
 pub use error::{AuthError, ErrorBody};
 pub use handlers::{Credentials, RefreshRequest, SignupResponse, TokenResponse};
+pub use throttle::{LoginThrottle, RateLimit};
 
 use crate::claims::REFRESH_TOKEN;
 use crate::error::BuildError;
@@ -56,6 +58,7 @@ pub struct Auth<U, R> {
     pub(crate) max_password: usize,
     pub(crate) max_username: usize,
     pub(crate) body_limit: usize,
+    pub(crate) throttle: throttle::Throttle,
 }
 
 impl<U, R> std::fmt::Debug for Auth<U, R> {
@@ -82,6 +85,7 @@ pub struct AuthBuilder<U, R> {
     max_username: usize,
     body_limit: usize,
     leeway: Duration,
+    throttle: LoginThrottle,
 }
 
 impl<U: UserStore, R: RefreshTokenStore> Auth<U, R> {
@@ -100,6 +104,7 @@ impl<U: UserStore, R: RefreshTokenStore> Auth<U, R> {
             max_username: 64,
             body_limit: DEFAULT_BODY_LIMIT,
             leeway: crate::validator::DEFAULT_LEEWAY,
+            throttle: LoginThrottle::default(),
         }
     }
 
@@ -175,6 +180,13 @@ impl<U: UserStore, R: RefreshTokenStore> AuthBuilder<U, R> {
         self
     }
 
+    /// Login throttling per username and per client address (default:
+    /// [`LoginThrottle::default`], whose docs state the policy).
+    pub fn login_throttle(mut self, throttle: LoginThrottle) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
     /// Also accepts tokens verified by `key` (for example the previous
     /// signing key during a rotation).
     pub fn accept_key(mut self, key: crate::key::Key) -> Self {
@@ -228,6 +240,7 @@ impl<U: UserStore, R: RefreshTokenStore> AuthBuilder<U, R> {
             max_password: self.max_password,
             max_username: self.max_username,
             body_limit: self.body_limit,
+            throttle: self.throttle.build(),
         }))
     }
 }
