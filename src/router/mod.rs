@@ -17,6 +17,8 @@
 mod body;
 mod error;
 mod handlers;
+#[cfg(feature = "openapi")]
+mod openapi;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +29,8 @@ use axum::routing::{get, post};
 
 pub use error::{AuthError, ErrorBody};
 pub use handlers::{Credentials, RefreshRequest, SignupResponse, TokenResponse};
+#[cfg(feature = "openapi")]
+pub use openapi::{ApiDoc, BEARER, BearerRejections, REFRESH_BEARER};
 
 use crate::claims::REFRESH_TOKEN;
 use crate::error::BuildError;
