@@ -22,16 +22,9 @@ use tower_jwt_auth::store::MemoryStore;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// The flags of every run: headless, and nothing that talks to the network by itself.
-const FLAGS: [&str; 7] = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-];
+/// The flags of every run, one a line (shared with `tests/docs_click_through.cjs`): headless,
+/// and nothing that talks to the network by itself.
+const FLAGS: &str = include_str!("data/chromium-flags.txt");
 
 /// Swagger UI renders after fetching `/openapi.json`; virtual time lets it settle.
 const VIRTUAL_TIME_BUDGET_MS: u32 = 20_000;
@@ -76,7 +69,7 @@ async fn chromium(extra: &[String], url: &str) -> Output {
     let profile = tempfile::tempdir().unwrap();
     let mut command = Command::new(CHROMIUM);
     command
-        .args(FLAGS)
+        .args(FLAGS.lines().filter(|flag| !flag.is_empty()))
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(extra)
         .arg(url)

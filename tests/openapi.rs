@@ -13,7 +13,9 @@ use axum::Router;
 use axum::body::Body;
 use common::{Answer, bearer_request, call, post_json};
 use http::{Request, StatusCode};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use tower::ServiceExt;
 use tower_jwt_auth::password::PasswordHasher;
 use tower_jwt_auth::store::MemoryStore;
 use tower_jwt_auth::{Algorithm, Auth, SigningKey, TokenIssuer};
@@ -100,10 +102,10 @@ fn conforms(spec: &Value, schema: &Value, value: &Value) -> Result<(), String> {
     if !fits {
         return Err(format!("{value} is not a {}", schema["type"]));
     }
-    if let Some(minimum) = schema["minimum"].as_i64() {
-        if value.as_i64().is_some_and(|number| number < minimum) {
-            return Err(format!("{value} is below {minimum}"));
-        }
+    if let (Some(minimum), Some(number)) = (schema["minimum"].as_i64(), value.as_i64())
+        && number < minimum
+    {
+        return Err(format!("{value} is below {minimum}"));
     }
     let Some(object) = value.as_object() else {
         return Ok(());
@@ -538,4 +540,35 @@ async fn the_docs_flow_sign_up_log_in_authorize_call_secret_works_with_the_docum
     )
     .await;
     assert_documented(&spec, "get", "/notsecret", &notsecret);
+}
+
+#[tokio::test]
+async fn the_docs_page_is_served_from_the_binary_and_names_no_other_host() {
+    let app = example_app();
+    let redirect = call(&app, Request::get("/docs").body(Body::empty()).unwrap()).await;
+    assert!(redirect.status.is_redirection(), "{}", redirect.status);
+    for asset in [
+        "/docs/",
+        "/docs/swagger-initializer.js",
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-ui.css",
+    ] {
+        let response = app
+            .clone()
+            .oneshot(Request::get(asset).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes);
+        if asset == "/docs/" || asset.ends_with("initializer.js") {
+            // The page and its configuration load only relative URLs...
+            assert!(!text.contains("://"), "{asset} names another host:\n{text}");
+        }
+        if asset.ends_with("initializer.js") {
+            // ...the document from this server, and no validator badge from elsewhere.
+            assert!(text.contains("\"url\": \"/openapi.json\""), "{text}");
+            assert!(text.contains("\"validatorUrl\": \"none\""), "{text}");
+        }
+    }
 }
