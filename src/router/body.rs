@@ -1,7 +1,6 @@
 //! A JSON body extractor whose every rejection is a `{"detail": …}` 4xx.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
@@ -27,17 +26,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         if !is_json {
             return Err(AuthError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(unreadable)?;
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         parse(&bytes).map(JsonBody)
     }
 }
 
-/// The error for a body that could not be read: too large, or broken off.
-pub(crate) fn unreadable(rejection: BytesRejection) -> AuthError {
-    if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-        AuthError::PayloadTooLarge
-    } else {
-        AuthError::BadRequest("Could not read the request body".into())
+/// The body's bytes, of any content type, with [`AuthError`] rejections: 413
+/// past the body limit, 400 if it cannot be read.
+#[derive(Debug)]
+pub(crate) struct RawBody(pub(crate) Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = AuthError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| {
+                if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+                    AuthError::PayloadTooLarge
+                } else {
+                    AuthError::BadRequest("Could not read the request body".into())
+                }
+            })
     }
 }
 

@@ -75,8 +75,10 @@ impl AuthError {
 
 /// The JSON error body.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// What went wrong, for people.
+    #[cfg_attr(feature = "openapi", schema(example = "Invalid username or password"))]
     pub detail: String,
 }
 

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -12,7 +11,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::Auth;
-use super::body::{JsonBody, parse, unreadable};
+use super::body::{JsonBody, RawBody, parse};
 use super::error::AuthError;
 use crate::claims::Claims;
 use crate::error::TokenError;
@@ -22,13 +21,24 @@ use crate::source::bearer;
 use crate::store::{CreateUser, NewFamily, RefreshTokenStore, Rotation, UserStore};
 use crate::validator::now;
 
+#[cfg(feature = "openapi")]
+use super::ErrorBody;
+#[cfg(feature = "openapi")]
+use super::openapi::{JsonBodyRejections, OptionalBodyRejections, Unavailable};
+
 /// A signup or login body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Credentials {
     /// 1 to 64 characters, no control characters; compared exactly.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "alice", min_length = 1, max_length = 64)
+    )]
     pub username: String,
     /// 8 to 72 bytes (configurable).
+    #[cfg_attr(feature = "openapi", schema(example = "correct horse"))]
     pub password: String,
 }
 
@@ -43,6 +53,7 @@ impl std::fmt::Debug for Credentials {
 
 /// The signup answer: the username, never the hash.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignupResponse {
     /// The new account's username.
     pub username: String,
@@ -50,12 +61,14 @@ pub struct SignupResponse {
 
 /// Tokens, as login and refresh return them.
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     /// The access token (30 minutes by default).
     pub access_token: String,
     /// The refresh token: single use, rotated on every refresh.
     pub refresh_token: String,
     /// Always `bearer`.
+    #[cfg_attr(feature = "openapi", schema(example = "bearer"))]
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
@@ -71,6 +84,7 @@ impl std::fmt::Debug for TokenResponse {
 
 /// A body carrying a refresh token.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token.
@@ -130,6 +144,15 @@ fn check_password<U, R>(auth: &Auth<U, R>, password: &str) -> Result<(), AuthErr
     Ok(())
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/signup", tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "Account created", body = SignupResponse),
+        (status = 409, description = "Account already exists", body = ErrorBody),
+        JsonBodyRejections, Unavailable,
+    ),
+))]
 pub(super) async fn signup<U: UserStore, R: RefreshTokenStore>(
     State(auth): State<Arc<Auth<U, R>>>,
     JsonBody(body): JsonBody<Credentials>,
@@ -156,6 +179,16 @@ pub(super) async fn signup<U: UserStore, R: RefreshTokenStore>(
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/login", tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 401, description = "Invalid username or password", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 429, description = "Too many attempts", body = ErrorBody, headers(("Retry-After" = String, description = "Seconds to wait"))),
+        JsonBodyRejections, Unavailable,
+    ),
+))]
 pub(super) async fn login<U: UserStore, R: RefreshTokenStore>(
     State(auth): State<Arc<Auth<U, R>>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -286,6 +319,17 @@ fn header_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     bearer(headers).map_err(|_| AuthError::BadRequest("Malformed Authorization header".into()))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/refresh_token", tag = "auth",
+    description = "Rotates the refresh token sent as bearer: a new access token and the next refresh token.",
+    security(("refresh_token" = [])),
+    responses(
+        (status = 200, description = "Rotated", body = TokenResponse, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, description = "Malformed `Authorization` header", body = ErrorBody),
+        (status = 401, description = "No token, or an expired, invalid or used one", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        Unavailable,
+    ),
+))]
 pub(super) async fn refresh_from_header<U: UserStore, R: RefreshTokenStore>(
     State(auth): State<Arc<Auth<U, R>>>,
     headers: HeaderMap,
@@ -294,6 +338,16 @@ pub(super) async fn refresh_from_header<U: UserStore, R: RefreshTokenStore>(
     rotate(&auth, token).await
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/refresh", tag = "auth",
+    description = "Rotates the refresh token sent in the body: a new access token and the next refresh token.",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "Rotated", body = TokenResponse, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 401, description = "Expired, invalid or used refresh token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        JsonBodyRejections, Unavailable,
+    ),
+))]
 pub(super) async fn refresh_from_body<U: UserStore, R: RefreshTokenStore>(
     State(auth): State<Arc<Auth<U, R>>>,
     JsonBody(body): JsonBody<RefreshRequest>,
@@ -301,12 +355,26 @@ pub(super) async fn refresh_from_body<U: UserStore, R: RefreshTokenStore>(
     rotate(&auth, &body.refresh_token).await
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/logout", tag = "auth",
+    description = "Revokes the access token and/or the refresh token's family, sent as bearer and/or in the body.",
+    // A `ref` body is optional (not `required`) without becoming nullable.
+    request_body(
+        content = ref("#/components/schemas/RefreshRequest"), content_type = "application/json",
+        description = "Optional: the refresh token, when it is not sent as bearer",
+    ),
+    security(("bearer" = []), ("refresh_token" = []), ()),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "No token, or an invalid one", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        OptionalBodyRejections, Unavailable,
+    ),
+))]
 pub(super) async fn logout<U: UserStore, R: RefreshTokenStore>(
     State(auth): State<Arc<Auth<U, R>>>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    RawBody(body): RawBody,
 ) -> Result<StatusCode, AuthError> {
-    let body = body.map_err(unreadable)?;
     let from_body = if body.is_empty() {
         None
     } else {
@@ -343,6 +411,11 @@ pub(super) async fn logout<U: UserStore, R: RefreshTokenStore>(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/.well-known/jwks.json", tag = "auth",
+    description = "The public signing keys (only with an asymmetric signing key).",
+    responses((status = 200, description = "A JWK Set (RFC 7517 §5)", body = Object)),
+))]
 pub(super) async fn jwks<U: UserStore, R: RefreshTokenStore>(
     State(auth): State<Arc<Auth<U, R>>>,
 ) -> Response {

@@ -17,6 +17,8 @@
 mod body;
 mod error;
 mod handlers;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod throttle;
 
 use std::sync::Arc;
@@ -28,6 +30,8 @@ use axum::routing::{get, post};
 
 pub use error::{AuthError, ErrorBody};
 pub use handlers::{Credentials, RefreshRequest, SignupResponse, TokenResponse};
+#[cfg(feature = "openapi")]
+pub use openapi::{ApiDoc, BEARER, BearerRejections, REFRESH_BEARER};
 pub use throttle::{LoginThrottle, RateLimit};
 
 use crate::claims::REFRESH_TOKEN;
