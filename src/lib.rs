@@ -61,7 +61,11 @@
 //! - `aws-lc-rs` (default) / `rust-crypto`: jsonwebtoken's crypto backend for
 //!   the asymmetric algorithms (HMAC always uses a pre-keyed RustCrypto
 //!   state). With both on, aws-lc-rs is used.
-//! - `axum`: the [`JwtClaims`] extractor.
+//! - `axum`: the `JwtClaims` extractor.
+//! - `router`: the auth router (`Auth`), password hashing, token issuing,
+//!   login throttling and the in-memory store.
+//! - `sqlite`, `postgres`: the SQL stores.
+//! - `openapi`: the router's OpenAPI description (utoipa).
 //!
 //! [tower]: https://docs.rs/tower
 //! [hyper]: https://docs.rs/hyper
