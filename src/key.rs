@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use base64::Engine;
@@ -436,28 +437,50 @@ impl KeySet {
 ///
 /// Clones share the same set. [`KeyRing::replace`] swaps the set atomically
 /// while requests are in flight: requests that already loaded the old set
-/// finish with it, later ones see the new one. Nothing is rebuilt.
+/// finish with it, later ones see the new one. Nothing is rebuilt. Each
+/// replacement also empties the verified-token caches of the layers that use
+/// the ring: a token verified under the old keys is verified again.
 #[derive(Clone, Debug)]
 pub struct KeyRing {
-    inner: Arc<ArcSwap<KeySet>>,
+    inner: Arc<Ring>,
+}
+
+#[derive(Debug)]
+struct Ring {
+    keys: ArcSwap<KeySet>,
+    /// Bumped after every replacement; a cache entry filled under another
+    /// generation is stale.
+    generation: AtomicU64,
 }
 
 impl KeyRing {
     /// A ring holding `keys`.
     pub fn new(keys: KeySet) -> Self {
         Self {
-            inner: Arc::new(ArcSwap::from_pointee(keys)),
+            inner: Arc::new(Ring {
+                keys: ArcSwap::from_pointee(keys),
+                generation: AtomicU64::new(0),
+            }),
         }
     }
 
     /// Replaces the key set, for example to rotate keys.
     pub fn replace(&self, keys: KeySet) {
-        self.inner.store(Arc::new(keys));
+        self.inner.keys.store(Arc::new(keys));
+        // After the store: whoever reads the new generation also loads the
+        // new set, and a verification that read the old generation can only
+        // fill entries of the old one.
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The current key set.
     pub fn load(&self) -> arc_swap::Guard<Arc<KeySet>> {
-        self.inner.load()
+        self.inner.keys.load()
+    }
+
+    /// How many times the set was replaced: read it before loading the set.
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
     }
 }
 

@@ -128,6 +128,26 @@ pub struct RegisteredClaims<'a> {
     token_type: Option<Cow<'a, str>>,
 }
 
+impl<'a> RegisteredClaims<'a> {
+    /// The registered claims a cache entry kept, for the checks of a hit.
+    pub(crate) fn kept(
+        exp: u64,
+        nbf: Option<u64>,
+        iat: Option<u64>,
+        sub: Option<&'a str>,
+        jti: Option<&'a str>,
+    ) -> Self {
+        Self {
+            exp: Some(exp),
+            nbf,
+            iat,
+            sub: sub.map(Cow::Borrowed),
+            jti: jti.map(Cow::Borrowed),
+            ..Self::default()
+        }
+    }
+}
+
 /// A valid token's claims and its expiry.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -197,6 +217,11 @@ impl Validator {
         &self.rules
     }
 
+    /// The cap on a token's length.
+    pub(crate) fn max_token_len(&self) -> usize {
+        self.rules.max_token_len
+    }
+
     /// Validates `token` now.
     ///
     /// # Errors
@@ -216,6 +241,21 @@ impl Validator {
         token: &str,
         now: u64,
     ) -> Result<Verified<C>, TokenError> {
+        self.verify_at(token, now, |claims, registered| Verified {
+            claims,
+            exp: registered.exp.unwrap_or_default(),
+            nbf: registered.nbf,
+        })
+    }
+
+    /// Fully verifies `token` as of `now` and hands the decoded claims and
+    /// the registered claims to `keep`.
+    pub(crate) fn verify_at<C: DeserializeOwned, R>(
+        &self,
+        token: &str,
+        now: u64,
+        keep: impl FnOnce(C, &RegisteredClaims<'_>) -> R,
+    ) -> Result<R, TokenError> {
         if token.len() > self.rules.max_token_len {
             return Err(TokenError::TooLarge);
         }
@@ -230,11 +270,43 @@ impl Validator {
         }
         let registered = self.check_claims(&buf, now)?;
         let claims: C = serde_json::from_slice(&buf).map_err(|_| TokenError::InvalidClaims)?;
-        Ok(Verified {
-            claims,
-            exp: registered.exp.unwrap_or_default(),
-            nbf: registered.nbf,
-        })
+        Ok(keep(claims, &registered))
+    }
+
+    /// The checks that depend on the time and on the revocation hook, for a
+    /// token whose signature and other claims were verified earlier (a
+    /// cache hit).
+    pub(crate) fn recheck(
+        &self,
+        registered: &RegisteredClaims<'_>,
+        now: u64,
+    ) -> Result<(), TokenError> {
+        self.check_times(registered, now)?;
+        if self.revocation.is_revoked(registered) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(())
+    }
+
+    fn check_times(&self, registered: &RegisteredClaims<'_>, now: u64) -> Result<(), TokenError> {
+        let leeway = self.rules.leeway;
+        let exp = registered.exp.ok_or(TokenError::MissingClaim("exp"))?;
+        if now >= exp.saturating_add(leeway) {
+            return Err(TokenError::Expired);
+        }
+        if registered
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+        {
+            return Err(TokenError::NotYetValid);
+        }
+        if registered
+            .iat
+            .is_some_and(|iat| iat > now.saturating_add(leeway))
+        {
+            return Err(TokenError::IssuedInFuture);
+        }
+        Ok(())
     }
 
     fn verify_signature(&self, compact: &Compact<'_>, buf: &mut Vec<u8>) -> Result<(), TokenError> {
@@ -268,23 +340,7 @@ impl Validator {
             .map_err(|_| TokenError::InvalidClaims)?;
         de.end().map_err(|_| TokenError::InvalidClaims)?;
 
-        let leeway = self.rules.leeway;
-        let exp = registered.exp.ok_or(TokenError::MissingClaim("exp"))?;
-        if now >= exp.saturating_add(leeway) {
-            return Err(TokenError::Expired);
-        }
-        if registered
-            .nbf
-            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
-        {
-            return Err(TokenError::NotYetValid);
-        }
-        if registered
-            .iat
-            .is_some_and(|iat| iat > now.saturating_add(leeway))
-        {
-            return Err(TokenError::IssuedInFuture);
-        }
+        self.check_times(&registered, now)?;
         if let Some(issuers) = &self.rules.issuers {
             let iss = registered
                 .iss
