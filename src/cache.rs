@@ -35,6 +35,7 @@ use quick_cache::sync::Cache;
 use serde::de::DeserializeOwned;
 
 use crate::error::TokenError;
+use crate::jws::Compact;
 use crate::validator::{RegisteredClaims, Validator};
 
 /// The default capacity of a layer's verified-token cache, in tokens.
@@ -120,15 +121,23 @@ impl<C: Clone> TokenCache<C> {
     where
         C: DeserializeOwned,
     {
-        self.validate_at(validator, token, crate::validator::now())
+        self.validate_with(validator, token, crate::validator::now)
     }
 
     /// Validates `token` as of `now`.
-    pub(crate) fn validate_at(
+    #[cfg(test)]
+    fn validate_at(&self, validator: &Validator, token: &str, now: u64) -> Result<C, TokenError>
+    where
+        C: DeserializeOwned,
+    {
+        self.validate_with(validator, token, || now)
+    }
+
+    fn validate_with(
         &self,
         validator: &Validator,
         token: &str,
-        now: u64,
+        now: impl Fn() -> u64,
     ) -> Result<C, TokenError>
     where
         C: DeserializeOwned,
@@ -138,10 +147,12 @@ impl<C: Clone> TokenCache<C> {
         if token.len() > validator.max_token_len() {
             return Err(TokenError::TooLarge);
         }
+        // Garbage is refused before it is hashed or takes a lock.
+        Compact::split(token.as_bytes())?;
         if let Some(entry) = self.lookup(token, generation) {
             #[cfg(test)]
             self.hits.fetch_add(1, Ordering::Relaxed);
-            validator.recheck(&entry.registered(), now)?;
+            validator.recheck(&entry.registered(), now())?;
             return Ok(entry.claims.clone());
         }
         let entry = validator.verify_at(token, now, |claims: C, registered| Entry {

@@ -27,25 +27,22 @@ impl<'a> Compact<'a> {
     /// Splits a token into its three segments. No decoding happens here, and
     /// nothing that is not three non-empty base64url segments gets further.
     pub(crate) fn split(token: &'a [u8]) -> Result<Self, TokenError> {
-        let mut dots = [0usize; 2];
-        let mut count = 0;
-        for (index, byte) in token.iter().enumerate() {
-            match byte {
-                b'.' => {
-                    if count == 2 {
-                        return Err(TokenError::Malformed);
-                    }
-                    dots[count] = index;
-                    count += 1;
-                }
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
-                _ => return Err(TokenError::Malformed),
-            }
-        }
-        if count != 2 {
+        // One branch-free pass over the whole token (the compiler vectorizes
+        // it), then the dots are found with memchr: garbage costs a few
+        // nanoseconds per hundred bytes.
+        if !token
+            .iter()
+            .fold(true, |ok, &byte| ok & is_base64url_or_dot(byte))
+        {
             return Err(TokenError::Malformed);
         }
-        let (first, second) = (dots[0], dots[1]);
+        let first = memchr::memchr(b'.', token).ok_or(TokenError::Malformed)?;
+        let second = memchr::memchr(b'.', &token[first + 1..])
+            .map(|at| first + 1 + at)
+            .ok_or(TokenError::Malformed)?;
+        if memchr::memchr(b'.', &token[second + 1..]).is_some() {
+            return Err(TokenError::Malformed);
+        }
         let header = &token[..first];
         let payload = &token[first + 1..second];
         let signature = &token[second + 1..];
@@ -61,10 +58,26 @@ impl<'a> Compact<'a> {
     }
 }
 
+/// Whether `byte` is in the base64url alphabet or is a dot, without
+/// branches.
+fn is_base64url_or_dot(byte: u8) -> bool {
+    // `| 0x20` folds upper case onto lower case; no other byte lands in a..=z.
+    ((byte | 0x20).wrapping_sub(b'a') < 26)
+        | (byte.wrapping_sub(b'0') < 10)
+        | (byte == b'-')
+        | (byte == b'_')
+        | (byte == b'.')
+}
+
 /// Decodes canonical, unpadded base64url into `buf`, growing it as needed.
 /// Non-canonical trailing bits and padding are refused.
 pub(crate) fn decode_into(segment: &[u8], buf: &mut Vec<u8>) -> Result<(), TokenError> {
     buf.clear();
+    decode_append(segment, buf)
+}
+
+/// As [`decode_into`], appending to what `buf` holds.
+pub(crate) fn decode_append(segment: &[u8], buf: &mut Vec<u8>) -> Result<(), TokenError> {
     URL_SAFE_NO_PAD
         .decode_vec(segment, buf)
         .map_err(|_| TokenError::Malformed)

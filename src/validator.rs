@@ -1,9 +1,10 @@
 //! The validator: verifies a compact JWS against the key ring and checks the
 //! claims, in one pass over the token.
 //!
-//! The order is fixed and matters: size cap → structure → header → key
-//! selection → signature → claims. Nothing about the claims is believed, or
-//! even decoded, before the signature has verified, and so an expired token
+//! The order is fixed and matters: size cap → structure (three canonical
+//! base64url segments, decoded but not yet parsed) → header → key selection
+//! → signature → claims. Nothing about the claims is believed, or even
+//! parsed, before the signature has verified, and so an expired token
 //! with a good signature is reported as [`TokenError::Expired`], while an
 //! expired token with a bad signature is [`TokenError::InvalidSignature`].
 
@@ -228,7 +229,7 @@ impl Validator {
     ///
     /// The first rule the token breaks, as a [`TokenError`].
     pub fn validate<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>, TokenError> {
-        self.validate_at(token, now())
+        self.verify_at(token, now, verified)
     }
 
     /// Validates `token` as of `now` (seconds since the epoch).
@@ -241,35 +242,38 @@ impl Validator {
         token: &str,
         now: u64,
     ) -> Result<Verified<C>, TokenError> {
-        self.verify_at(token, now, |claims, registered| Verified {
-            claims,
-            exp: registered.exp.unwrap_or_default(),
-            nbf: registered.nbf,
-        })
+        self.verify_at(token, || now, verified)
     }
 
-    /// Fully verifies `token` as of `now` and hands the decoded claims and
-    /// the registered claims to `keep`.
+    /// Fully verifies `token` as of `now()` and hands the decoded claims and
+    /// the registered claims to `keep`. The clock is only read for a token
+    /// whose signature verified.
     pub(crate) fn verify_at<C: DeserializeOwned, R>(
         &self,
         token: &str,
-        now: u64,
+        now: impl FnOnce() -> u64,
         keep: impl FnOnce(C, &RegisteredClaims<'_>) -> R,
     ) -> Result<R, TokenError> {
         if token.len() > self.rules.max_token_len {
             return Err(TokenError::TooLarge);
         }
         let compact = Compact::split(token.as_bytes())?;
-        // One buffer serves the header, then the payload: the accept path
-        // allocates once.
-        let mut buf = Vec::with_capacity(compact.payload.len() * 3 / 4 + 3);
-        self.verify_signature(&compact, &mut buf)?;
-        jws::decode_into(compact.payload, &mut buf)?;
-        if !jws::is_json_object(&buf) {
+        // One buffer holds the decoded header, then the decoded payload: the
+        // accept path allocates once. Both are decoded (not parsed) before
+        // the signature is checked, so that no crypto runs on a token that
+        // is not canonical base64url throughout.
+        let mut buf =
+            Vec::with_capacity((compact.header.len() + compact.payload.len()) * 3 / 4 + 4);
+        jws::decode_into(compact.header, &mut buf)?;
+        let header_len = buf.len();
+        jws::decode_append(compact.payload, &mut buf)?;
+        let (header, payload) = buf.split_at(header_len);
+        self.verify_signature(&compact, header)?;
+        if !jws::is_json_object(payload) {
             return Err(TokenError::InvalidClaims);
         }
-        let registered = self.check_claims(&buf, now)?;
-        let claims: C = serde_json::from_slice(&buf).map_err(|_| TokenError::InvalidClaims)?;
+        let registered = self.check_claims(payload, now())?;
+        let claims: C = serde_json::from_slice(payload).map_err(|_| TokenError::InvalidClaims)?;
         Ok(keep(claims, &registered))
     }
 
@@ -309,9 +313,8 @@ impl Validator {
         Ok(())
     }
 
-    fn verify_signature(&self, compact: &Compact<'_>, buf: &mut Vec<u8>) -> Result<(), TokenError> {
-        jws::decode_into(compact.header, buf)?;
-        let header = Header::parse(buf)?;
+    fn verify_signature(&self, compact: &Compact<'_>, header: &[u8]) -> Result<(), TokenError> {
+        let header = Header::parse(header)?;
         let alg = algorithm_from_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
         let keys = self.keys.load();
         let mut outcome = Err(TokenError::InvalidSignature);
@@ -371,6 +374,14 @@ impl Validator {
             return Err(TokenError::Revoked);
         }
         Ok(registered)
+    }
+}
+
+fn verified<C>(claims: C, registered: &RegisteredClaims<'_>) -> Verified<C> {
+    Verified {
+        claims,
+        exp: registered.exp.unwrap_or_default(),
+        nbf: registered.nbf,
     }
 }
 
