@@ -11,6 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use jsonwebtoken::Algorithm;
+
 use crate::error::TokenError;
 
 /// The three segments of a compact JWS, still encoded.
@@ -83,6 +85,19 @@ pub(crate) fn decode_append(segment: &[u8], buf: &mut Vec<u8>) -> Result<(), Tok
         .map_err(|_| TokenError::Malformed)
 }
 
+/// The usual encoded headers naming `alg`: `{"alg":"…","typ":"JWT"}` (this
+/// crate, PyJWT), `{"typ":"JWT","alg":"…"}` (jsonwebtoken) and
+/// `{"alg":"…"}`.
+pub(crate) fn common_headers(alg: Algorithm) -> [String; 3] {
+    let name = format!("{alg:?}");
+    [
+        format!(r#"{{"alg":"{name}","typ":"JWT"}}"#),
+        format!(r#"{{"typ":"JWT","alg":"{name}"}}"#),
+        format!(r#"{{"alg":"{name}"}}"#),
+    ]
+    .map(|json| URL_SAFE_NO_PAD.encode(json))
+}
+
 /// Whether the JSON text starts with `{` (after white space): a JOSE header
 /// and a JWT claims set must be JSON objects, and serde's derived structs
 /// would otherwise also accept arrays.
@@ -101,6 +116,10 @@ pub(crate) struct Header<'a> {
     pub(crate) kid: Option<Cow<'a, str>>,
     #[serde(default)]
     crit: Option<IgnoredAny>,
+    /// RFC 7797: `false` would mean an unencoded payload, which this crate
+    /// does not implement.
+    #[serde(default)]
+    b64: Option<bool>,
 }
 
 impl<'a> Header<'a> {
@@ -109,7 +128,8 @@ impl<'a> Header<'a> {
     /// # Errors
     ///
     /// [`TokenError::Malformed`] unless the header is a JSON object with a
-    /// string `alg` (duplicate members are refused too);
+    /// string `alg` and registered members of their registered types
+    /// (duplicate members are refused too), or with `b64` false;
     /// [`TokenError::UnsupportedCritical`] if it has a `crit` member: this
     /// crate implements no extension that `crit` could name, so RFC 7515
     /// §4.1.11 requires the token to be refused.
@@ -121,6 +141,14 @@ impl<'a> Header<'a> {
         if header.crit.is_some() {
             return Err(TokenError::UnsupportedCritical);
         }
+        if header.b64 == Some(false) {
+            return Err(TokenError::Malformed);
+        }
+        // The registered members this crate does not use (`typ`, `cty`,
+        // `jku`, `jwk`, `x5c`, …) must still have their registered types, as
+        // jsonwebtoken requires: both refuse the same headers. Only unusual
+        // headers get here; the usual ones are recognised unparsed.
+        serde_json::from_slice::<jsonwebtoken::Header>(json).map_err(|_| TokenError::Malformed)?;
         Ok(header)
     }
 }
@@ -149,6 +177,20 @@ mod tests {
                 TokenError::Malformed,
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn common_headers_parse_to_their_algorithm_alone() {
+        for name in [
+            "HS256", "HS384", "HS512", "RS256", "PS512", "ES256", "ES384", "EdDSA",
+        ] {
+            let alg = crate::key::algorithm_from_name(name).unwrap();
+            for encoded in common_headers(alg) {
+                let json = URL_SAFE_NO_PAD.decode(encoded).unwrap();
+                let header = Header::parse(&json).unwrap();
+                assert_eq!((&*header.alg, header.kid), (name, None));
+            }
         }
     }
 

@@ -19,6 +19,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use sha2::{Sha256, Sha384, Sha512};
 
 use crate::error::{KeyError, TokenError};
+use crate::jws;
 
 /// The jsonwebtoken crypto provider this crate uses.
 ///
@@ -365,24 +366,49 @@ impl Key {
 }
 
 /// An immutable set of verification keys.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct KeySet {
     keys: Vec<Key>,
+    /// The encoded common headers of the set's algorithms; see
+    /// [`KeySet::common_header`].
+    headers: Vec<(Box<[u8]>, Algorithm)>,
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySet").field("keys", &self.keys).finish()
+    }
 }
 
 impl KeySet {
     /// A set of the given keys.
     pub fn new(keys: impl IntoIterator<Item = Key>) -> Self {
-        Self {
-            keys: keys.into_iter().collect(),
-        }
+        keys.into_iter().fold(Self::default(), Self::with)
     }
 
     /// Adds a key.
     #[must_use]
     pub fn with(mut self, key: Key) -> Self {
+        if !self.keys.iter().any(|known| known.alg == key.alg) {
+            self.headers.extend(
+                jws::common_headers(key.alg)
+                    .into_iter()
+                    .map(|header| (header.into_bytes().into_boxed_slice(), key.alg)),
+            );
+        }
         self.keys.push(key);
         self
+    }
+
+    /// The algorithm of an encoded header that is exactly one of the usual
+    /// ones of the set's algorithms (`alg` and `typ` in either order, or
+    /// `alg` alone: no `kid`, no `crit`). Parsing such a header would give
+    /// the same algorithm and nothing else that matters, so it is skipped.
+    pub(crate) fn common_header(&self, encoded: &[u8]) -> Option<Algorithm> {
+        self.headers
+            .iter()
+            .find(|(header, _)| **header == *encoded)
+            .map(|(_, alg)| *alg)
     }
 
     /// Whether the set holds no key.

@@ -258,17 +258,35 @@ impl Validator {
             return Err(TokenError::TooLarge);
         }
         let compact = Compact::split(token.as_bytes())?;
-        // One buffer holds the decoded header, then the decoded payload: the
-        // accept path allocates once. Both are decoded (not parsed) before
-        // the signature is checked, so that no crypto runs on a token that
-        // is not canonical base64url throughout.
-        let mut buf =
-            Vec::with_capacity((compact.header.len() + compact.payload.len()) * 3 / 4 + 4);
-        jws::decode_into(compact.header, &mut buf)?;
-        let header_len = buf.len();
-        jws::decode_append(compact.payload, &mut buf)?;
-        let (header, payload) = buf.split_at(header_len);
-        self.verify_signature(&compact, header)?;
+        let keys = self.keys.load();
+        // The usual headers are recognised in their encoded form, unparsed.
+        let parsed;
+        let (alg, kid) = match keys.common_header(compact.header) {
+            Some(alg) => (alg, None),
+            None => {
+                let mut header = Vec::with_capacity(compact.header.len() * 3 / 4 + 3);
+                jws::decode_into(compact.header, &mut header)?;
+                parsed = header;
+                let header = Header::parse(&parsed)?;
+                let alg =
+                    algorithm_from_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
+                (alg, header.kid)
+            }
+        };
+        // The payload is decoded (not parsed) before the signature is
+        // checked: no crypto runs on a token that is not canonical base64url
+        // throughout.
+        let mut payload = Vec::with_capacity(compact.payload.len() * 3 / 4 + 3);
+        jws::decode_into(compact.payload, &mut payload)?;
+        let mut outcome = Err(TokenError::InvalidSignature);
+        for key in keys.candidates(alg, kid.as_deref())? {
+            outcome = key.verify(compact.signing_input, compact.signature);
+            if outcome.is_ok() {
+                break;
+            }
+        }
+        outcome?;
+        let payload = payload.as_slice();
         if !jws::is_json_object(payload) {
             return Err(TokenError::InvalidClaims);
         }
@@ -311,20 +329,6 @@ impl Validator {
             return Err(TokenError::IssuedInFuture);
         }
         Ok(())
-    }
-
-    fn verify_signature(&self, compact: &Compact<'_>, header: &[u8]) -> Result<(), TokenError> {
-        let header = Header::parse(header)?;
-        let alg = algorithm_from_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
-        let keys = self.keys.load();
-        let mut outcome = Err(TokenError::InvalidSignature);
-        for key in keys.candidates(alg, header.kid.as_deref())? {
-            outcome = key.verify(compact.signing_input, compact.signature);
-            if outcome.is_ok() {
-                break;
-            }
-        }
-        outcome
     }
 
     fn check_claims<'a>(
