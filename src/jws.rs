@@ -60,6 +60,12 @@ impl<'a> Compact<'a> {
     }
 }
 
+/// Whether `token` has exactly two dots: a cheap first look (memchr) that
+/// turns most garbage away before anything else is done with it.
+pub(crate) fn has_three_segments(token: &[u8]) -> bool {
+    memchr::memchr_iter(b'.', token).count() == 2
+}
+
 /// Whether `byte` is in the base64url alphabet or is a dot, without
 /// branches.
 fn is_base64url_or_dot(byte: u8) -> bool {
@@ -128,8 +134,8 @@ impl<'a> Header<'a> {
     /// # Errors
     ///
     /// [`TokenError::Malformed`] unless the header is a JSON object with a
-    /// string `alg` and registered members of their registered types
-    /// (duplicate members are refused too), or with `b64` false;
+    /// string `alg` (duplicate members are refused too), or with `b64`
+    /// false;
     /// [`TokenError::UnsupportedCritical`] if it has a `crit` member: this
     /// crate implements no extension that `crit` could name, so RFC 7515
     /// §4.1.11 requires the token to be refused.
@@ -144,12 +150,22 @@ impl<'a> Header<'a> {
         if header.b64 == Some(false) {
             return Err(TokenError::Malformed);
         }
-        // The registered members this crate does not use (`typ`, `cty`,
-        // `jku`, `jwk`, `x5c`, …) must still have their registered types, as
-        // jsonwebtoken requires: both refuse the same headers. Only unusual
-        // headers get here; the usual ones are recognised unparsed.
-        serde_json::from_slice::<jsonwebtoken::Header>(json).map_err(|_| TokenError::Malformed)?;
         Ok(header)
+    }
+
+    /// Checks that the registered members this crate does not use (`typ`,
+    /// `cty`, `jku`, `jwk`, `x5c`, …) have their registered types, as
+    /// jsonwebtoken requires: both refuse the same headers. Called once the
+    /// algorithm is known to be supported; only unusual headers get here,
+    /// the usual ones are recognised unparsed.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::Malformed`] for a member of the wrong type.
+    pub(crate) fn check_members(json: &[u8]) -> Result<(), TokenError> {
+        serde_json::from_slice::<jsonwebtoken::Header>(json)
+            .map(drop)
+            .map_err(|_| TokenError::Malformed)
     }
 }
 

@@ -270,6 +270,7 @@ impl Validator {
                 let header = Header::parse(&parsed)?;
                 let alg =
                     algorithm_from_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
+                Header::check_members(&parsed)?;
                 (alg, header.kid)
             }
         };
