@@ -8,20 +8,25 @@
 //!
 //! The tool starts the release server binary as a child process (port 0, a fresh SQLite file
 //! in a temporary directory, bcrypt cost 12), signs up one user, logs in, and runs each
-//! scenario for `--duration` seconds with closed-loop HTTP/1.1 keep-alive clients
+//! scenario for `--duration` seconds (the `/notsecret` and one-token `/secret` runs alternate,
+//! three rounds each) with closed-loop HTTP/1.1 keep-alive clients
 //! (hyper's client, one connection each). It stops the server at the end. Every loop is
 //! bounded by the duration; nothing leaves 127.0.0.1.
 //!
-//! Scenarios:
-//! 1. `/notsecret`, `--connections` clients;
-//! 2. `/secret` with one valid access token reused by every client (the verified-token
-//!    cache answers after the first request);
-//! 3. `/secret` with a new valid token on every request (each one a cache miss: the full
-//!    verification plus a cache insert, so at least the cost of running without a cache);
-//! 4. login isolation: one client probing `/notsecret` alone (idle), then the same probe while
-//!    `--login-clients` clients post valid credentials to `/login` as fast as they are answered
-//!    (a 503 is retried at once). Reports the probe's p99 against its idle p99, the probe's
-//!    failures, and the `/login` answers: 200s, 503s with `Retry-After`, anything else.
+//! Scenarios, each against a fresh server process:
+//! 1. the example server: `/notsecret`, then `/secret` with one valid access token reused by
+//!    every client (the verified-token cache answers after the first request), then `/secret`
+//!    with a new valid token on every request (each one a cache miss);
+//! 2. the same routes without the cache: the tool runs itself as the server
+//!    (`--serve-uncached`), rebuilding the example's routes (`examples/server.rs` is compiled
+//!    in) with `auth.layer().no_cache()`; `/notsecret`, then `/secret` with one token reused;
+//! 3. login isolation, on the example server: one client probing `/notsecret` alone (idle),
+//!    then the same probe while N clients post valid credentials to `/login` as fast as they
+//!    are answered, for each flood of `--login-clients` (default `16,64p,64`: 16 clients,
+//!    within the hasher's queue; 64 clients that wait as a 503's `Retry-After` tells them;
+//!    64 clients that retry a 503 at once). Reports the probe's p99 against its idle p99, the
+//!    probe's failures, and the `/login` answers: 200s, 503s with `Retry-After`, anything
+//!    else.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,14 +42,20 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tower_jwt_auth::{Algorithm, SigningKey, TokenIssuer};
 
+#[allow(dead_code, unreachable_pub)]
+#[path = "server.rs"]
+mod server;
+
 const SECRET: &str = "a load-test secret that is at least thirty-two bytes long";
 const USER: &str = "loadtest";
 const PASSWORD: &str = "correct horse battery";
+/// Rounds of `/notsecret` then `/secret`, each of `--duration`.
+const ROUNDS: u32 = 3;
 
 struct Options {
     duration: Duration,
     connections: usize,
-    login_clients: usize,
+    login_clients: Vec<(usize, bool)>,
     server: PathBuf,
 }
 
@@ -52,7 +63,7 @@ fn options() -> Result<Options, String> {
     let mut options = Options {
         duration: Duration::from_secs(5),
         connections: 32,
-        login_clients: 64,
+        login_clients: vec![(16, false), (64, true), (64, false)],
         server: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/examples/server"),
     };
     let mut args = std::env::args().skip(1);
@@ -65,11 +76,20 @@ fn options() -> Result<Options, String> {
         match flag.as_str() {
             "--duration" => options.duration = Duration::from_secs(number(value()?)?.clamp(1, 120)),
             "--connections" => options.connections = number(value()?)?.clamp(1, 1024) as usize,
-            "--login-clients" => options.login_clients = number(value()?)?.clamp(1, 1024) as usize,
+            "--login-clients" => {
+                options.login_clients = value()?
+                    .split(',')
+                    .map(|n| {
+                        let (n, polite) = n.strip_suffix('p').map_or((n, false), |n| (n, true));
+                        n.parse::<usize>().map(|n| (n.clamp(1, 1024), polite))
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| format!("{flag}: a comma-separated list like 16,64p,64"))?;
+            }
             "--server" => options.server = PathBuf::from(value()?),
             _ => {
                 return Err(format!(
-                    "unknown flag {flag}; flags: --duration SECS --connections N --login-clients N --server PATH"
+                    "unknown flag {flag}; flags: --duration SECS --connections N --login-clients N[p][,N[p]…] --server PATH"
                 ));
             }
         }
@@ -91,10 +111,11 @@ impl Drop for Server {
     }
 }
 
-fn start_server(path: &PathBuf) -> Result<Server, String> {
+fn start_server(path: &PathBuf, args: &[&str]) -> Result<Server, String> {
     use std::io::BufRead;
     let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
     let mut child = Command::new(path)
+        .args(args)
         .env("PORT", "0")
         .env("HOST", "127.0.0.1")
         .env("APP_SECRET_STRING", SECRET)
@@ -160,7 +181,8 @@ async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
 /// What one request gave: its status, whether it carried `Retry-After`, its latency.
 struct Answer {
     status: StatusCode,
-    retry_after: bool,
+    /// `Retry-After`, in seconds, if the answer had one.
+    retry_after: Option<u64>,
     latency: Duration,
 }
 
@@ -175,7 +197,16 @@ async fn send(
         .await
         .map_err(|err| err.to_string())?;
     let status = response.status();
-    let retry_after = response.headers().contains_key(http::header::RETRY_AFTER);
+    let retry_after = response
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1)
+        });
     response
         .into_body()
         .collect()
@@ -235,21 +266,26 @@ impl Tally {
         self.errors += other.errors;
     }
 
-    fn record(&mut self, answer: Result<Answer, String>) -> bool {
+    /// Counts `answer`; gives whether the connection is still usable and how long a polite
+    /// client would wait before its next request.
+    fn record(&mut self, answer: Result<Answer, String>) -> (bool, Option<u64>) {
         match answer {
             Ok(answer) => {
+                let wait = answer.retry_after;
                 self.latencies.push(answer.latency);
                 match answer.status {
                     StatusCode::OK => self.ok += 1,
-                    StatusCode::SERVICE_UNAVAILABLE if answer.retry_after => self.shed += 1,
+                    StatusCode::SERVICE_UNAVAILABLE if answer.retry_after.is_some() => {
+                        self.shed += 1;
+                    }
                     StatusCode::SERVICE_UNAVAILABLE => self.shed_without_retry_after += 1,
                     _ => self.other += 1,
                 }
-                true
+                (true, wait)
             }
             Err(_) => {
                 self.errors += 1;
-                false
+                (false, None)
             }
         }
     }
@@ -267,6 +303,21 @@ impl Tally {
 /// Runs `clients` closed-loop clients for `duration`; client `n` sends `request(n, i)` as its
 /// `i`-th request.
 async fn run<F>(addr: SocketAddr, clients: usize, duration: Duration, request: F) -> Tally
+where
+    F: Fn(usize, u64) -> Request<Full<Bytes>> + Send + Sync + 'static,
+{
+    run_clients(addr, clients, duration, false, request).await
+}
+
+/// As [`run`]; `polite` clients wait as long as a `Retry-After` tells them (within the
+/// duration), the others retry at once.
+async fn run_clients<F>(
+    addr: SocketAddr,
+    clients: usize,
+    duration: Duration,
+    polite: bool,
+    request: F,
+) -> Tally
 where
     F: Fn(usize, u64) -> Request<Full<Bytes>> + Send + Sync + 'static,
 {
@@ -293,8 +344,13 @@ where
                     let Some(conn) = sender.as_mut() else {
                         continue;
                     };
-                    if !tally.record(send(conn, request(n, i)).await) {
+                    let (usable, wait) = tally.record(send(conn, request(n, i)).await);
+                    if !usable {
                         sender = None;
+                    }
+                    if let (true, Some(seconds)) = (polite, wait) {
+                        let until = (Instant::now() + Duration::from_secs(seconds)).min(deadline);
+                        tokio::time::sleep_until(until.into()).await;
                     }
                     i += 1;
                 }
@@ -333,16 +389,16 @@ fn row(name: impl Into<String>, mut tally: Tally, duration: Duration) -> Row {
 
 fn print_rows(rows: &[Row]) {
     println!(
-        "| {:<44} | {:>9} | {:>9} | {:>9} | {:>9} | {:>6} |",
+        "| {:<60} | {:>9} | {:>9} | {:>9} | {:>9} | {:>6} |",
         "scenario", "requests", "req/s", "p50 µs", "p99 µs", "failed"
     );
     println!(
-        "|{:-<46}|{:->11}|{:->11}|{:->11}|{:->11}|{:->8}|",
+        "|{:-<62}|{:->11}|{:->11}|{:->11}|{:->11}|{:->8}|",
         "", "", "", "", "", ""
     );
     for row in rows {
         println!(
-            "| {:<44} | {:>9} | {:>9.0} | {:>9} | {:>9} | {:>6} |",
+            "| {:<60} | {:>9} | {:>9.0} | {:>9} | {:>9} | {:>6} |",
             row.name,
             row.requests,
             row.rate,
@@ -353,19 +409,8 @@ fn print_rows(rows: &[Row]) {
     }
 }
 
-async fn main_async(options: Options) -> Result<(), String> {
-    let server = start_server(&options.server)?;
-    let addr = server.addr;
-    let (duration, conns) = (options.duration, options.connections);
-    println!(
-        "server {} on {addr}; {} s per scenario, {conns} connections, {} login clients, bcrypt cost 12; {} CPUs",
-        options.server.display(),
-        duration.as_secs(),
-        options.login_clients,
-        std::thread::available_parallelism().map_or(0, usize::from),
-    );
-
-    // Sign up and log in once: the token every `/secret` client reuses.
+/// Signs up the load-test user and logs in: the access token `/secret` clients reuse.
+async fn login(addr: SocketAddr) -> Result<Arc<str>, String> {
     let mut setup = connect(addr).await?;
     let signup = send(&mut setup, credentials(addr, "/signup")).await?;
     if signup.status != StatusCode::CREATED {
@@ -382,12 +427,136 @@ async fn main_async(options: Options) -> Result<(), String> {
         .map_err(|err| err.to_string())?
         .to_bytes();
     let body: serde_json::Value = serde_json::from_slice(&body).map_err(|err| err.to_string())?;
-    let token: Arc<str> = body["access_token"]
+    Ok(body["access_token"]
         .as_str()
         .ok_or("no access_token in the login answer")?
-        .into();
+        .into())
+}
 
-    // Fresh tokens for scenario 3, signed as the server signs them (same secret and format).
+/// `/notsecret`, then `/secret` with one token reused by every client; with `fresh`, also
+/// `/secret` with a new token per request.
+async fn throughput(
+    label: &str,
+    addr: SocketAddr,
+    options: &Options,
+    fresh: Option<Arc<Vec<String>>>,
+) -> Result<Vec<Row>, String> {
+    let (duration, conns) = (options.duration, options.connections);
+    let token = login(addr).await?;
+    // A short warm-up: connections, allocator, the first cache entry.
+    run(addr, conns, Duration::from_secs(1), move |_, _| {
+        get(addr, "/notsecret")
+    })
+    .await;
+    // Alternating rounds, so that a change in the machine's background load hits both
+    // routes alike.
+    let (mut open, mut protected) = (Tally::default(), Tally::default());
+    for _ in 0..ROUNDS {
+        open.merge(run(addr, conns, duration, move |_, _| get(addr, "/notsecret")).await);
+        let token = Arc::clone(&token);
+        protected.merge(run(addr, conns, duration, move |_, _| secret(addr, &token)).await);
+    }
+    let total = duration * ROUNDS;
+    let mut rows = vec![
+        row(format!("{label}: GET /notsecret"), open, total),
+        row(
+            format!("{label}: POST /secret, one token reused"),
+            protected,
+            total,
+        ),
+    ];
+    if let Some(tokens) = fresh {
+        rows.push(row(
+            format!("{label}: POST /secret, new token each"),
+            run(addr, conns, duration, move |n, i| {
+                let at = (i as usize)
+                    .wrapping_mul(conns)
+                    .wrapping_add(n)
+                    .checked_rem(tokens.len())
+                    .unwrap_or(0);
+                secret(addr, &tokens[at])
+            })
+            .await,
+            duration,
+        ));
+    }
+    Ok(rows)
+}
+
+/// The `/notsecret` probe alone, then under a login flood of each size.
+async fn isolation(addr: SocketAddr, options: &Options) -> Result<(), String> {
+    let duration = options.duration;
+    let idle = row(
+        "GET /notsecret probe, idle (1 conn)",
+        run(addr, 1, duration, move |_, _| get(addr, "/notsecret")).await,
+        duration,
+    );
+    let idle_p99 = idle.p99;
+    let mut rows = vec![idle];
+    let mut floods = Vec::new();
+    login(addr).await?;
+    for &(logins, polite) in &options.login_clients {
+        // The flood gets its own thread, so that its clients never delay the probe's.
+        let flood = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|runtime| {
+                    runtime.block_on(run_clients(addr, logins, duration, polite, move |_, _| {
+                        credentials(addr, "/login")
+                    }))
+                })
+        });
+        let probe = run(addr, 1, duration, move |_, _| get(addr, "/notsecret")).await;
+        let flood = flood
+            .join()
+            .map_err(|_| "the login flood panicked")?
+            .map_err(|err| err.to_string())?;
+        let who = if polite {
+            format!("{logins} clients honouring Retry-After")
+        } else {
+            format!("{logins} clients retrying at once")
+        };
+        rows.push(row(
+            format!("GET /notsecret probe, /login: {who}"),
+            probe,
+            duration,
+        ));
+        floods.push((who, flood));
+        // Let the queue drain before the next flood.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    }
+    println!();
+    print_rows(&rows);
+    println!();
+    for (row, (who, mut flood)) in rows[1..].iter().zip(floods) {
+        let (p50, p99) = (flood.percentile(50.0), flood.percentile(99.0));
+        println!(
+            "/login, {who}: probe p99 / idle p99 {:.2}; /login answered {} × 200, \
+             {} × 503 with Retry-After, {} × 503 without, {} other, {} connection errors; \
+             /login p50 {} µs, p99 {} µs",
+            row.p99.as_secs_f64() / idle_p99.as_secs_f64().max(1e-9),
+            flood.ok,
+            flood.shed,
+            flood.shed_without_retry_after,
+            flood.other,
+            flood.errors,
+            p50.as_micros(),
+            p99.as_micros(),
+        );
+    }
+    Ok(())
+}
+
+async fn main_async(options: Options) -> Result<(), String> {
+    println!(
+        "{} s per scenario, {} connections, login floods (clients, polite) {:?}, bcrypt cost 12; {} CPUs",
+        options.duration.as_secs(),
+        options.connections,
+        options.login_clients,
+        std::thread::available_parallelism().map_or(0, usize::from),
+    );
+    // Fresh tokens, signed as the server signs them (same secret and format).
     let issuer = TokenIssuer::new(
         SigningKey::hmac(Algorithm::HS256, SECRET).map_err(|err| err.to_string())?,
     );
@@ -399,113 +568,82 @@ async fn main_async(options: Options) -> Result<(), String> {
             .map_err(|err| err.to_string())?,
     );
 
-    // A short warm-up: connections, allocator, the first cache entry.
-    run(addr, conns, Duration::from_secs(1), move |_, _| {
-        get(addr, "/notsecret")
-    })
-    .await;
-
-    let notsecret = run(addr, conns, duration, move |_, _| get(addr, "/notsecret")).await;
-    let reused = Arc::clone(&token);
-    let cached = run(addr, conns, duration, move |_, _| secret(addr, &reused)).await;
-    let tokens = Arc::clone(&fresh);
-    let new_each = run(addr, conns, duration, move |n, i| {
-        let at = (i as usize)
-            .wrapping_mul(conns)
-            .wrapping_add(n)
-            .checked_rem(tokens.len())
-            .unwrap_or(0);
-        secret(addr, &tokens[at])
-    })
-    .await;
-
-    let rows = vec![
-        row(
-            format!("GET /notsecret ({conns} conns)"),
-            notsecret,
-            duration,
-        ),
-        row(
-            format!("POST /secret, one token reused ({conns} conns)"),
-            cached,
-            duration,
-        ),
-        row(
-            format!("POST /secret, new token each ({conns} conns)"),
-            new_each,
-            duration,
-        ),
-    ];
+    let example = start_server(&options.server, &[])?;
+    let mut rows = throughput("example", example.addr, &options, Some(fresh)).await?;
+    drop(example);
+    let me = std::env::current_exe().map_err(|err| err.to_string())?;
+    let replica = start_server(&me, &["--serve-uncached"])?;
+    rows.extend(throughput("no cache", replica.addr, &options, None).await?);
+    drop(replica);
     println!();
     print_rows(&rows);
     println!();
     println!(
-        "secret/notsecret req/s: one token reused {:.3}, new token each {:.3}",
+        "/secret / /notsecret req/s: with the cache {:.3}; new token each {:.3}; without the cache {:.3}",
         rows[1].rate / rows[0].rate,
-        rows[2].rate / rows[0].rate
+        rows[2].rate / rows[0].rate,
+        rows[4].rate / rows[3].rate,
     );
 
-    // Login isolation.
-    let idle = run(addr, 1, duration, move |_, _| get(addr, "/notsecret")).await;
-    let logins = options.login_clients;
-    // The flood gets its own thread, so that its clients never delay the probe's.
-    let flood = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map(|runtime| {
-                runtime.block_on(run(addr, logins, duration, move |_, _| {
-                    credentials(addr, "/login")
-                }))
-            })
-    });
-    let probe = run(addr, 1, duration, move |_, _| get(addr, "/notsecret")).await;
-    let mut flood = flood
-        .join()
-        .map_err(|_| "the login flood panicked")?
-        .map_err(|err| err.to_string())?;
-    let (ok, shed, bare, other, errors) = (
-        flood.ok,
-        flood.shed,
-        flood.shed_without_retry_after,
-        flood.other,
-        flood.errors,
-    );
-    let login_p50 = flood.percentile(50.0);
-    let login_p99 = flood.percentile(99.0);
-    let rows = vec![
-        row("GET /notsecret probe, idle (1 conn)", idle, duration),
-        row(
-            format!("GET /notsecret probe, {logins} clients on /login"),
-            probe,
-            duration,
-        ),
-    ];
-    println!();
-    print_rows(&rows);
-    println!();
-    println!(
-        "probe p99 under the login flood / idle p99: {:.2}",
-        rows[1].p99.as_secs_f64() / rows[0].p99.as_secs_f64().max(1e-9)
-    );
-    println!(
-        "/login during the flood: {ok} × 200, {shed} × 503 with Retry-After, {bare} × 503 without, \
-         {other} other, {errors} connection errors; p50 {} µs, p99 {} µs",
-        login_p50.as_micros(),
-        login_p99.as_micros()
-    );
-    drop(server);
+    let example = start_server(&options.server, &[])?;
+    isolation(example.addr, &options).await
+}
+
+/// `--serve-uncached`: the example's routes, with the layer's cache turned off.
+async fn serve_uncached() -> Result<(), Box<dyn std::error::Error>> {
+    use axum::routing::{get, post};
+    use tower_jwt_auth::store::SqliteStore;
+    use tower_jwt_auth::{Auth, JwtClaims};
+
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let config = server::config_from_env()?;
+    let store = SqliteStore::connect(&config.database_url).await?;
+    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, &config.secret)?)
+        .access_ttl(config.access_ttl)
+        .refresh_ttl(config.refresh_ttl);
+    let auth = Auth::builder(issuer, store.clone(), store)
+        .bcrypt_cost(config.bcrypt_cost)
+        .build()?;
+    let protected = axum::Router::new()
+        .route(
+            "/secret",
+            post(|JwtClaims(_claims): JwtClaims| async {
+                axum::Json("Top Secret data only authorized users can access this info")
+            }),
+        )
+        .route_layer(auth.layer().no_cache());
+    let app = axum::Router::new()
+        .route(
+            "/notsecret",
+            get(|| async { axum::Json("Not secret data") }),
+        )
+        .merge(protected)
+        .merge(auth.router());
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
     Ok(())
 }
 
 fn main() -> std::process::ExitCode {
-    let result = options().and_then(|options| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|err| err.to_string())?
-            .block_on(main_async(options))
-    });
+    let runtime = |threads: Option<usize>| {
+        match threads {
+            Some(_) => tokio::runtime::Builder::new_current_thread(),
+            None => tokio::runtime::Builder::new_multi_thread(),
+        }
+        .enable_all()
+        .build()
+        .map_err(|err| err.to_string())
+    };
+    let result = if std::env::args().nth(1).as_deref() == Some("--serve-uncached") {
+        runtime(None).and_then(|rt| rt.block_on(serve_uncached()).map_err(|err| err.to_string()))
+    } else {
+        options().and_then(|options| runtime(Some(1))?.block_on(main_async(options)))
+    };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
