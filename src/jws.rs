@@ -70,11 +70,10 @@ pub(crate) fn has_three_segments(token: &[u8]) -> bool {
 /// branches.
 fn is_base64url_or_dot(byte: u8) -> bool {
     // `| 0x20` folds upper case onto lower case; no other byte lands in a..=z.
+    // `-`, `.` and the digits lie in 0x2D..=0x39, with `/` (0x2F) among them.
     ((byte | 0x20).wrapping_sub(b'a') < 26)
-        | (byte.wrapping_sub(b'0') < 10)
-        | (byte == b'-')
+        | ((byte.wrapping_sub(b'-') <= b'9' - b'-') & (byte != b'/'))
         | (byte == b'_')
-        | (byte == b'.')
 }
 
 /// Decodes canonical, unpadded base64url into `buf`, growing it as needed.

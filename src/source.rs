@@ -125,14 +125,12 @@ fn is_token68(value: &[u8]) -> bool {
     // request, over the whole token.
     !body.is_empty()
         && body.iter().fold(true, |ok, &b| {
+            // `-`, `.`, `/` and the digits are one range (0x2D..=0x39).
             ok & (((b | 0x20).wrapping_sub(b'a') < 26)
-                | (b.wrapping_sub(b'0') < 10)
-                | (b == b'-')
-                | (b == b'.')
+                | (b.wrapping_sub(b'-') <= b'9' - b'-')
                 | (b == b'_')
                 | (b == b'~')
-                | (b == b'+')
-                | (b == b'/'))
+                | (b == b'+'))
         })
 }
 
