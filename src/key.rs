@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use base64::Engine;
@@ -18,6 +19,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use sha2::{Sha256, Sha384, Sha512};
 
 use crate::error::{KeyError, TokenError};
+use crate::jws;
 
 /// The jsonwebtoken crypto provider this crate uses.
 ///
@@ -364,24 +366,49 @@ impl Key {
 }
 
 /// An immutable set of verification keys.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct KeySet {
     keys: Vec<Key>,
+    /// The encoded common headers of the set's algorithms; see
+    /// [`KeySet::common_header`].
+    headers: Vec<(Box<[u8]>, Algorithm)>,
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySet").field("keys", &self.keys).finish()
+    }
 }
 
 impl KeySet {
     /// A set of the given keys.
     pub fn new(keys: impl IntoIterator<Item = Key>) -> Self {
-        Self {
-            keys: keys.into_iter().collect(),
-        }
+        keys.into_iter().fold(Self::default(), Self::with)
     }
 
     /// Adds a key.
     #[must_use]
     pub fn with(mut self, key: Key) -> Self {
+        if !self.keys.iter().any(|known| known.alg == key.alg) {
+            self.headers.extend(
+                jws::common_headers(key.alg)
+                    .into_iter()
+                    .map(|header| (header.into_bytes().into_boxed_slice(), key.alg)),
+            );
+        }
         self.keys.push(key);
         self
+    }
+
+    /// The algorithm of an encoded header that is exactly one of the usual
+    /// ones of the set's algorithms (`alg` and `typ` in either order, or
+    /// `alg` alone: no `kid`, no `crit`). Parsing such a header would give
+    /// the same algorithm and nothing else that matters, so it is skipped.
+    pub(crate) fn common_header(&self, encoded: &[u8]) -> Option<Algorithm> {
+        self.headers
+            .iter()
+            .find(|(header, _)| **header == *encoded)
+            .map(|(_, alg)| *alg)
     }
 
     /// Whether the set holds no key.
@@ -436,28 +463,50 @@ impl KeySet {
 ///
 /// Clones share the same set. [`KeyRing::replace`] swaps the set atomically
 /// while requests are in flight: requests that already loaded the old set
-/// finish with it, later ones see the new one. Nothing is rebuilt.
+/// finish with it, later ones see the new one. Nothing is rebuilt. Each
+/// replacement also empties the verified-token caches of the layers that use
+/// the ring: a token verified under the old keys is verified again.
 #[derive(Clone, Debug)]
 pub struct KeyRing {
-    inner: Arc<ArcSwap<KeySet>>,
+    inner: Arc<Ring>,
+}
+
+#[derive(Debug)]
+struct Ring {
+    keys: ArcSwap<KeySet>,
+    /// Bumped after every replacement; a cache entry filled under another
+    /// generation is stale.
+    generation: AtomicU64,
 }
 
 impl KeyRing {
     /// A ring holding `keys`.
     pub fn new(keys: KeySet) -> Self {
         Self {
-            inner: Arc::new(ArcSwap::from_pointee(keys)),
+            inner: Arc::new(Ring {
+                keys: ArcSwap::from_pointee(keys),
+                generation: AtomicU64::new(0),
+            }),
         }
     }
 
     /// Replaces the key set, for example to rotate keys.
     pub fn replace(&self, keys: KeySet) {
-        self.inner.store(Arc::new(keys));
+        self.inner.keys.store(Arc::new(keys));
+        // After the store: whoever reads the new generation also loads the
+        // new set, and a verification that read the old generation can only
+        // fill entries of the old one.
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The current key set.
     pub fn load(&self) -> arc_swap::Guard<Arc<KeySet>> {
-        self.inner.load()
+        self.inner.keys.load()
+    }
+
+    /// How many times the set was replaced: read it before loading the set.
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
     }
 }
 

@@ -74,6 +74,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod cache;
 mod claims;
 mod error;
 #[cfg(feature = "axum")]
@@ -97,6 +98,7 @@ mod source;
 pub mod store;
 mod validator;
 
+pub use cache::DEFAULT_CACHE_CAPACITY;
 pub use claims::{ACCESS_TOKEN, Audience, Claims, REFRESH_TOKEN};
 pub use error::{BuildError, KeyError, TokenError};
 #[cfg(feature = "axum")]

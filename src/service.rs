@@ -22,13 +22,13 @@ use crate::source::SourceError;
 /// rejection is a response, never a service error.
 pub struct JwtAuth<S, C = Claims, O = JsonRejection> {
     inner: S,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<C>>,
     on_rejection: O,
     _claims: PhantomData<fn() -> C>,
 }
 
 impl<S, C, O> JwtAuth<S, C, O> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared>, on_rejection: O) -> Self {
+    pub(crate) fn new(inner: S, shared: Arc<Shared<C>>, on_rejection: O) -> Self {
         Self {
             inner,
             shared,
@@ -54,7 +54,7 @@ impl<S, C, O> JwtAuth<S, C, O> {
 
     fn authenticate(&self, parts: &http::HeaderMap, uri: &http::Uri) -> Result<Option<C>, Rejection>
     where
-        C: DeserializeOwned,
+        C: DeserializeOwned + Clone,
     {
         let token = match self.shared.sources.find(parts, uri) {
             Ok(Some(token)) => token,
@@ -62,8 +62,15 @@ impl<S, C, O> JwtAuth<S, C, O> {
             Ok(None) => return Err(Rejection::MissingCredentials),
             Err(SourceError::Malformed) => return Err(Rejection::InvalidRequest),
         };
-        match self.shared.validator.validate::<C>(token) {
-            Ok(verified) => Ok(Some(verified.claims)),
+        let validator = &self.shared.validator;
+        let outcome = match &self.shared.cache {
+            Some(cache) => cache.validate(validator, token),
+            None => validator
+                .validate::<C>(token)
+                .map(|verified| verified.claims),
+        };
+        match outcome {
+            Ok(claims) => Ok(Some(claims)),
             Err(error) => {
                 tracing::debug!(%error, "bearer token refused");
                 Err(Rejection::InvalidToken(error))

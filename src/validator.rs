@@ -1,9 +1,10 @@
 //! The validator: verifies a compact JWS against the key ring and checks the
 //! claims, in one pass over the token.
 //!
-//! The order is fixed and matters: size cap → structure → header → key
-//! selection → signature → claims. Nothing about the claims is believed, or
-//! even decoded, before the signature has verified, and so an expired token
+//! The order is fixed and matters: size cap → structure (three canonical
+//! base64url segments, decoded but not yet parsed) → header → key selection
+//! → signature → claims. Nothing about the claims is believed, or even
+//! parsed, before the signature has verified, and so an expired token
 //! with a good signature is reported as [`TokenError::Expired`], while an
 //! expired token with a bad signature is [`TokenError::InvalidSignature`].
 
@@ -128,6 +129,26 @@ pub struct RegisteredClaims<'a> {
     token_type: Option<Cow<'a, str>>,
 }
 
+impl<'a> RegisteredClaims<'a> {
+    /// The registered claims a cache entry kept, for the checks of a hit.
+    pub(crate) fn kept(
+        exp: u64,
+        nbf: Option<u64>,
+        iat: Option<u64>,
+        sub: Option<&'a str>,
+        jti: Option<&'a str>,
+    ) -> Self {
+        Self {
+            exp: Some(exp),
+            nbf,
+            iat,
+            sub: sub.map(Cow::Borrowed),
+            jti: jti.map(Cow::Borrowed),
+            ..Self::default()
+        }
+    }
+}
+
 /// A valid token's claims and its expiry.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -197,13 +218,18 @@ impl Validator {
         &self.rules
     }
 
+    /// The cap on a token's length.
+    pub(crate) fn max_token_len(&self) -> usize {
+        self.rules.max_token_len
+    }
+
     /// Validates `token` now.
     ///
     /// # Errors
     ///
     /// The first rule the token breaks, as a [`TokenError`].
     pub fn validate<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>, TokenError> {
-        self.validate_at(token, now())
+        self.verify_at(token, now, verified)
     }
 
     /// Validates `token` as of `now` (seconds since the epoch).
@@ -216,40 +242,94 @@ impl Validator {
         token: &str,
         now: u64,
     ) -> Result<Verified<C>, TokenError> {
+        self.verify_at(token, || now, verified)
+    }
+
+    /// Fully verifies `token` as of `now()` and hands the decoded claims and
+    /// the registered claims to `keep`. The clock is only read for a token
+    /// whose signature verified.
+    pub(crate) fn verify_at<C: DeserializeOwned, R>(
+        &self,
+        token: &str,
+        now: impl FnOnce() -> u64,
+        keep: impl FnOnce(C, &RegisteredClaims<'_>) -> R,
+    ) -> Result<R, TokenError> {
         if token.len() > self.rules.max_token_len {
             return Err(TokenError::TooLarge);
         }
         let compact = Compact::split(token.as_bytes())?;
-        // One buffer serves the header, then the payload: the accept path
-        // allocates once.
-        let mut buf = Vec::with_capacity(compact.payload.len() * 3 / 4 + 3);
-        self.verify_signature(&compact, &mut buf)?;
-        jws::decode_into(compact.payload, &mut buf)?;
-        if !jws::is_json_object(&buf) {
-            return Err(TokenError::InvalidClaims);
-        }
-        let registered = self.check_claims(&buf, now)?;
-        let claims: C = serde_json::from_slice(&buf).map_err(|_| TokenError::InvalidClaims)?;
-        Ok(Verified {
-            claims,
-            exp: registered.exp.unwrap_or_default(),
-            nbf: registered.nbf,
-        })
-    }
-
-    fn verify_signature(&self, compact: &Compact<'_>, buf: &mut Vec<u8>) -> Result<(), TokenError> {
-        jws::decode_into(compact.header, buf)?;
-        let header = Header::parse(buf)?;
-        let alg = algorithm_from_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
         let keys = self.keys.load();
+        // The usual headers are recognised in their encoded form, unparsed.
+        let parsed;
+        let (alg, kid) = match keys.common_header(compact.header) {
+            Some(alg) => (alg, None),
+            None => {
+                let mut header = Vec::with_capacity(compact.header.len() * 3 / 4 + 3);
+                jws::decode_into(compact.header, &mut header)?;
+                parsed = header;
+                let header = Header::parse(&parsed)?;
+                let alg =
+                    algorithm_from_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
+                Header::check_members(&parsed)?;
+                (alg, header.kid)
+            }
+        };
+        // The payload is decoded (not parsed) before the signature is
+        // checked: no crypto runs on a token that is not canonical base64url
+        // throughout.
+        let mut payload = Vec::with_capacity(compact.payload.len() * 3 / 4 + 3);
+        jws::decode_into(compact.payload, &mut payload)?;
         let mut outcome = Err(TokenError::InvalidSignature);
-        for key in keys.candidates(alg, header.kid.as_deref())? {
+        for key in keys.candidates(alg, kid.as_deref())? {
             outcome = key.verify(compact.signing_input, compact.signature);
             if outcome.is_ok() {
                 break;
             }
         }
-        outcome
+        outcome?;
+        let payload = payload.as_slice();
+        if !jws::is_json_object(payload) {
+            return Err(TokenError::InvalidClaims);
+        }
+        let registered = self.check_claims(payload, now())?;
+        let claims: C = serde_json::from_slice(payload).map_err(|_| TokenError::InvalidClaims)?;
+        Ok(keep(claims, &registered))
+    }
+
+    /// The checks that depend on the time and on the revocation hook, for a
+    /// token whose signature and other claims were verified earlier (a
+    /// cache hit).
+    pub(crate) fn recheck(
+        &self,
+        registered: &RegisteredClaims<'_>,
+        now: u64,
+    ) -> Result<(), TokenError> {
+        self.check_times(registered, now)?;
+        if self.revocation.is_revoked(registered) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(())
+    }
+
+    fn check_times(&self, registered: &RegisteredClaims<'_>, now: u64) -> Result<(), TokenError> {
+        let leeway = self.rules.leeway;
+        let exp = registered.exp.ok_or(TokenError::MissingClaim("exp"))?;
+        if now >= exp.saturating_add(leeway) {
+            return Err(TokenError::Expired);
+        }
+        if registered
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+        {
+            return Err(TokenError::NotYetValid);
+        }
+        if registered
+            .iat
+            .is_some_and(|iat| iat > now.saturating_add(leeway))
+        {
+            return Err(TokenError::IssuedInFuture);
+        }
+        Ok(())
     }
 
     fn check_claims<'a>(
@@ -268,23 +348,7 @@ impl Validator {
             .map_err(|_| TokenError::InvalidClaims)?;
         de.end().map_err(|_| TokenError::InvalidClaims)?;
 
-        let leeway = self.rules.leeway;
-        let exp = registered.exp.ok_or(TokenError::MissingClaim("exp"))?;
-        if now >= exp.saturating_add(leeway) {
-            return Err(TokenError::Expired);
-        }
-        if registered
-            .nbf
-            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
-        {
-            return Err(TokenError::NotYetValid);
-        }
-        if registered
-            .iat
-            .is_some_and(|iat| iat > now.saturating_add(leeway))
-        {
-            return Err(TokenError::IssuedInFuture);
-        }
+        self.check_times(&registered, now)?;
         if let Some(issuers) = &self.rules.issuers {
             let iss = registered
                 .iss
@@ -315,6 +379,14 @@ impl Validator {
             return Err(TokenError::Revoked);
         }
         Ok(registered)
+    }
+}
+
+fn verified<C>(claims: C, registered: &RegisteredClaims<'_>) -> Verified<C> {
+    Verified {
+        claims,
+        exp: registered.exp.unwrap_or_default(),
+        nbf: registered.nbf,
     }
 }
 

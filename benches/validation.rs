@@ -1,0 +1,302 @@
+//! Token validation, side by side with raw `jsonwebtoken::decode`, for HS256, RS256, ES256 and
+//! EdDSA. See BENCHMARKS.md for the command and the figures.
+//!
+//! Each algorithm is one criterion group:
+//! - `jsonwebtoken`: `jsonwebtoken::decode` with a pre-built key and validation;
+//! - `noop`: a bare no-op tower service call (the baseline: building the request, calling,
+//!   polling the ready future);
+//! - `accept/cold`: the same call through `JwtAuthLayer` without the cache;
+//! - `accept/cached`: through the default layer (cache on), the token already cached;
+//! - `reject/garbage`, `reject/bad_signature`, `reject/expired`, `reject/missing`: the main
+//!   reject paths through the default layer;
+//! - HS256 only: `floor`, a minimal hand-rolled HS256 check (pre-keyed HMAC, base64, serde),
+//!   `jsonwebtoken/bad_signature`, and `accept/miss` (cache on, a new token every call).
+//!
+//! Run with `cargo bench --bench validation`; `cargo bench --bench chart` then draws
+//! `benches/validations.svg` from criterion's results.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::hint::black_box;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use hmac::{Hmac, KeyInit, Mac};
+use http::{HeaderValue, Request, Response};
+use http_body_util::Full;
+use serde_json::json;
+use tower::{Service, ServiceBuilder};
+use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, Key, SigningKey};
+
+const SECRET: &[u8] = b"a benchmark secret that is at least 32 bytes long";
+
+fn key_file(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+}
+
+fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+/// An access token in the tutorial's format, valid for an hour (or expired).
+fn claims(sub: &str, expired: bool) -> serde_json::Value {
+    let exp = if expired { now() - 3600 } else { now() + 3600 };
+    json!({
+        "sub": sub,
+        "iat": now() - 60,
+        "exp": exp,
+        "scope": "access_token",
+        "jti": "8d3e2f71b0c94a5e9f6d1c2b3a4e5f60",
+    })
+}
+
+/// One algorithm's keys: our signer and verifier, and jsonwebtoken's decoding key.
+struct Setup {
+    name: &'static str,
+    alg: Algorithm,
+    signer: SigningKey,
+    key: Key,
+    decoding: jsonwebtoken::DecodingKey,
+}
+
+fn setups() -> Vec<Setup> {
+    use jsonwebtoken::DecodingKey;
+    let rsa = key_file("rsa_public.pem");
+    let ec = key_file("ec256_public.pem");
+    let ed = key_file("ed25519_public.pem");
+    vec![
+        Setup {
+            name: "HS256",
+            alg: Algorithm::HS256,
+            signer: SigningKey::hmac(Algorithm::HS256, SECRET).unwrap(),
+            key: Key::hmac(Algorithm::HS256, SECRET).unwrap(),
+            decoding: DecodingKey::from_secret(SECRET).unwrap(),
+        },
+        Setup {
+            name: "RS256",
+            alg: Algorithm::RS256,
+            signer: SigningKey::rsa_pem(Algorithm::RS256, key_file("rsa_private.pem")).unwrap(),
+            key: Key::rsa_pem(Algorithm::RS256, &rsa).unwrap(),
+            decoding: DecodingKey::from_rsa_pem(&rsa).unwrap(),
+        },
+        Setup {
+            name: "ES256",
+            alg: Algorithm::ES256,
+            signer: SigningKey::ec_pem(Algorithm::ES256, key_file("ec256_private.pem")).unwrap(),
+            key: Key::ec_pem(Algorithm::ES256, &ec).unwrap(),
+            decoding: DecodingKey::from_ec_pem(&ec).unwrap(),
+        },
+        Setup {
+            name: "EdDSA",
+            alg: Algorithm::EdDSA,
+            signer: SigningKey::ed_pem(key_file("ed25519_private.pem")).unwrap(),
+            key: Key::ed_pem(&ed).unwrap(),
+            decoding: DecodingKey::from_ed_pem(&ed).unwrap(),
+        },
+    ]
+}
+
+/// The response body: what the layer's JSON rejections need.
+type Body = Full<Bytes>;
+
+type Noop = fn(Request<()>) -> Ready<Result<Response<Body>, Infallible>>;
+
+fn noop(_: Request<()>) -> Ready<Result<Response<Body>, Infallible>> {
+    ready(Ok(Response::new(Body::default())))
+}
+
+/// One service call as a server makes it: a request with these headers, `poll_ready`, `call`,
+/// and one poll of the response future (which is ready). Returns the status.
+fn call<S>(service: &mut S, authorization: Option<&HeaderValue>) -> u16
+where
+    S: Service<Request<()>, Response = Response<Body>, Error = Infallible>,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut request = Request::new(());
+    if let Some(value) = authorization {
+        request
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, value.clone());
+    }
+    assert!(service.poll_ready(&mut cx).is_ready());
+    let mut future = std::pin::pin!(service.call(request));
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(response)) => response.status().as_u16(),
+        Poll::Ready(Err(never)) => match never {},
+        Poll::Pending => unreachable!("every service here answers at once"),
+    }
+}
+
+fn bearer(token: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("Bearer {token}")).unwrap()
+}
+
+/// A copy of `token` whose signature is wrong but still canonical base64url of the right length.
+fn bad_signature(token: &str) -> String {
+    let mut bytes = token.as_bytes().to_vec();
+    let at = token.rfind('.').unwrap() + 3;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap()
+}
+
+fn bench_algorithm(c: &mut Criterion, setup: &Setup) {
+    let token = setup.signer.sign(&claims("alice", false)).unwrap();
+    let expired = setup.signer.sign(&claims("alice", true)).unwrap();
+    // Garbage of a token's length: one segment, no dots.
+    let garbage = token.replace('.', "");
+    let mut validation = jsonwebtoken::Validation::new(setup.alg);
+    validation.validate_exp = true;
+
+    let cached_layer = JwtAuthLayer::builder(setup.key.clone()).build().unwrap();
+    let cold_layer = JwtAuthLayer::builder(setup.key.clone())
+        .no_cache()
+        .build()
+        .unwrap();
+    let mut noop_service = ServiceBuilder::new().service_fn(noop as Noop);
+    let mut cached = ServiceBuilder::new()
+        .layer(cached_layer.clone())
+        .service_fn(noop as Noop);
+    let mut cold = ServiceBuilder::new()
+        .layer(cold_layer)
+        .service_fn(noop as Noop);
+
+    // Every path gives the outcome it is named for.
+    let decoded = jsonwebtoken::decode::<Claims>(&token, &setup.decoding, &validation).unwrap();
+    assert_eq!(decoded.claims.sub, "alice");
+    let (good, forged, old, junk) = (
+        bearer(&token),
+        bearer(&bad_signature(&token)),
+        bearer(&expired),
+        bearer(&garbage),
+    );
+    assert_eq!(call(&mut cold, Some(&good)), 200);
+    assert_eq!(call(&mut cached, Some(&good)), 200);
+    assert_eq!(cached_layer.cached_tokens(), 1);
+    for rejected in [&forged, &old, &junk] {
+        assert_eq!(call(&mut cached, Some(rejected)), 401);
+    }
+    assert_eq!(call(&mut cached, None), 401);
+
+    let mut group = c.benchmark_group(setup.name);
+    group.bench_function("jsonwebtoken", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<Claims>(black_box(&token), &setup.decoding, &validation).unwrap()
+        })
+    });
+    group.bench_function("noop", |b| {
+        b.iter(|| call(&mut noop_service, black_box(Some(&good))))
+    });
+    group.bench_function("accept/cold", |b| {
+        b.iter(|| call(&mut cold, black_box(Some(&good))))
+    });
+    group.bench_function("accept/cached", |b| {
+        b.iter(|| call(&mut cached, black_box(Some(&good))))
+    });
+    group.bench_function("reject/garbage", |b| {
+        b.iter(|| call(&mut cached, black_box(Some(&junk))))
+    });
+    group.bench_function("reject/bad_signature", |b| {
+        b.iter(|| call(&mut cached, black_box(Some(&forged))))
+    });
+    group.bench_function("reject/expired", |b| {
+        b.iter(|| call(&mut cached, black_box(Some(&old))))
+    });
+    group.bench_function("reject/missing", |b| {
+        b.iter(|| call(&mut cached, black_box(None)))
+    });
+
+    if setup.alg == Algorithm::HS256 {
+        let forged_token = bad_signature(&token);
+        group.bench_function("jsonwebtoken/bad_signature", |b| {
+            b.iter(|| {
+                jsonwebtoken::decode::<Claims>(
+                    black_box(&forged_token),
+                    &setup.decoding,
+                    &validation,
+                )
+                .unwrap_err()
+            })
+        });
+        let floor = Floor::new(SECRET);
+        assert_eq!(floor.check(&token).unwrap().sub, "alice");
+        assert!(floor.check(&forged_token).is_none());
+        group.bench_function("floor", |b| {
+            b.iter(|| floor.check(black_box(&token)).unwrap())
+        });
+
+        // Cache on, every token new: more distinct tokens than the cache holds, in turn.
+        let fresh: Vec<HeaderValue> = (0..50_000)
+            .map(|n| {
+                bearer(
+                    &setup
+                        .signer
+                        .sign(&claims(&format!("user{n}"), false))
+                        .unwrap(),
+                )
+            })
+            .collect();
+        let mut next = fresh.iter().cycle();
+        group.bench_function("accept/miss", |b| {
+            b.iter(|| call(&mut cached, black_box(next.next())))
+        });
+    }
+    group.finish();
+}
+
+/// The practical floor of an HS256 check: a pre-keyed HMAC state, base64 into stack or one
+/// heap buffer, one serde pass, an `exp` check. No header parsing, no other rule.
+struct Floor {
+    mac: Hmac<sha2::Sha256>,
+}
+
+impl Floor {
+    fn new(secret: &[u8]) -> Self {
+        Self {
+            mac: Hmac::new_from_slice(secret).unwrap(),
+        }
+    }
+
+    fn check(&self, token: &str) -> Option<Claims> {
+        let (input, signature) = token.rsplit_once('.')?;
+        let (_, payload) = input.split_once('.')?;
+        let mut tag = [0u8; 32];
+        URL_SAFE_NO_PAD
+            .decode_slice(signature, &mut tag)
+            .ok()
+            .filter(|len| *len == 32)?;
+        let mut mac = self.mac.clone();
+        mac.update(input.as_bytes());
+        mac.verify_slice(&tag).ok()?;
+        let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let claims: Claims = serde_json::from_slice(&json).ok()?;
+        (claims.exp > now()).then_some(claims)
+    }
+}
+
+fn validation(c: &mut Criterion) {
+    #[cfg(feature = "aws-lc-rs")]
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    for setup in setups() {
+        bench_algorithm(c, &setup);
+    }
+}
+
+fn config() -> Criterion {
+    // Bounded: about 1.5 s per function, about a minute for the whole file.
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(1200))
+        .sample_size(40)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = validation
+}
+criterion_main!(benches);

@@ -1,0 +1,383 @@
+//! The verified-token cache: a bounded map from a token, exactly as sent, to
+//! what its full verification established.
+//!
+//! Clients reuse their access token for many requests, so most requests of a
+//! busy service carry a token the layer has already verified. A hit skips the
+//! base64, the signature and the JSON, and costs a hash of the token, one
+//! shard read lock and a clone of the claims.
+//!
+//! What a hit still checks, every time:
+//! - `exp`, `nbf` and `iat` against the current time, with the leeway;
+//! - the revocation hook, with the token's `exp`, `nbf`, `iat`, `sub` and
+//!   `jti`;
+//! - that the key set was not replaced since the entry was filled: a
+//!   replacement ([`KeyRing::replace`](crate::KeyRing::replace)) empties the
+//!   cache, and an entry filled by a verification that raced with the
+//!   replacement is ignored.
+//!
+//! What a hit does not check again is what cannot change for the same token
+//! string: its signature under an unchanged key set, and the claim rules
+//! (issuer, audience, token type, claims type), which are fixed when the
+//! layer is built.
+//!
+//! Only tokens that passed every check are entered, so garbage and forged
+//! tokens can neither fill nor evict anything. The cache holds at most its
+//! capacity in entries (rounded up to a multiple of its shard count); past
+//! it, entries are evicted (quick_cache's CLOCK-Pro policy: rarely used
+//! tokens go first). An entry costs the token's length (at most the layer's
+//! `max_token_len`) plus the decoded claims and about a hundred bytes.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use quick_cache::sync::Cache;
+use serde::de::DeserializeOwned;
+
+use crate::error::TokenError;
+use crate::jws;
+use crate::validator::{RegisteredClaims, Validator};
+
+/// The default capacity of a layer's verified-token cache, in tokens.
+///
+/// With access tokens of the usual few hundred bytes, a full cache holds
+/// about 2–4 MiB.
+pub const DEFAULT_CACHE_CAPACITY: usize = 4096;
+
+/// One verified token.
+struct Entry<C> {
+    claims: C,
+    exp: u64,
+    nbf: Option<u64>,
+    iat: Option<u64>,
+    sub: Option<Box<str>>,
+    jti: Option<Box<str>>,
+    /// The key-ring generation the token was verified under.
+    generation: u64,
+}
+
+impl<C> Entry<C> {
+    fn registered(&self) -> RegisteredClaims<'_> {
+        RegisteredClaims::kept(
+            self.exp,
+            self.nbf,
+            self.iat,
+            self.sub.as_deref(),
+            self.jti.as_deref(),
+        )
+    }
+}
+
+/// A bounded, concurrent map from verified tokens to their claims.
+pub(crate) struct TokenCache<C> {
+    entries: Cache<Box<str>, Arc<Entry<C>>>,
+    /// The key-ring generation the current entries belong to.
+    generation: AtomicU64,
+    #[cfg(test)]
+    hits: AtomicU64,
+}
+
+impl<C> fmt::Debug for TokenCache<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("len", &self.entries.len())
+            .field("capacity", &self.entries.capacity())
+            .finish()
+    }
+}
+
+impl<C> TokenCache<C> {
+    /// How many tokens the cache holds.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+impl<C: Clone> TokenCache<C> {
+    /// A cache of about `capacity` tokens; `None` for a capacity of zero.
+    pub(crate) fn new(capacity: usize, validator: &Validator) -> Option<Self> {
+        (capacity > 0).then(|| Self {
+            entries: Cache::new(capacity),
+            generation: AtomicU64::new(validator.keys().generation()),
+            #[cfg(test)]
+            hits: AtomicU64::new(0),
+        })
+    }
+
+    #[cfg(test)]
+    /// The most tokens the cache holds: the configured capacity rounded up
+    /// to a multiple of the shard count.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.entries.capacity()
+    }
+
+    /// Validates `token` now: from the cache when it holds the token,
+    /// otherwise fully, entering the token if it is valid.
+    ///
+    /// # Errors
+    ///
+    /// As [`Validator::validate`].
+    pub(crate) fn validate(&self, validator: &Validator, token: &str) -> Result<C, TokenError>
+    where
+        C: DeserializeOwned,
+    {
+        self.validate_with(validator, token, crate::validator::now)
+    }
+
+    /// Validates `token` as of `now`.
+    #[cfg(test)]
+    fn validate_at(&self, validator: &Validator, token: &str, now: u64) -> Result<C, TokenError>
+    where
+        C: DeserializeOwned,
+    {
+        self.validate_with(validator, token, || now)
+    }
+
+    fn validate_with(
+        &self,
+        validator: &Validator,
+        token: &str,
+        now: impl Fn() -> u64,
+    ) -> Result<C, TokenError>
+    where
+        C: DeserializeOwned,
+    {
+        // Read before the key set is loaded; see `KeyRing::replace`.
+        let generation = validator.keys().generation();
+        if token.len() > validator.max_token_len() {
+            return Err(TokenError::TooLarge);
+        }
+        // Most garbage is refused before it is hashed or takes a lock; the
+        // rest when it misses.
+        if !jws::has_three_segments(token.as_bytes()) {
+            return Err(TokenError::Malformed);
+        }
+        if let Some(entry) = self.lookup(token, generation) {
+            #[cfg(test)]
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            validator.recheck(&entry.registered(), now())?;
+            return Ok(entry.claims.clone());
+        }
+        let entry = validator.verify_at(token, now, |claims: C, registered| Entry {
+            claims,
+            exp: registered.exp.unwrap_or_default(),
+            nbf: registered.nbf,
+            iat: registered.iat,
+            sub: registered.sub.as_deref().map(Box::from),
+            jti: registered.jti.as_deref().map(Box::from),
+            generation,
+        })?;
+        let claims = entry.claims.clone();
+        self.entries.insert(Box::from(token), Arc::new(entry));
+        Ok(claims)
+    }
+
+    /// The entry for `token`, if it was verified under key-ring
+    /// `generation`. The first lookup after a replacement empties the cache.
+    fn lookup(&self, token: &str, generation: u64) -> Option<Arc<Entry<C>>> {
+        let seen = self.generation.load(Ordering::Acquire);
+        if seen != generation {
+            if self
+                .generation
+                .compare_exchange(seen, generation, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                self.entries.clear();
+            }
+            return None;
+        }
+        let entry = self.entries.get(token)?;
+        if entry.generation != generation {
+            // Filled by a verification that raced with a replacement.
+            self.entries.remove(token);
+            return None;
+        }
+        Some(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::revocation::RevocationList;
+    use crate::{Algorithm, Claims, Key, KeySet, SigningKey, Validation};
+
+    const SECRET: &[u8] = b"a cache-test secret of at least 32 bytes";
+    const OTHER: &[u8] = b"another cache-test secret, 32 bytes or more";
+    const NOW: u64 = 1_700_000_000;
+
+    fn sign(secret: &[u8], claims: &Value) -> String {
+        SigningKey::hmac(Algorithm::HS256, secret)
+            .unwrap()
+            .sign(claims)
+            .unwrap()
+    }
+
+    fn access(sub: &str, exp: u64) -> Value {
+        json!({ "sub": sub, "exp": exp, "iat": NOW, "jti": format!("jti-{sub}"), "scope": "access_token" })
+    }
+
+    fn validator() -> Validator {
+        Validator::new(
+            Key::hmac(Algorithm::HS256, SECRET).unwrap(),
+            Validation::new().leeway(std::time::Duration::ZERO),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_valid_token_is_entered_and_then_served_from_the_cache() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(16, &validator).unwrap();
+        let token = sign(SECRET, &access("alice", NOW + 60));
+        assert_eq!(
+            cache.validate_at(&validator, &token, NOW).unwrap().sub,
+            "alice"
+        );
+        assert_eq!(cache.len(), 1);
+        let claims = cache.validate_at(&validator, &token, NOW + 1).unwrap();
+        assert_eq!(claims.sub, "alice");
+        assert_eq!(
+            cache.hits.load(Ordering::Relaxed),
+            1,
+            "the second call was a hit"
+        );
+    }
+
+    #[test]
+    fn refused_tokens_are_never_entered() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(16, &validator).unwrap();
+        let forged = sign(OTHER, &access("mallory", NOW + 60));
+        let expired = sign(SECRET, &access("alice", NOW - 1));
+        for token in [&forged, &expired, &"garbage".to_owned()] {
+            assert!(cache.validate_at(&validator, token, NOW).is_err());
+        }
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn a_cached_token_expires_on_time() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(16, &validator).unwrap();
+        let token = sign(SECRET, &access("alice", NOW + 60));
+        cache.validate_at(&validator, &token, NOW).unwrap();
+        cache.validate_at(&validator, &token, NOW + 59).unwrap();
+        assert_eq!(
+            cache.validate_at(&validator, &token, NOW + 60).unwrap_err(),
+            TokenError::Expired
+        );
+        assert_eq!(
+            cache.hits.load(Ordering::Relaxed),
+            2,
+            "both later calls were hits"
+        );
+    }
+
+    #[test]
+    fn a_cached_token_is_not_valid_before_its_nbf() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(16, &validator).unwrap();
+        let token = sign(
+            SECRET,
+            &json!({ "sub": "alice", "exp": NOW + 60, "nbf": NOW, "scope": "access_token" }),
+        );
+        cache.validate_at(&validator, &token, NOW).unwrap();
+        // The clock stepped back: the hit checks nbf again.
+        assert_eq!(
+            cache.validate_at(&validator, &token, NOW - 1).unwrap_err(),
+            TokenError::NotYetValid
+        );
+    }
+
+    #[test]
+    fn a_cached_token_revoked_later_is_refused() {
+        let revoked = Arc::new(RevocationList::new());
+        let validator = validator().with_revocation(revoked.clone());
+        let cache = TokenCache::<Claims>::new(16, &validator).unwrap();
+        let exp = crate::validator::now() + 600;
+        let token = sign(SECRET, &access("alice", exp));
+        let other = sign(SECRET, &access("bob", exp));
+        cache.validate(&validator, &token).unwrap();
+        cache.validate(&validator, &other).unwrap();
+        revoked.revoke("jti-alice", exp);
+        assert_eq!(
+            cache.validate(&validator, &token).unwrap_err(),
+            TokenError::Revoked
+        );
+        cache.validate(&validator, &other).unwrap();
+
+        // Revoking by subject sees the cached `sub` and `iat`.
+        revoked.revoke_subject("bob", std::time::Duration::from_secs(600));
+        assert_eq!(
+            cache.validate(&validator, &other).unwrap_err(),
+            TokenError::Revoked
+        );
+        assert_eq!(cache.hits.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn replacing_the_key_set_clears_the_cache() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(16, &validator).unwrap();
+        let token = sign(SECRET, &access("alice", NOW + 60));
+        cache.validate_at(&validator, &token, NOW).unwrap();
+        assert_eq!(cache.len(), 1);
+
+        validator
+            .keys()
+            .replace(KeySet::new([Key::hmac(Algorithm::HS256, OTHER).unwrap()]));
+        assert_eq!(
+            cache.validate_at(&validator, &token, NOW).unwrap_err(),
+            TokenError::InvalidSignature,
+            "the old key's token is verified again, and fails"
+        );
+        assert_eq!(cache.len(), 0);
+        let fresh = sign(OTHER, &access("alice", NOW + 60));
+        cache.validate_at(&validator, &fresh, NOW).unwrap();
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn an_entry_filled_under_an_old_key_set_is_ignored() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(16, &validator).unwrap();
+        let token = sign(SECRET, &access("alice", NOW + 60));
+        cache.validate_at(&validator, &token, NOW).unwrap();
+        // A verification that began before the replacement enters its token
+        // after the cache was emptied.
+        let stale = cache.entries.get(token.as_str()).unwrap();
+        validator
+            .keys()
+            .replace(KeySet::new([Key::hmac(Algorithm::HS256, OTHER).unwrap()]));
+        let _ = cache.validate_at(&validator, "x.y.z", NOW);
+        cache.entries.insert(Box::from(token.as_str()), stale);
+        assert_eq!(
+            cache.validate_at(&validator, &token, NOW).unwrap_err(),
+            TokenError::InvalidSignature
+        );
+    }
+
+    #[test]
+    fn the_cache_never_holds_more_than_its_capacity() {
+        let validator = validator();
+        let cache = TokenCache::<Value>::new(100, &validator).unwrap();
+        let bound = cache.capacity();
+        assert!((100..100 + 64).contains(&bound), "{bound}");
+        for n in 0..2_000 {
+            let token = sign(SECRET, &access(&format!("user{n}"), NOW + 60));
+            cache.validate_at(&validator, &token, NOW).unwrap();
+            assert!(cache.len() as u64 <= bound, "{} > {bound}", cache.len());
+        }
+        assert!(cache.len() > 50, "the cache is in use: {}", cache.len());
+    }
+
+    #[test]
+    fn a_capacity_of_zero_means_no_cache() {
+        assert!(TokenCache::<Value>::new(0, &validator()).is_none());
+    }
+}
