@@ -17,6 +17,8 @@
 //! - `ACCESS_TOKEN_MINUTES` (30), `REFRESH_TOKEN_HOURS` (10), `BCRYPT_COST` (12).
 //! - `TRUSTED_PROXY`: comma-separated addresses of reverse proxies whose `X-Forwarded-For`
 //!   names the client for login throttling (default: none, the peer address counts).
+//! - `LOGIN_THROTTLE`: `off` turns login throttling off (default `on`; the load test turns it
+//!   off to measure the bcrypt queue itself).
 //! - `RUST_LOG`: log filter (default `info`).
 
 use std::net::{IpAddr, SocketAddr};
@@ -48,6 +50,8 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// Proxies trusted to name the client in `X-Forwarded-For`.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Whether logins are throttled (on unless `LOGIN_THROTTLE=off`).
+    pub login_throttle: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -60,6 +64,7 @@ impl std::fmt::Debug for Config {
             .field("refresh_ttl", &self.refresh_ttl)
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("login_throttle", &self.login_throttle)
             .finish()
     }
 }
@@ -123,6 +128,11 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
                 .map_err(|_| format!("TRUSTED_PROXY: {entry:?} is not an IP address"))
         })
         .collect::<Result<_, _>>()?;
+    let login_throttle = match var("LOGIN_THROTTLE").as_deref() {
+        None | Some("on") => true,
+        Some("off") => false,
+        Some(other) => return Err(format!("LOGIN_THROTTLE must be on or off, not {other:?}")),
+    };
     Ok(Config {
         secret,
         database_url: var("DATABASE_URL").unwrap_or_else(|| "sqlite://auth.db".to_owned()),
@@ -131,6 +141,7 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
         refresh_ttl: Duration::from_secs(number("REFRESH_TOKEN_HOURS", 10)?.saturating_mul(3600)),
         bcrypt_cost,
         trusted_proxies,
+        login_throttle,
     })
 }
 
@@ -191,9 +202,11 @@ where
     tokio::spawn(purge_expired_families(store.clone()));
     let auth: Arc<Auth<S, S>> = Auth::builder(issuer, store.clone(), store)
         .bcrypt_cost(config.bcrypt_cost)
-        .login_throttle(
-            LoginThrottle::new().trust_forwarded_for(config.trusted_proxies.iter().copied()),
-        )
+        .login_throttle(if config.login_throttle {
+            LoginThrottle::new().trust_forwarded_for(config.trusted_proxies.iter().copied())
+        } else {
+            LoginThrottle::disabled()
+        })
         .build()?;
     let protected = Router::new()
         .route("/secret", post(secret))

@@ -43,10 +43,24 @@ fn defaults_are_the_tutorials() {
     assert_eq!(config.access_ttl.as_secs(), 1800);
     assert_eq!(config.refresh_ttl.as_secs(), 36000);
     assert_eq!(config.bcrypt_cost, 12);
+    assert!(
+        config.login_throttle,
+        "logins are throttled unless turned off"
+    );
+    assert!(!config_of(&[("LOGIN_THROTTLE", "off")]).login_throttle);
+    assert!(config_from_bad_throttle().is_err());
     assert!(!format!("{config:?}").contains(&String::from_utf8_lossy(&config.secret).to_string()));
     let custom = config_with_port();
     assert_eq!(custom.addr.to_string(), "0.0.0.0:9000");
     assert!(config_from_bad_cost().is_err());
+}
+
+fn config_from_bad_throttle() -> Result<server::Config, String> {
+    config(&[("LOGIN_THROTTLE", "maybe")])
+}
+
+fn config_of(vars: &[(&str, &str)]) -> server::Config {
+    config(vars).unwrap()
 }
 
 fn config_with_port() -> server::Config {
