@@ -83,6 +83,42 @@ pub(crate) fn decode_into(segment: &[u8], buf: &mut Vec<u8>) -> Result<(), Token
     decode_append(segment, buf)
 }
 
+/// Checks, without decoding, that a segment which [`Compact::split`] let
+/// through (so all of it is in the base64url alphabet) is canonical,
+/// unpadded base64url: exactly the segments [`decode_into`] accepts. Lets
+/// the payload be decoded only once its signature verified, while no crypto
+/// runs on a token that is not canonical base64url throughout.
+pub(crate) fn check_canonical(segment: &[u8]) -> Result<(), TokenError> {
+    // The bits of the last symbol that fall beyond the last whole byte.
+    let spare_bits = match segment.len() % 4 {
+        0 => return Ok(()),
+        1 => return Err(TokenError::Malformed),
+        2 => 0b1111,
+        _ => 0b11,
+    };
+    let value = match segment.last().copied().unwrap_or(b'A') {
+        byte @ b'A'..=b'Z' => byte - b'A',
+        byte @ b'a'..=b'z' => byte - b'a' + 26,
+        byte @ b'0'..=b'9' => byte - b'0' + 52,
+        b'-' => 62,
+        b'_' => 63,
+        _ => return Err(TokenError::Malformed),
+    };
+    if value & spare_bits == 0 {
+        Ok(())
+    } else {
+        Err(TokenError::Malformed)
+    }
+}
+
+/// As [`decode_into`], into `buf`, which must be large enough; returns the
+/// decoded length.
+pub(crate) fn decode_slice(segment: &[u8], buf: &mut [u8]) -> Result<usize, TokenError> {
+    URL_SAFE_NO_PAD
+        .decode_slice(segment, buf)
+        .map_err(|_| TokenError::Malformed)
+}
+
 /// As [`decode_into`], appending to what `buf` holds.
 pub(crate) fn decode_append(segment: &[u8], buf: &mut Vec<u8>) -> Result<(), TokenError> {
     URL_SAFE_NO_PAD
@@ -235,6 +271,38 @@ mod tests {
         );
         assert_eq!(
             decode_into(b"Q", &mut buf).unwrap_err(),
+            TokenError::Malformed
+        );
+    }
+
+    #[test]
+    fn check_canonical_accepts_exactly_what_decoding_accepts() {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut buf = Vec::new();
+        let mut segment = Vec::new();
+        // Every segment of one to three symbols, and each behind a full
+        // quantum: the last quantum alone decides canonicity.
+        for len in 1..=3 {
+            for index in 0..ALPHABET.len().pow(len) {
+                for prefix in [&b""[..], b"QUJD"] {
+                    segment.clear();
+                    segment.extend_from_slice(prefix);
+                    let mut rest = index;
+                    for _ in 0..len {
+                        segment.push(ALPHABET[rest % ALPHABET.len()]);
+                        rest /= ALPHABET.len();
+                    }
+                    assert_eq!(
+                        check_canonical(&segment).is_ok(),
+                        decode_into(&segment, &mut buf).is_ok(),
+                        "{segment:?}"
+                    );
+                }
+            }
+        }
+        assert!(check_canonical(b"QUJD").is_ok());
+        assert_eq!(
+            check_canonical(b"QUJDR").unwrap_err(),
             TokenError::Malformed
         );
     }

@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::error::TokenError;
 
@@ -87,11 +87,13 @@ pub struct JsonRejection;
 
 impl<B: From<Bytes>> OnRejection<B> for JsonRejection {
     fn on_rejection(&self, rejection: Rejection) -> Response<B> {
-        let mut response = Response::new(B::from(rejection.json_body()));
-        *response.status_mut() = rejection.status();
-        let headers = response.headers_mut();
+        // Sized for its two headers up front: no growth on the way.
+        let mut headers = HeaderMap::with_capacity(2);
         headers.insert(WWW_AUTHENTICATE, rejection.challenge());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let mut response = Response::new(B::from(rejection.json_body()));
+        *response.status_mut() = rejection.status();
+        *response.headers_mut() = headers;
         response
     }
 }

@@ -24,6 +24,9 @@ use crate::revocation::{NoRevocation, Revocation};
 
 /// The default cap on a token's length: 8 KiB.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+/// The largest decoded payload kept on the stack while it is parsed.
+const SMALL_PAYLOAD: usize = 512;
+
 /// The default clock-skew leeway for `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
 
@@ -274,11 +277,10 @@ impl Validator {
                 (alg, header.kid)
             }
         };
-        // The payload is decoded (not parsed) before the signature is
-        // checked: no crypto runs on a token that is not canonical base64url
-        // throughout.
-        let mut payload = Vec::with_capacity(compact.payload.len() * 3 / 4 + 3);
-        jws::decode_into(compact.payload, &mut payload)?;
+        // The payload is checked to be canonical base64url before the
+        // signature is (no crypto runs on a token that is not canonical
+        // base64url throughout), but decoded only once the signature verified.
+        jws::check_canonical(compact.payload)?;
         let mut outcome = Err(TokenError::InvalidSignature);
         for key in keys.candidates(alg, kid.as_deref())? {
             outcome = key.verify(compact.signing_input, compact.signature);
@@ -287,7 +289,17 @@ impl Validator {
             }
         }
         outcome?;
-        let payload = payload.as_slice();
+        // Usual payloads are decoded on the stack, larger ones on the heap.
+        let mut small = [0u8; SMALL_PAYLOAD];
+        let mut large = Vec::new();
+        // The bound is base64's own estimate, which `decode_slice` requires.
+        let payload = if compact.payload.len().div_ceil(4) * 3 <= SMALL_PAYLOAD {
+            let len = jws::decode_slice(compact.payload, &mut small)?;
+            &small[..len]
+        } else {
+            jws::decode_into(compact.payload, &mut large)?;
+            large.as_slice()
+        };
         if !jws::is_json_object(payload) {
             return Err(TokenError::InvalidClaims);
         }
@@ -541,5 +553,34 @@ impl<'de> Deserialize<'de> for NumericDate {
             }
         }
         deserializer.deserialize_any(DateVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::{Key, KeySet};
+    use crate::signing::SigningKey;
+    use jsonwebtoken::Algorithm;
+
+    #[test]
+    fn payloads_on_either_side_of_the_stack_buffer_are_accepted_whole() {
+        let secret = [7u8; 32];
+        let validator = Validator::new(
+            KeySet::new([Key::hmac(Algorithm::HS256, secret).unwrap()]),
+            Validation::new().any_token_type(),
+        )
+        .unwrap();
+        let signer = SigningKey::hmac(Algorithm::HS256, secret).unwrap();
+        // `{"exp":4000000000,"pad":"…"}` is 30 bytes besides the padding.
+        for len in SMALL_PAYLOAD - 40..SMALL_PAYLOAD + 10 {
+            let claims =
+                serde_json::json!({ "exp": 4_000_000_000u64, "pad": "x".repeat(len - 30) });
+            let token = signer.sign(&claims).unwrap();
+            let verified = validator
+                .validate_at::<serde_json::Value>(&token, 1_000)
+                .unwrap();
+            assert_eq!(verified.claims, claims, "{len}");
+        }
     }
 }
