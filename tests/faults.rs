@@ -11,12 +11,12 @@ mod support;
 mod server;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::{example_binary, strip_ansi};
 
 use common::{bearer_request, post_json};
 use http::StatusCode;
@@ -25,40 +25,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
-
-/// `target/<profile>/examples/server`, which `cargo test` builds next to the tests.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/faults-<hash> → target/<profile>/examples/server
-    let profile = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let binary = profile
-        .join("examples")
-        .join(format!("server{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.exists(),
-        "{} is missing: `cargo test --all-features` builds it",
-        binary.display()
-    );
-    binary
-}
-
-/// Drops ANSI escape sequences (`ESC [ … letter`).
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// Starts the example server on port 0 over `database_url`; returns it and its address.
 async fn start_server(database_url: &str) -> (Child, SocketAddr) {

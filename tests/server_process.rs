@@ -1,23 +1,17 @@
 //! The example server as a real process: it refuses a weak secret at start, warns about a
 //! missing one, serves over loopback, and shuts down gracefully on SIGTERM.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// `target/<profile>/examples/server`, which `cargo test` builds next to the test binaries.
-fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    profile_dir
-        .join("examples")
-        .join(format!("server{}", std::env::consts::EXE_SUFFIX))
-}
+use support::{example_binary, strip_ansi};
 
 fn spawn(envs: &[(&str, &str)], dir: &std::path::Path) -> Child {
-    let mut command = Command::new(server_binary());
+    let mut command = Command::new(example_binary());
     command
         .current_dir(dir)
         .env_remove("APP_SECRET_STRING")
@@ -50,23 +44,6 @@ fn lines(child: &mut Child) -> mpsc::Receiver<String> {
         });
     }
     rx
-}
-
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn wait_for(rx: &mpsc::Receiver<String>, needle: &str) -> String {
