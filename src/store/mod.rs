@@ -27,6 +27,8 @@ pub use memory::MemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod error;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use error::StoreError;
 
 #[cfg(feature = "sqlite")]

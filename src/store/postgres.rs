@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+use super::sql::{to_db_time, unrotated};
 use super::{CreateUser, NewFamily, RefreshTokenStore, Rotation, StoreError, User, UserStore};
 
 /// How long an operation waits for a pooled connection (including opening a
@@ -23,10 +24,6 @@ fn migrator() -> Migrator {
 }
 
 /// Converts seconds since the epoch to the stored `BIGINT`, saturating.
-fn to_db_time(secs: u64) -> i64 {
-    i64::try_from(secs).unwrap_or(i64::MAX)
-}
-
 /// A store that keeps users and refresh-token families in a PostgreSQL
 /// database.
 ///
@@ -184,20 +181,14 @@ impl RefreshTokenStore for PostgresStore {
         .bind(family_id)
         .fetch_optional(&self.pool)
         .await?;
-        match state {
-            None => Ok(Rotation::Unknown),
-            Some((true, _)) => Ok(Rotation::Revoked),
-            Some((false, expires_at)) if expires_at <= now => Ok(Rotation::Expired),
-            Some((false, _)) => {
-                // A live family whose current token is not `presented`: the
-                // token was already used. Revoke the whole family.
-                sqlx::query("UPDATE tja_refresh_families SET revoked = TRUE WHERE family_id = $1")
-                    .bind(family_id)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(Rotation::Reused)
-            }
+        let outcome = unrotated(state, now);
+        if outcome == Rotation::Reused {
+            sqlx::query("UPDATE tja_refresh_families SET revoked = TRUE WHERE family_id = $1")
+                .bind(family_id)
+                .execute(&self.pool)
+                .await?;
         }
+        Ok(outcome)
     }
 
     async fn revoke_family(&self, family_id: &str) -> Result<bool, Self::Error> {

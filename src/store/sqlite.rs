@@ -9,6 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::sql::{to_db_time, unrotated};
 use super::{CreateUser, NewFamily, RefreshTokenStore, Rotation, StoreError, User, UserStore};
 
 /// How long a connection waits for another writer before giving up.
@@ -27,10 +28,6 @@ fn migrator() -> Migrator {
 }
 
 /// Converts seconds since the epoch to the stored `BIGINT`, saturating.
-fn to_db_time(secs: u64) -> i64 {
-    i64::try_from(secs).unwrap_or(i64::MAX)
-}
-
 /// A store that keeps users and refresh-token families in an SQLite
 /// database.
 ///
@@ -200,20 +197,14 @@ impl RefreshTokenStore for SqliteStore {
         .bind(family_id)
         .fetch_optional(&self.pool)
         .await?;
-        match state {
-            None => Ok(Rotation::Unknown),
-            Some((true, _)) => Ok(Rotation::Revoked),
-            Some((false, expires_at)) if expires_at <= now => Ok(Rotation::Expired),
-            Some((false, _)) => {
-                // A live family whose current token is not `presented`: the
-                // token was already used. Revoke the whole family.
-                sqlx::query("UPDATE tja_refresh_families SET revoked = TRUE WHERE family_id = ?1")
-                    .bind(family_id)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(Rotation::Reused)
-            }
+        let outcome = unrotated(state, now);
+        if outcome == Rotation::Reused {
+            sqlx::query("UPDATE tja_refresh_families SET revoked = TRUE WHERE family_id = ?1")
+                .bind(family_id)
+                .execute(&self.pool)
+                .await?;
         }
+        Ok(outcome)
     }
 
     async fn revoke_family(&self, family_id: &str) -> Result<bool, Self::Error> {
