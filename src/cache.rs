@@ -70,7 +70,7 @@ impl<C> Entry<C> {
 
 /// A bounded, concurrent map from verified tokens to their claims.
 pub(crate) struct TokenCache<C> {
-    entries: Cache<Box<str>, Arc<Entry<C>>>,
+    entries: Cache<Box<[u8]>, Arc<Entry<C>>>,
     /// The key-ring generation the current entries belong to.
     generation: AtomicU64,
     #[cfg(test)]
@@ -117,9 +117,9 @@ impl<C: Clone> TokenCache<C> {
     /// # Errors
     ///
     /// As [`Validator::validate`].
-    pub(crate) fn validate(&self, validator: &Validator, token: &str) -> Result<C, TokenError>
+    pub(crate) fn validate(&self, validator: &Validator, token: &[u8]) -> Result<C, TokenError>
     where
-        C: DeserializeOwned,
+        C: DeserializeOwned + 'static,
     {
         self.validate_with(validator, token, crate::validator::now)
     }
@@ -128,19 +128,19 @@ impl<C: Clone> TokenCache<C> {
     #[cfg(test)]
     fn validate_at(&self, validator: &Validator, token: &str, now: u64) -> Result<C, TokenError>
     where
-        C: DeserializeOwned,
+        C: DeserializeOwned + 'static,
     {
-        self.validate_with(validator, token, || now)
+        self.validate_with(validator, token.as_bytes(), || now)
     }
 
     fn validate_with(
         &self,
         validator: &Validator,
-        token: &str,
+        token: &[u8],
         now: impl Fn() -> u64,
     ) -> Result<C, TokenError>
     where
-        C: DeserializeOwned,
+        C: DeserializeOwned + 'static,
     {
         // Read before the key set is loaded; see `KeyRing::replace`.
         let generation = validator.keys().generation();
@@ -149,7 +149,7 @@ impl<C: Clone> TokenCache<C> {
         }
         // Most garbage is refused before it is hashed or takes a lock; the
         // rest when it misses.
-        if !jws::has_three_segments(token.as_bytes()) {
+        if !jws::has_three_segments(token) {
             return Err(TokenError::Malformed);
         }
         if let Some(entry) = self.lookup(token, generation) {
@@ -174,7 +174,7 @@ impl<C: Clone> TokenCache<C> {
 
     /// The entry for `token`, if it was verified under key-ring
     /// `generation`. The first lookup after a replacement empties the cache.
-    fn lookup(&self, token: &str, generation: u64) -> Option<Arc<Entry<C>>> {
+    fn lookup(&self, token: &[u8], generation: u64) -> Option<Arc<Entry<C>>> {
         let seen = self.generation.load(Ordering::Acquire);
         if seen != generation {
             if self
@@ -302,19 +302,19 @@ mod tests {
         let exp = crate::validator::now() + 600;
         let token = sign(SECRET, &access("alice", exp));
         let other = sign(SECRET, &access("bob", exp));
-        cache.validate(&validator, &token).unwrap();
-        cache.validate(&validator, &other).unwrap();
+        cache.validate(&validator, token.as_bytes()).unwrap();
+        cache.validate(&validator, other.as_bytes()).unwrap();
         revoked.revoke("jti-alice", exp);
         assert_eq!(
-            cache.validate(&validator, &token).unwrap_err(),
+            cache.validate(&validator, token.as_bytes()).unwrap_err(),
             TokenError::Revoked
         );
-        cache.validate(&validator, &other).unwrap();
+        cache.validate(&validator, other.as_bytes()).unwrap();
 
         // Revoking by subject sees the cached `sub` and `iat`.
         revoked.revoke_subject("bob", std::time::Duration::from_secs(600));
         assert_eq!(
-            cache.validate(&validator, &other).unwrap_err(),
+            cache.validate(&validator, other.as_bytes()).unwrap_err(),
             TokenError::Revoked
         );
         assert_eq!(cache.hits.load(Ordering::Relaxed), 3);
@@ -350,12 +350,12 @@ mod tests {
         cache.validate_at(&validator, &token, NOW).unwrap();
         // A verification that began before the replacement enters its token
         // after the cache was emptied.
-        let stale = cache.entries.get(token.as_str()).unwrap();
+        let stale = cache.entries.get(token.as_bytes()).unwrap();
         validator
             .keys()
             .replace(KeySet::new([Key::hmac(Algorithm::HS256, OTHER).unwrap()]));
         let _ = cache.validate_at(&validator, "x.y.z", NOW);
-        cache.entries.insert(Box::from(token.as_str()), stale);
+        cache.entries.insert(Box::from(token.as_bytes()), stale);
         assert_eq!(
             cache.validate_at(&validator, &token, NOW).unwrap_err(),
             TokenError::InvalidSignature

@@ -40,14 +40,22 @@ impl Rejection {
 
     /// The `WWW-Authenticate` challenge of RFC 6750 §3.
     pub fn challenge(&self) -> HeaderValue {
-        HeaderValue::from_static(match self {
-            Self::MissingCredentials => "Bearer",
-            Self::InvalidRequest => "Bearer error=\"invalid_request\"",
-            Self::InvalidToken(TokenError::Expired) => {
-                "Bearer error=\"invalid_token\", error_description=\"The access token expired\""
-            }
-            Self::InvalidToken(_) => "Bearer error=\"invalid_token\"",
-        })
+        // Constants: `from_static` checks its text when it is evaluated, and
+        // here that happens at compile time, not on every rejection.
+        const MISSING: HeaderValue = HeaderValue::from_static("Bearer");
+        const INVALID_REQUEST: HeaderValue =
+            HeaderValue::from_static("Bearer error=\"invalid_request\"");
+        const EXPIRED: HeaderValue = HeaderValue::from_static(
+            "Bearer error=\"invalid_token\", error_description=\"The access token expired\"",
+        );
+        const INVALID_TOKEN: HeaderValue =
+            HeaderValue::from_static("Bearer error=\"invalid_token\"");
+        match self {
+            Self::MissingCredentials => MISSING,
+            Self::InvalidRequest => INVALID_REQUEST,
+            Self::InvalidToken(TokenError::Expired) => EXPIRED,
+            Self::InvalidToken(_) => INVALID_TOKEN,
+        }
     }
 
     /// The client-facing message: stable and generic, it never says which
@@ -88,9 +96,10 @@ pub struct JsonRejection;
 impl<B: From<Bytes>> OnRejection<B> for JsonRejection {
     fn on_rejection(&self, rejection: Rejection) -> Response<B> {
         // Sized for its two headers up front: no growth on the way.
+        const JSON: HeaderValue = HeaderValue::from_static("application/json");
         let mut headers = HeaderMap::with_capacity(2);
         headers.insert(WWW_AUTHENTICATE, rejection.challenge());
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_TYPE, JSON);
         let mut response = Response::new(B::from(rejection.json_body()));
         *response.status_mut() = rejection.status();
         *response.headers_mut() = headers;

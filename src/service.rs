@@ -10,10 +10,12 @@ use serde::de::DeserializeOwned;
 use tower_service::Service;
 
 use crate::claims::Claims;
+use crate::error::TokenError;
 use crate::future::ResponseFuture;
 use crate::layer::Shared;
 use crate::rejection::{JsonRejection, OnRejection, Rejection};
-use crate::source::SourceError;
+use crate::source::{SourceError, is_token68};
+use crate::validator::now;
 
 /// Validates the bearer token of each request before calling the inner
 /// service; see [`JwtAuthLayer`](crate::JwtAuthLayer).
@@ -54,7 +56,7 @@ impl<S, C, O> JwtAuth<S, C, O> {
 
     fn authenticate(&self, parts: &http::HeaderMap, uri: &http::Uri) -> Result<Option<C>, Rejection>
     where
-        C: DeserializeOwned + Clone,
+        C: DeserializeOwned + Clone + 'static,
     {
         let token = match self.shared.sources.find(parts, uri) {
             Ok(Some(token)) => token,
@@ -65,12 +67,17 @@ impl<S, C, O> JwtAuth<S, C, O> {
         let validator = &self.shared.validator;
         let outcome = match &self.shared.cache {
             Some(cache) => cache.validate(validator, token),
-            None => validator
-                .validate::<C>(token)
-                .map(|verified| verified.claims),
+            None => validator.verify_at(token, now, |claims, _| claims),
         };
         match outcome {
             Ok(claims) => Ok(Some(claims)),
+            // Only base64url and dots get through the validator, so a valid
+            // token is a token68; a refused one may not even be that, and
+            // then the request is malformed (RFC 6750 §3.1).
+            // Other errors come after that check, which implies a token68.
+            Err(TokenError::Malformed | TokenError::TooLarge) if !is_token68(token) => {
+                Err(Rejection::InvalidRequest)
+            }
             Err(error) => {
                 tracing::debug!(%error, "bearer token refused");
                 Err(Rejection::InvalidToken(error))

@@ -24,13 +24,18 @@ pub(crate) struct TokenSources {
 }
 
 impl TokenSources {
-    /// The request's token, if it has one.
+    /// The request's token, exactly as sent.
+    ///
+    /// It is not yet checked to be a token68: the validator's own checks
+    /// are stricter (canonical base64url and dots only), and for a token it
+    /// refuses, [`is_token68`] tells a malformed request from an invalid
+    /// token. A valid token is thus scanned once, not once more here.
     pub(crate) fn find<'a>(
         &self,
         headers: &'a HeaderMap,
         uri: &'a Uri,
-    ) -> Result<Option<&'a str>, SourceError> {
-        let mut found = bearer(headers)?;
+    ) -> Result<Option<&'a [u8]>, SourceError> {
+        let mut found = bearer_unchecked(headers)?;
         if let Some(name) = &self.cookie {
             found = only_one(found, cookie(headers, name)?)?;
         }
@@ -41,18 +46,30 @@ impl TokenSources {
     }
 }
 
-fn only_one<'a>(a: Option<&'a str>, b: Option<&'a str>) -> Result<Option<&'a str>, SourceError> {
+fn only_one<'a>(a: Option<&'a [u8]>, b: Option<&'a [u8]>) -> Result<Option<&'a [u8]>, SourceError> {
     match (a, b) {
         (Some(_), Some(_)) => Err(SourceError::Malformed),
         (a, b) => Ok(a.or(b)),
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header.
+/// The token68 of an `Authorization: Bearer <token>` header.
 ///
 /// The scheme is matched case-insensitively (RFC 7235 §2.1). Another scheme
 /// (e.g. `Basic`) means "no bearer credentials", not a malformed request.
 pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, SourceError> {
+    match bearer_unchecked(headers)? {
+        // A token68 is visible ASCII: checking it checks the whole value.
+        Some(token) if is_token68(token) => std::str::from_utf8(token)
+            .map(Some)
+            .map_err(|_| SourceError::Malformed),
+        Some(_) => Err(SourceError::Malformed),
+        None => Ok(None),
+    }
+}
+
+/// As [`bearer`], without checking that the token is a token68.
+fn bearer_unchecked(headers: &HeaderMap) -> Result<Option<&[u8]>, SourceError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -72,19 +89,11 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, SourceError> {
             Err(SourceError::Malformed)
         };
     }
-    // A token68 is visible ASCII: checking it checks the whole value.
     let spaces = rest.iter().take_while(|b| **b == b' ').count();
-    let token = &rest[spaces..];
-    if is_token68(token) {
-        std::str::from_utf8(token)
-            .map(Some)
-            .map_err(|_| SourceError::Malformed)
-    } else {
-        Err(SourceError::Malformed)
-    }
+    Ok(Some(&rest[spaces..]))
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, SourceError> {
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a [u8]>, SourceError> {
     let mut found = None;
     for value in headers.get_all(COOKIE) {
         let Ok(value) = value.to_str() else { continue };
@@ -93,36 +102,30 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Sou
                 continue;
             };
             if key == name {
-                found = only_one(found, Some(token))?;
+                found = only_one(found, Some(token.as_bytes()))?;
             }
         }
     }
-    match found {
-        Some(token) if !is_token68(token.as_bytes()) => Err(SourceError::Malformed),
-        found => Ok(found),
-    }
+    Ok(found)
 }
 
-fn query<'a>(uri: &'a Uri, name: &str) -> Result<Option<&'a str>, SourceError> {
+fn query<'a>(uri: &'a Uri, name: &str) -> Result<Option<&'a [u8]>, SourceError> {
     let mut found = None;
     for pair in uri.query().unwrap_or_default().split('&') {
         let (key, token) = pair.split_once('=').unwrap_or((pair, ""));
         if key == name {
-            found = only_one(found, Some(token))?;
+            found = only_one(found, Some(token.as_bytes()))?;
         }
     }
-    match found {
-        Some(token) if !is_token68(token.as_bytes()) => Err(SourceError::Malformed),
-        found => Ok(found),
-    }
+    Ok(found)
 }
 
 /// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_token68(value: &[u8]) -> bool {
+pub(crate) fn is_token68(value: &[u8]) -> bool {
     let padding = value.iter().rev().take_while(|b| **b == b'=').count();
     let body = &value[..value.len() - padding];
-    // Branch-free, so that the compiler vectorizes it: this runs on every
-    // request, over the whole token.
+    // Branch-free, so that the compiler vectorizes it: this runs over the
+    // whole of every token the layer refuses.
     !body.is_empty()
         && body.iter().fold(true, |ok, &b| {
             // `-`, `.`, `/` and the digits are one range (0x2D..=0x39).
@@ -213,13 +216,13 @@ mod tests {
         let mut map = HeaderMap::new();
         map.insert(COOKIE, HeaderValue::from_static("theme=dark; jwt=c.o.k"));
         let plain: Uri = "/ws".parse().unwrap();
-        assert_eq!(sources.find(&map, &plain), Ok(Some("c.o.k")));
+        assert_eq!(sources.find(&map, &plain), Ok(Some(&b"c.o.k"[..])));
         assert_eq!(TokenSources::default().find(&map, &plain), Ok(None));
 
         let with_query: Uri = "/ws?x=1&access_token=q.u.e".parse().unwrap();
         assert_eq!(
             sources.find(&HeaderMap::new(), &with_query),
-            Ok(Some("q.u.e"))
+            Ok(Some(&b"q.u.e"[..]))
         );
         assert_eq!(sources.find(&map, &with_query), Err(SourceError::Malformed));
         let twice: Uri = "/ws?access_token=a&access_token=b".parse().unwrap();

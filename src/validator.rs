@@ -8,6 +8,7 @@
 //! with a good signature is reported as [`TokenError::Expired`], while an
 //! expired token with a bad signature is [`TokenError::InvalidSignature`].
 
+use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::claims::ACCESS_TOKEN;
+use crate::claims::{ACCESS_TOKEN, Audience, Claims};
 use crate::error::{BuildError, TokenError};
 use crate::jws::{self, Compact, Header};
 use crate::key::{KeyRing, algorithm_from_name};
@@ -172,6 +173,9 @@ pub struct Validator {
     keys: KeyRing,
     rules: Validation,
     revocation: Arc<dyn Revocation>,
+    /// Whether [`Claims`] can be read in the same pass as the registered
+    /// claims: not when the token-type claim is one of its other members.
+    one_pass: bool,
 }
 
 impl fmt::Debug for Validator {
@@ -196,10 +200,15 @@ impl Validator {
             return Err(BuildError::NoKeys);
         }
         rules.check()?;
+        let one_pass = match &rules.token_type {
+            Some((claim, _)) => claim == "scope" || !CLAIMS_MEMBERS.contains(&claim.as_str()),
+            None => true,
+        };
         Ok(Self {
             keys,
             rules,
             revocation: Arc::new(NoRevocation),
+            one_pass,
         })
     }
 
@@ -231,8 +240,11 @@ impl Validator {
     /// # Errors
     ///
     /// The first rule the token breaks, as a [`TokenError`].
-    pub fn validate<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>, TokenError> {
-        self.verify_at(token, now, verified)
+    pub fn validate<C: DeserializeOwned + 'static>(
+        &self,
+        token: &str,
+    ) -> Result<Verified<C>, TokenError> {
+        self.verify_at(token.as_bytes(), now, verified)
     }
 
     /// Validates `token` as of `now` (seconds since the epoch).
@@ -240,27 +252,27 @@ impl Validator {
     /// # Errors
     ///
     /// As [`Validator::validate`].
-    pub fn validate_at<C: DeserializeOwned>(
+    pub fn validate_at<C: DeserializeOwned + 'static>(
         &self,
         token: &str,
         now: u64,
     ) -> Result<Verified<C>, TokenError> {
-        self.verify_at(token, || now, verified)
+        self.verify_at(token.as_bytes(), || now, verified)
     }
 
     /// Fully verifies `token` as of `now()` and hands the decoded claims and
     /// the registered claims to `keep`. The clock is only read for a token
     /// whose signature verified.
-    pub(crate) fn verify_at<C: DeserializeOwned, R>(
+    pub(crate) fn verify_at<C: DeserializeOwned + 'static, R>(
         &self,
-        token: &str,
+        token: &[u8],
         now: impl FnOnce() -> u64,
         keep: impl FnOnce(C, &RegisteredClaims<'_>) -> R,
     ) -> Result<R, TokenError> {
         if token.len() > self.rules.max_token_len {
             return Err(TokenError::TooLarge);
         }
-        let compact = Compact::split(token.as_bytes())?;
+        let compact = Compact::split(token)?;
         let keys = self.keys.load();
         // The usual headers are recognised in their encoded form, unparsed.
         let parsed;
@@ -303,9 +315,61 @@ impl Validator {
         if !jws::is_json_object(payload) {
             return Err(TokenError::InvalidClaims);
         }
-        let registered = self.check_claims(payload, now())?;
+        let now = now();
+        if let Some((claims, registered)) = self.one_pass::<C>(payload) {
+            self.check_claims(&registered, now)?;
+            return Ok(keep(claims, &registered));
+        }
+        // Two passes: the registered claims, checked, and only then `C`.
+        let registered = self.registered(payload)?;
+        self.check_claims(&registered, now)?;
         let claims: C = serde_json::from_slice(payload).map_err(|_| TokenError::InvalidClaims)?;
         Ok(keep(claims, &registered))
+    }
+
+    /// The crate's own [`Claims`] and the registered claims, read in one
+    /// pass, when `C` is `Claims`.
+    ///
+    /// The pass accepts exactly the payloads that both of the two passes
+    /// would accept (the registered claims and then `C`), and gives the
+    /// same values; `None` for any other payload, so that the two passes
+    /// decide it and give the same error they always would.
+    fn one_pass<'p, C: 'static>(&self, payload: &'p [u8]) -> Option<(C, RegisteredClaims<'p>)> {
+        if !self.one_pass || TypeId::of::<C>() != TypeId::of::<Claims>() {
+            return None;
+        }
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        let (claims, registered) = de
+            .deserialize_map(ClaimsVisitor {
+                type_claim: self.type_claim(),
+            })
+            .ok()?;
+        de.end().ok()?;
+        // `C` is `Claims`: this moves the value out without `unsafe`.
+        let mut slot = Some(claims);
+        let claims = (&mut slot as &mut dyn Any)
+            .downcast_mut::<Option<C>>()?
+            .take()?;
+        Some((claims, registered))
+    }
+
+    fn type_claim(&self) -> Option<&str> {
+        self.rules
+            .token_type
+            .as_ref()
+            .map(|(claim, _)| claim.as_str())
+    }
+
+    /// The registered claims alone, with their types checked.
+    fn registered<'p>(&self, payload: &'p [u8]) -> Result<RegisteredClaims<'p>, TokenError> {
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        let registered = RegisteredSeed {
+            type_claim: self.type_claim(),
+        }
+        .deserialize(&mut de)
+        .map_err(|_| TokenError::InvalidClaims)?;
+        de.end().map_err(|_| TokenError::InvalidClaims)?;
+        Ok(registered)
     }
 
     /// The checks that depend on the time and on the revocation hook, for a
@@ -344,23 +408,9 @@ impl Validator {
         Ok(())
     }
 
-    fn check_claims<'a>(
-        &self,
-        payload: &'a [u8],
-        now: u64,
-    ) -> Result<RegisteredClaims<'a>, TokenError> {
-        let type_claim = self
-            .rules
-            .token_type
-            .as_ref()
-            .map(|(claim, _)| claim.as_str());
-        let mut de = serde_json::Deserializer::from_slice(payload);
-        let registered = RegisteredSeed { type_claim }
-            .deserialize(&mut de)
-            .map_err(|_| TokenError::InvalidClaims)?;
-        de.end().map_err(|_| TokenError::InvalidClaims)?;
-
-        self.check_times(&registered, now)?;
+    /// Every rule on the registered claims, then the revocation hook.
+    fn check_claims(&self, registered: &RegisteredClaims<'_>, now: u64) -> Result<(), TokenError> {
+        self.check_times(registered, now)?;
         if let Some(issuers) = &self.rules.issuers {
             let iss = registered
                 .iss
@@ -387,10 +437,10 @@ impl Validator {
         {
             return Err(TokenError::WrongTokenType);
         }
-        if self.revocation.is_revoked(&registered) {
+        if self.revocation.is_revoked(registered) {
             return Err(TokenError::Revoked);
         }
-        Ok(registered)
+        Ok(())
     }
 }
 
@@ -432,12 +482,6 @@ impl<'de> Visitor<'de> for RegisteredSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), E> {
-            if slot.replace(value).is_some() {
-                return Err(E::custom(format_args!("duplicate claim `{name}`")));
-            }
-            Ok(())
-        }
         let mut claims = RegisteredClaims::default();
         let mut aud_seen = false;
         while let Some(CowStr(name)) = map.next_key()? {
@@ -457,7 +501,7 @@ impl<'de> Visitor<'de> for RegisteredSeed<'_> {
                     if std::mem::replace(&mut aud_seen, true) {
                         return Err(de::Error::custom("duplicate claim `aud`"));
                     }
-                    claims.aud = map.next_value::<AudienceList<'de>>()?.0;
+                    claims.aud = map.next_value::<AudienceList<'de>>()?.list;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -465,6 +509,107 @@ impl<'de> Visitor<'de> for RegisteredSeed<'_> {
             }
         }
         Ok(claims)
+    }
+}
+
+/// Fills `slot` with `value`, refusing a claim that comes twice.
+fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), E> {
+    if slot.replace(value).is_some() {
+        return Err(E::custom(format_args!("duplicate claim `{name}`")));
+    }
+    Ok(())
+}
+
+/// The members of [`Claims`].
+const CLAIMS_MEMBERS: [&str; 8] = ["sub", "exp", "iat", "nbf", "iss", "aud", "jti", "scope"];
+
+/// Reads the crate's own [`Claims`] and the registered claims in one pass.
+///
+/// Each member is held to the stricter of the two passes it replaces: the
+/// registered claims' (a date is a number, `sub`, `jti`, `iss` and the token
+/// type are strings, none of them `null`; no registered claim twice) and
+/// `Claims`' derived `Deserialize` (dates are whole numbers, `sub` and `exp`
+/// are required, no member twice). Whatever this refuses is handed to the
+/// two passes, which then give their own verdict. Only used when the token
+/// type claim is `scope` or is not a member of `Claims`.
+struct ClaimsVisitor<'c> {
+    type_claim: Option<&'c str>,
+}
+
+impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
+    type Value = (Claims, RegisteredClaims<'de>);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWT claims object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut registered = RegisteredClaims::default();
+        let mut aud = None;
+        let mut scope = None;
+        while let Some(CowStr(name)) = map.next_key()? {
+            match &*name {
+                "exp" => once(&mut registered.exp, map.next_value::<u64>()?, "exp")?,
+                "nbf" => once(&mut registered.nbf, map.next_value::<u64>()?, "nbf")?,
+                "iat" => once(&mut registered.iat, map.next_value::<u64>()?, "iat")?,
+                "sub" => once(
+                    &mut registered.sub,
+                    map.next_value::<CowStr<'de>>()?.0,
+                    "sub",
+                )?,
+                "jti" => once(
+                    &mut registered.jti,
+                    map.next_value::<CowStr<'de>>()?.0,
+                    "jti",
+                )?,
+                "iss" => once(
+                    &mut registered.iss,
+                    map.next_value::<CowStr<'de>>()?.0,
+                    "iss",
+                )?,
+                "aud" => {
+                    let AudienceList { list, single } = map.next_value()?;
+                    let owned = list.iter().map(|aud| aud.to_string());
+                    let value = if single {
+                        Audience::One(owned.collect())
+                    } else {
+                        Audience::Many(owned.collect())
+                    };
+                    once(&mut aud, value, "aud")?;
+                    registered.aud = list;
+                }
+                "scope" if self.type_claim == Some("scope") => {
+                    let CowStr(value) = map.next_value()?;
+                    once(&mut scope, Some(value.to_string()), "scope")?;
+                    once(&mut registered.token_type, value, "scope")?;
+                }
+                "scope" => once(&mut scope, map.next_value::<Option<String>>()?, "scope")?,
+                other if Some(other) == self.type_claim => {
+                    let CowStr(value) = map.next_value()?;
+                    once(&mut registered.token_type, value, other)?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let claims = Claims {
+            sub: registered
+                .sub
+                .as_deref()
+                .ok_or_else(|| de::Error::missing_field("sub"))?
+                .to_owned(),
+            exp: registered
+                .exp
+                .ok_or_else(|| de::Error::missing_field("exp"))?,
+            iat: registered.iat,
+            nbf: registered.nbf,
+            iss: registered.iss.as_deref().map(str::to_owned),
+            aud,
+            jti: registered.jti.as_deref().map(str::to_owned),
+            scope: scope.flatten(),
+        };
+        Ok((claims, registered))
     }
 }
 
@@ -490,8 +635,11 @@ impl<'de> Deserialize<'de> for CowStr<'de> {
     }
 }
 
-/// `aud`: one string or an array of strings.
-struct AudienceList<'a>(Vec<Cow<'a, str>>);
+/// `aud`: one string (`single`) or an array of strings.
+struct AudienceList<'a> {
+    list: Vec<Cow<'a, str>>,
+    single: bool,
+}
 
 impl<'de> Deserialize<'de> for AudienceList<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -502,17 +650,26 @@ impl<'de> Deserialize<'de> for AudienceList<'de> {
                 f.write_str("a string or an array of strings")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(AudienceList(vec![Cow::Borrowed(v)]))
+                Ok(AudienceList {
+                    list: vec![Cow::Borrowed(v)],
+                    single: true,
+                })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(AudienceList(vec![Cow::Owned(v.to_owned())]))
+                Ok(AudienceList {
+                    list: vec![Cow::Owned(v.to_owned())],
+                    single: true,
+                })
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut list = Vec::new();
                 while let Some(CowStr(aud)) = seq.next_element()? {
                     list.push(aud);
                 }
-                Ok(AudienceList(list))
+                Ok(AudienceList {
+                    list,
+                    single: false,
+                })
             }
         }
         deserializer.deserialize_any(AudVisitor)
