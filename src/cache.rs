@@ -28,9 +28,11 @@
 //! `max_token_len`) plus the decoded claims and about a hundred bytes.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
 use serde::de::DeserializeOwned;
 
@@ -68,9 +70,44 @@ impl<C> Entry<C> {
     }
 }
 
+/// A cache key: a verified token, exactly as sent.
+#[derive(PartialEq, Eq)]
+struct TokenKey(Box<[u8]>);
+
+/// A token looked up in the cache.
+struct Lookup<'a>(&'a [u8]);
+
+/// What the hash of a token covers: its length and its last bytes, the end
+/// of its signature. Only verified tokens are entered, so nobody can choose
+/// keys that collide; equality still compares whole tokens. An RS256 token is
+/// some 600 bytes, and hashing only its tail saves most of that work.
+fn hash_token<H: Hasher>(token: &[u8], state: &mut H) {
+    const TAIL: usize = 32;
+    state.write_usize(token.len());
+    state.write(&token[token.len().saturating_sub(TAIL)..]);
+}
+
+impl Hash for TokenKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_token(&self.0, state);
+    }
+}
+
+impl Hash for Lookup<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_token(self.0, state);
+    }
+}
+
+impl Equivalent<TokenKey> for Lookup<'_> {
+    fn equivalent(&self, key: &TokenKey) -> bool {
+        *self.0 == *key.0
+    }
+}
+
 /// A bounded, concurrent map from verified tokens to their claims.
 pub(crate) struct TokenCache<C> {
-    entries: Cache<Box<[u8]>, Arc<Entry<C>>>,
+    entries: Cache<TokenKey, Arc<Entry<C>>>,
     /// The key-ring generation the current entries belong to.
     generation: AtomicU64,
     #[cfg(test)]
@@ -149,7 +186,7 @@ impl<C: Clone> TokenCache<C> {
         }
         // Most garbage is refused before it is hashed or takes a lock; the
         // rest when it misses.
-        if !jws::has_three_segments(token) {
+        if !jws::has_header_segment(token) {
             return Err(TokenError::Malformed);
         }
         if let Some(entry) = self.lookup(token, generation) {
@@ -168,7 +205,8 @@ impl<C: Clone> TokenCache<C> {
             generation,
         })?;
         let claims = entry.claims.clone();
-        self.entries.insert(Box::from(token), Arc::new(entry));
+        self.entries
+            .insert(TokenKey(Box::from(token)), Arc::new(entry));
         Ok(claims)
     }
 
@@ -186,10 +224,10 @@ impl<C: Clone> TokenCache<C> {
             }
             return None;
         }
-        let entry = self.entries.get(token)?;
+        let entry = self.entries.get(&Lookup(token))?;
         if entry.generation != generation {
             // Filled by a verification that raced with a replacement.
-            self.entries.remove(token);
+            self.entries.remove(&Lookup(token));
             return None;
         }
         Some(entry)
@@ -246,6 +284,27 @@ mod tests {
             1,
             "the second call was a hit"
         );
+    }
+
+    #[test]
+    fn a_token_with_a_cached_tokens_length_and_tail_is_no_hit() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(16, &validator).unwrap();
+        let alice = sign(SECRET, &access("alice", NOW + 60));
+        let bobby = sign(SECRET, &access("bobby", NOW + 60));
+        cache.validate_at(&validator, &alice, NOW).unwrap();
+        // Bobby's header and payload under alice's signature: the same length and the
+        // same hash as alice's token, so it lands on her entry, and must not match it.
+        let (_, signature) = alice.rsplit_once('.').unwrap();
+        let (signed, _) = bobby.rsplit_once('.').unwrap();
+        let spliced = format!("{signed}.{signature}");
+        assert_eq!(spliced.len(), alice.len());
+        assert_eq!(
+            cache.validate_at(&validator, &spliced, NOW).unwrap_err(),
+            TokenError::InvalidSignature
+        );
+        assert_eq!(cache.hits.load(Ordering::Relaxed), 0);
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]
@@ -350,12 +409,14 @@ mod tests {
         cache.validate_at(&validator, &token, NOW).unwrap();
         // A verification that began before the replacement enters its token
         // after the cache was emptied.
-        let stale = cache.entries.get(token.as_bytes()).unwrap();
+        let stale = cache.entries.get(&Lookup(token.as_bytes())).unwrap();
         validator
             .keys()
             .replace(KeySet::new([Key::hmac(Algorithm::HS256, OTHER).unwrap()]));
         let _ = cache.validate_at(&validator, "x.y.z", NOW);
-        cache.entries.insert(Box::from(token.as_bytes()), stale);
+        cache
+            .entries
+            .insert(TokenKey(Box::from(token.as_bytes())), stale);
         assert_eq!(
             cache.validate_at(&validator, &token, NOW).unwrap_err(),
             TokenError::InvalidSignature

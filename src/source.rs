@@ -57,6 +57,7 @@ fn only_one<'a>(a: Option<&'a [u8]>, b: Option<&'a [u8]>) -> Result<Option<&'a [
 ///
 /// The scheme is matched case-insensitively (RFC 7235 §2.1). Another scheme
 /// (e.g. `Basic`) means "no bearer credentials", not a malformed request.
+#[cfg(any(test, feature = "router"))]
 pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, SourceError> {
     match bearer_unchecked(headers)? {
         // A token68 is visible ASCII: checking it checks the whole value.
