@@ -105,21 +105,39 @@ fn main() {
         );
     }
     let get = |bench: &str| estimate(&dir, "HS256", bench);
-    if let (Some(noop), Some(cold), Some(floor), Some(miss), Some(raw_bad)) = (
+    if let (Some(noop), Some(cold), Some(floor), Some(miss), Some(raw_bad), Some(bad)) = (
         get("noop"),
         get("accept_cold"),
         get("floor"),
         get("accept_miss"),
         get("jsonwebtoken_bad_signature"),
+        get("reject_bad_signature"),
     ) {
         println!();
         println!(
             "HS256: floor {}, layer cold / floor {:.2}; cache miss (new token each call) {}; \
-             jsonwebtoken bad signature {}",
+             bad signature {} = {:.2} × jsonwebtoken's bad signature ({}) = {:.2} × the floor",
             ns(floor),
             (cold - noop) / floor,
             ns(miss - noop),
-            ns(raw_bad)
+            ns(bad - noop),
+            (bad - noop) / raw_bad,
+            ns(raw_bad),
+            (bad - noop) / floor
+        );
+    }
+    if let (Some(accept), Some(garbage), Some(bad)) = (
+        get("verdict_accept"),
+        get("verdict_garbage"),
+        get("verdict_bad_signature"),
+    ) {
+        println!(
+            "HS256 verdict alone (Validator::validate): accept {}, garbage {} ({:.3} of accept), \
+             bad signature {}",
+            ns(accept),
+            ns(garbage),
+            garbage / accept,
+            ns(bad)
         );
     }
     if figures.is_empty() {

@@ -10,7 +10,9 @@
 //! - `reject/garbage`, `reject/bad_signature`, `reject/expired`, `reject/missing`: the main
 //!   reject paths through the default layer;
 //! - HS256 only: `floor`, a minimal hand-rolled HS256 check (pre-keyed HMAC, base64, serde),
-//!   `jsonwebtoken/bad_signature`, and `accept/miss` (cache on, a new token every call).
+//!   `jsonwebtoken/bad_signature`, `accept/miss` (cache on, a new token every call), and
+//!   `verdict/accept`, `verdict/garbage`, `verdict/bad_signature`: `Validator::validate`
+//!   alone, without a request, its extensions or a response.
 //!
 //! Run with `cargo bench --bench validation`; `cargo bench --bench chart` then draws
 //! `benches/validations.svg` from criterion's results.
@@ -30,7 +32,7 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
 use serde_json::json;
 use tower::{Service, ServiceBuilder};
-use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, Key, SigningKey};
+use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, Key, SigningKey, Validation, Validator};
 
 const SECRET: &[u8] = b"a benchmark secret that is at least 32 bytes long";
 
@@ -222,6 +224,21 @@ fn bench_algorithm(c: &mut Criterion, setup: &Setup) {
                 .unwrap_err()
             })
         });
+        // The verdict alone: `Validator::validate`, with no request, extensions or response.
+        let validator = Validator::new(setup.key.clone(), Validation::new()).unwrap();
+        assert!(validator.validate::<Claims>(&token).is_ok());
+        for refused in [&garbage, &forged_token] {
+            assert!(validator.validate::<Claims>(refused).is_err());
+        }
+        for (name, token) in [
+            ("verdict/accept", &token),
+            ("verdict/garbage", &garbage),
+            ("verdict/bad_signature", &forged_token),
+        ] {
+            group.bench_function(name, |b| {
+                b.iter(|| validator.validate::<Claims>(black_box(token)).is_ok())
+            });
+        }
         let floor = Floor::new(SECRET);
         assert_eq!(floor.check(&token).unwrap().sub, "alice");
         assert!(floor.check(&forged_token).is_none());
