@@ -334,6 +334,7 @@ impl Validator {
     /// would accept (the registered claims and then `C`), and gives the
     /// same values; `None` for any other payload, so that the two passes
     /// decide it and give the same error they always would.
+    #[inline(always)]
     fn one_pass<'p, C: 'static>(&self, payload: &'p [u8]) -> Option<(C, RegisteredClaims<'p>)> {
         if !self.one_pass || TypeId::of::<C>() != TypeId::of::<Claims>() {
             return None;
