@@ -15,18 +15,31 @@
 //!
 //! Scenarios, each against a fresh server process:
 //! 1. the example server: `/notsecret`, then `/secret` with one valid access token reused by
-//!    every client (the verified-token cache answers after the first request), then `/secret`
-//!    with a new valid token on every request (each one a cache miss);
+//!    every client (the verified-token cache answers after the first request), then
+//!    `/notsecret` carrying that same `Authorization` header (a control: the header's cost
+//!    without the layer), then `/secret` with a new valid token on every request (each one a
+//!    cache miss);
 //! 2. the same routes without the cache: the tool runs itself as the server
 //!    (`--serve-uncached`), rebuilding the example's routes (`examples/server.rs` is compiled
 //!    in) with `auth.layer().no_cache()`; `/notsecret`, then `/secret` with one token reused;
+//!
+//!    1 and 2 run twice: first with the server on one core (one tokio worker, pinned to CPU 0)
+//!    and this tool pinned to the other, as in the issue's reference figures (a server core,
+//!    wrk on the other), so that the ratios measure the server's own cost per request; then
+//!    with server and tool sharing every core (on a machine with fewer than two CPUs, or
+//!    another OS than Linux, only the shared run happens);
 //! 3. login isolation, on the example server: one client probing `/notsecret` alone (idle),
 //!    then the same probe while N clients post valid credentials to `/login` as fast as they
 //!    are answered, for each flood of `--login-clients` (default `16,64p,64`: 16 clients,
 //!    within the hasher's queue; 64 clients that wait as a 503's `Retry-After` tells them;
 //!    64 clients that retry a 503 at once). Reports the probe's p99 against its idle p99, the
 //!    probe's failures, and the `/login` answers: 200s, 503s with `Retry-After`, anything
-//!    else.
+//!    else. `--login-only` runs this part alone.
+//!
+//! Besides req/s and latency, each throughput row gives the server's CPU time per request
+//! (from `/proc/<pid>/stat`, on Linux), and the summary divides `/notsecret`'s by `/secret`'s:
+//! the req/s ratio a server that alone saturated its CPU would show, whichever side (this
+//! tool or the server) limits the measured req/s.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,6 +70,8 @@ struct Options {
     connections: usize,
     login_clients: Vec<(usize, bool)>,
     server: PathBuf,
+    /// `--login-only`: only the login-isolation part.
+    login_only: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -65,6 +80,7 @@ fn options() -> Result<Options, String> {
         connections: 32,
         login_clients: vec![(16, false), (64, true), (64, false)],
         server: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/examples/server"),
+        login_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -87,9 +103,11 @@ fn options() -> Result<Options, String> {
                     .map_err(|_| format!("{flag}: a comma-separated list like 16,64p,64"))?;
             }
             "--server" => options.server = PathBuf::from(value()?),
+            "--login-only" => options.login_only = true,
             _ => {
                 return Err(format!(
-                    "unknown flag {flag}; flags: --duration SECS --connections N --login-clients N[p][,N[p]…] --server PATH"
+                    "unknown flag {flag}; flags: --duration SECS --connections N \
+                     --login-clients N[p][,N[p]…] --server PATH --login-only"
                 ));
             }
         }
@@ -111,10 +129,61 @@ impl Drop for Server {
     }
 }
 
-fn start_server(path: &PathBuf, args: &[&str]) -> Result<Server, String> {
+/// Where the server runs, and this tool's client while it does.
+#[derive(Clone, Copy, PartialEq)]
+enum Cores {
+    /// The server on CPU 0 with one worker, this tool on CPU 1.
+    Split,
+    /// Both on every CPU.
+    Shared,
+}
+
+/// Pins the calling thread, and the processes it spawns from now on, to `cpus`. False where
+/// that cannot be done.
+fn pin(cpus: &[usize]) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let mut set = rustix::thread::CpuSet::new();
+        for &cpu in cpus {
+            set.set(cpu);
+        }
+        rustix::thread::sched_setaffinity(None, &set).is_ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = cpus;
+        false
+    }
+}
+
+fn start_server(path: &PathBuf, args: &[&str], cores: Cores) -> Result<Server, String> {
+    // Every CPU, counted before anything is pinned (pinning changes the count).
+    static ALL: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+    let all = ALL
+        .get_or_init(|| (0..std::thread::available_parallelism().map_or(1, usize::from)).collect());
+    // The child inherits this thread's CPUs; this thread (the client's) then goes to CPU 1.
+    let (server, client) = match cores {
+        Cores::Split => (&[0][..], &[1][..]),
+        Cores::Shared => (&all[..], &all[..]),
+    };
+    if !pin(server) && cores == Cores::Split {
+        return Err("cannot pin the server to CPU 0".into());
+    }
+    let started = spawn_server(path, args, cores);
+    if !pin(client) && cores == Cores::Split {
+        return Err("cannot pin the client to CPU 1".into());
+    }
+    started
+}
+
+fn spawn_server(path: &PathBuf, args: &[&str], cores: Cores) -> Result<Server, String> {
     use std::io::BufRead;
     let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
-    let mut child = Command::new(path)
+    let mut command = Command::new(path);
+    if cores == Cores::Split {
+        command.env("TOKIO_WORKER_THREADS", "1");
+    }
+    let mut child = command
         .args(args)
         .env("PORT", "0")
         .env("HOST", "127.0.0.1")
@@ -229,8 +298,20 @@ fn get(addr: SocketAddr, path: &str) -> Request<Full<Bytes>> {
         .unwrap_or_default()
 }
 
+/// `GET /notsecret` with the same `Authorization` header as `/secret`'s requests, which that
+/// route ignores: a control for the cost of the header alone.
+fn notsecret_with_header(addr: SocketAddr, token: &str) -> Request<Full<Bytes>> {
+    with_bearer(addr, Method::GET, "/notsecret", token)
+}
+
 fn secret(addr: SocketAddr, token: &str) -> Request<Full<Bytes>> {
-    Request::post(format!("http://{addr}/secret"))
+    with_bearer(addr, Method::POST, "/secret", token)
+}
+
+fn with_bearer(addr: SocketAddr, method: Method, path: &str, token: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
         .header("host", addr.to_string())
         .header("authorization", format!("Bearer {token}"))
         .body(Full::default())
@@ -257,6 +338,8 @@ struct Tally {
     shed_without_retry_after: u64,
     other: u64,
     errors: u64,
+    /// The server's CPU time (user and system) over the run, where it was measured.
+    server_cpu: Option<Duration>,
 }
 
 impl Tally {
@@ -267,6 +350,10 @@ impl Tally {
         self.shed_without_retry_after += other.shed_without_retry_after;
         self.other += other.other;
         self.errors += other.errors;
+        self.server_cpu = match (self.server_cpu, other.server_cpu) {
+            (Some(mine), Some(theirs)) => Some(mine + theirs),
+            (mine, theirs) => mine.or(theirs),
+        };
     }
 
     /// Counts `answer`; gives whether the connection is still usable and how long a polite
@@ -377,13 +464,24 @@ struct Row {
     p50: Duration,
     p99: Duration,
     failed: u64,
+    /// The server's CPU time per request, in µs.
+    cpu_per_request: Option<f64>,
+    /// The server's CPU time over wall time: how many CPUs it kept busy.
+    busy: Option<f64>,
 }
 
 fn row(name: impl Into<String>, mut tally: Tally, duration: Duration) -> Row {
+    let requests = tally.latencies.len().max(1) as f64;
     Row {
         name: name.into(),
         requests: tally.latencies.len(),
         rate: tally.latencies.len() as f64 / duration.as_secs_f64(),
+        cpu_per_request: tally
+            .server_cpu
+            .map(|cpu| cpu.as_secs_f64() * 1e6 / requests),
+        busy: tally
+            .server_cpu
+            .map(|cpu| cpu.as_secs_f64() / duration.as_secs_f64()),
         p50: tally.percentile(50.0),
         p99: tally.percentile(99.0),
         failed: tally.errors + tally.other + tally.shed + tally.shed_without_retry_after,
@@ -392,22 +490,34 @@ fn row(name: impl Into<String>, mut tally: Tally, duration: Duration) -> Row {
 
 fn print_rows(rows: &[Row]) {
     println!(
-        "| {:<60} | {:>9} | {:>9} | {:>9} | {:>9} | {:>6} |",
-        "scenario", "requests", "req/s", "p50 µs", "p99 µs", "failed"
+        "| {:<60} | {:>9} | {:>9} | {:>9} | {:>9} | {:>6} | {:>13} | {:>11} |",
+        "scenario",
+        "requests",
+        "req/s",
+        "p50 µs",
+        "p99 µs",
+        "failed",
+        "server µs/req",
+        "server CPUs"
     );
     println!(
-        "|{:-<62}|{:->11}|{:->11}|{:->11}|{:->11}|{:->8}|",
-        "", "", "", "", "", ""
+        "|{:-<62}|{:->11}|{:->11}|{:->11}|{:->11}|{:->8}|{:->15}|{:->13}|",
+        "", "", "", "", "", "", "", ""
     );
     for row in rows {
+        let or_dash = |value: Option<f64>, digits: usize| {
+            value.map_or_else(|| "-".to_owned(), |value| format!("{value:.digits$}"))
+        };
         println!(
-            "| {:<60} | {:>9} | {:>9.0} | {:>9} | {:>9} | {:>6} |",
+            "| {:<60} | {:>9} | {:>9.0} | {:>9} | {:>9} | {:>6} | {:>13} | {:>11} |",
             row.name,
             row.requests,
             row.rate,
             row.p50.as_micros(),
             row.p99.as_micros(),
-            row.failed
+            row.failed,
+            or_dash(row.cpu_per_request, 2),
+            or_dash(row.busy, 2),
         );
     }
 }
@@ -436,14 +546,44 @@ async fn login(addr: SocketAddr) -> Result<Arc<str>, String> {
         .into())
 }
 
+/// The CPU time (user and system) process `pid` has used so far, from `/proc`; `None` where
+/// there is no such file.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    #[cfg(target_os = "linux")]
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields 14 and 15 (utime, stime), counted after the parenthesised command name.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        let per_second = rustix::param::clock_ticks_per_second();
+        Some(Duration::from_secs_f64(ticks as f64 / per_second as f64))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+/// Runs `load`, recording the server's CPU time over it.
+async fn measured(pid: u32, load: impl Future<Output = Tally>) -> Tally {
+    let before = cpu_time(pid);
+    let mut tally = load.await;
+    tally.server_cpu = cpu_time(pid)
+        .zip(before)
+        .map(|(after, before)| after.saturating_sub(before));
+    tally
+}
+
 /// `/notsecret`, then `/secret` with one token reused by every client; with `fresh`, also
 /// `/secret` with a new token per request.
 async fn throughput(
     label: &str,
-    addr: SocketAddr,
+    server: &Server,
     options: &Options,
     fresh: Option<Arc<Vec<String>>>,
 ) -> Result<Vec<Row>, String> {
+    let (addr, pid) = (server.addr, server.child.id());
     let (duration, conns) = (options.duration, options.connections);
     let token = login(addr).await?;
     // A short warm-up: connections, allocator, the first cache entry.
@@ -453,11 +593,34 @@ async fn throughput(
     .await;
     // Alternating rounds, so that a change in the machine's background load hits both
     // routes alike.
-    let (mut open, mut protected) = (Tally::default(), Tally::default());
+    let (mut open, mut protected, mut control) =
+        (Tally::default(), Tally::default(), Tally::default());
     for _ in 0..ROUNDS {
-        open.merge(run(addr, conns, duration, move |_, _| get(addr, "/notsecret")).await);
+        open.merge(
+            measured(
+                pid,
+                run(addr, conns, duration, move |_, _| get(addr, "/notsecret")),
+            )
+            .await,
+        );
         let token = Arc::clone(&token);
-        protected.merge(run(addr, conns, duration, move |_, _| secret(addr, &token)).await);
+        let same = Arc::clone(&token);
+        protected.merge(
+            measured(
+                pid,
+                run(addr, conns, duration, move |_, _| secret(addr, &token)),
+            )
+            .await,
+        );
+        control.merge(
+            measured(
+                pid,
+                run(addr, conns, duration, move |_, _| {
+                    notsecret_with_header(addr, &same)
+                }),
+            )
+            .await,
+        );
     }
     let total = duration * ROUNDS;
     let mut rows = vec![
@@ -467,18 +630,26 @@ async fn throughput(
             protected,
             total,
         ),
+        row(
+            format!("{label}: GET /notsecret with /secret's header"),
+            control,
+            total,
+        ),
     ];
     if let Some(tokens) = fresh {
         rows.push(row(
             format!("{label}: POST /secret, new token each"),
-            run(addr, conns, duration, move |n, i| {
-                let at = (i as usize)
-                    .wrapping_mul(conns)
-                    .wrapping_add(n)
-                    .checked_rem(tokens.len())
-                    .unwrap_or(0);
-                secret(addr, &tokens[at])
-            })
+            measured(
+                pid,
+                run(addr, conns, duration, move |n, i| {
+                    let at = (i as usize)
+                        .wrapping_mul(conns)
+                        .wrapping_add(n)
+                        .checked_rem(tokens.len())
+                        .unwrap_or(0);
+                    secret(addr, &tokens[at])
+                }),
+            )
             .await,
             duration,
         ));
@@ -571,24 +742,66 @@ async fn main_async(options: Options) -> Result<(), String> {
             .map_err(|err| err.to_string())?,
     );
 
-    let example = start_server(&options.server, &[])?;
-    let mut rows = throughput("example", example.addr, &options, Some(fresh)).await?;
-    drop(example);
     let me = std::env::current_exe().map_err(|err| err.to_string())?;
-    let replica = start_server(&me, &["--serve-uncached"])?;
-    rows.extend(throughput("no cache", replica.addr, &options, None).await?);
-    drop(replica);
-    println!();
-    print_rows(&rows);
-    println!();
-    println!(
-        "/secret / /notsecret req/s: with the cache {:.3}; new token each {:.3}; without the cache {:.3}",
-        rows[1].rate / rows[0].rate,
-        rows[2].rate / rows[0].rate,
-        rows[4].rate / rows[3].rate,
-    );
+    let split = std::thread::available_parallelism().is_ok_and(|cpus| cpus.get() >= 2)
+        && cfg!(target_os = "linux");
+    let layouts = if split {
+        &[Cores::Split, Cores::Shared][..]
+    } else {
+        &[Cores::Shared]
+    };
+    let layouts = if options.login_only { &[][..] } else { layouts };
+    for &cores in layouts {
+        let example = start_server(&options.server, &[], cores)?;
+        let mut rows = throughput("example", &example, &options, Some(Arc::clone(&fresh))).await?;
+        drop(example);
+        let replica = start_server(&me, &["--serve-uncached"], cores)?;
+        rows.extend(throughput("no cache", &replica, &options, None).await?);
+        drop(replica);
+        println!();
+        println!(
+            "{}",
+            match cores {
+                Cores::Split => "Server on CPU 0 (one worker), this tool on CPU 1:",
+                Cores::Shared => "Server and this tool sharing every CPU:",
+            }
+        );
+        println!();
+        print_rows(&rows);
+        println!();
+        // Rows: example: 0 open, 1 one token, 2 control, 3 new token each; no cache: 4 open,
+        // 5 one token, 6 control.
+        println!(
+            "/secret / /notsecret req/s: with the cache {:.3}; new token each {:.3}; without the cache {:.3}",
+            rows[1].rate / rows[0].rate,
+            rows[3].rate / rows[0].rate,
+            rows[5].rate / rows[4].rate,
+        );
+        // What the ratios would be with the server alone saturating its CPUs: its CPU time
+        // per request, /notsecret's over /secret's.
+        let cost = |open: usize, protected: usize| {
+            rows[open]
+                .cpu_per_request
+                .zip(rows[protected].cpu_per_request)
+                .map_or(f64::NAN, |(open, protected)| open / protected)
+        };
+        println!(
+            "server CPU per request, /notsecret ÷ /secret: with the cache {:.3}; new token each {:.3}; \
+             without the cache {:.3}",
+            cost(0, 1),
+            cost(0, 3),
+            cost(4, 5),
+        );
+        println!(
+            "the same, /notsecret with /secret's header ÷ /secret (the request's size set aside): \
+             with the cache {:.3}; new token each {:.3}; without the cache {:.3}",
+            cost(2, 1),
+            cost(2, 3),
+            cost(6, 5),
+        );
+    }
 
-    let example = start_server(&options.server, &[])?;
+    let example = start_server(&options.server, &[], Cores::Shared)?;
     isolation(example.addr, &options).await
 }
 

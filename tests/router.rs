@@ -13,6 +13,7 @@ use axum::routing::get;
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower_jwt_auth::password::PasswordHasher;
+use tower_jwt_auth::router::DEFAULT_HOLD_REFUSALS;
 use tower_jwt_auth::store::{MemoryStore, UserStore};
 use tower_jwt_auth::{Algorithm, Auth, JwtClaims, SigningKey, TokenIssuer};
 
@@ -526,20 +527,24 @@ async fn a_saturated_hasher_sheds_load_with_503_and_retry_after() {
         .map(|n| {
             let router = app.router.clone();
             tokio::spawn(async move {
-                call(
+                let start = std::time::Instant::now();
+                let answer = call(
                     &router,
                     post_json("/signup", &creds(&format!("user{n}"), "correct horse")),
                 )
-                .await
+                .await;
+                (answer, start.elapsed())
             })
         })
         .collect();
     let mut shed = 0;
     for task in tasks {
-        let answer = task.await.unwrap();
+        let (answer, took) = task.await.unwrap();
         if answer.status == StatusCode::SERVICE_UNAVAILABLE {
             assert!(answer.headers.contains_key("retry-after"));
             assert!(answer.body["detail"].is_string());
+            // Held, so that a client retrying at once is slowed down.
+            assert!(took >= DEFAULT_HOLD_REFUSALS, "{took:?}");
             shed += 1;
         } else {
             assert_eq!(answer.status, StatusCode::CREATED);

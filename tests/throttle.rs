@@ -21,7 +21,7 @@ use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use support::CountingStore;
 use tower_jwt_auth::password::PasswordHasher;
-use tower_jwt_auth::router::{LoginThrottle, RateLimit};
+use tower_jwt_auth::router::{DEFAULT_HOLD_REFUSALS, LoginThrottle, RateLimit};
 use tower_jwt_auth::{Algorithm, Auth, SigningKey, TokenIssuer};
 
 const PASSWORD: &str = "correct horse";
@@ -116,6 +116,34 @@ async fn failed_logins_for_one_username_are_throttled_with_429_and_retry_after()
     )
     .await;
     assert_eq!(answer.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_429_is_held_so_that_retrying_at_once_is_slowed_down() {
+    let throttle = LoginThrottle::new()
+        .per_username(limit(1, HOUR))
+        .per_address(None);
+    let (router, _) = app(throttle, &["alice"]).await;
+    let answer = call(
+        &router,
+        login_from(Some("192.0.2.1"), None, "alice", PASSWORD),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    for _ in 0..2 {
+        let start = std::time::Instant::now();
+        let answer = call(
+            &router,
+            login_from(Some("192.0.2.1"), None, "alice", PASSWORD),
+        )
+        .await;
+        assert_throttled(&answer, HOUR.as_secs());
+        assert!(
+            start.elapsed() >= DEFAULT_HOLD_REFUSALS,
+            "{:?}",
+            start.elapsed()
+        );
+    }
 }
 
 #[tokio::test]

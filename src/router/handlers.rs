@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::Auth;
 use super::body::{JsonBody, RawBody, parse};
 use super::error::AuthError;
+use super::log_limit::LogLimit;
 use crate::claims::Claims;
 use crate::error::TokenError;
 use crate::issuer::{RefreshClaims, random_id};
@@ -99,7 +100,10 @@ fn unavailable<E: std::error::Error>(error: E) -> AuthError {
 fn hashing(error: HashError) -> AuthError {
     match error {
         HashError::Busy => {
-            tracing::warn!("password hashing queue full; shedding load");
+            static SHED: LogLimit = LogLimit::new();
+            if let Some(held_back) = SHED.report() {
+                tracing::warn!(held_back, "password hashing queue full; shedding load");
+            }
             AuthError::Busy
         }
         HashError::Failed => {
@@ -157,8 +161,24 @@ pub(super) async fn signup<U: UserStore, R: RefreshTokenStore>(
     State(auth): State<Arc<Auth<U, R>>>,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<impl IntoResponse, AuthError> {
+    held(&auth, sign_up(&auth, body).await).await
+}
+
+/// Holds an answer that tells the client to wait (503 busy, 429 throttled)
+/// for the configured time; see [`AuthBuilder::hold_refusals`](super::AuthBuilder::hold_refusals).
+async fn held<U, R, T>(auth: &Auth<U, R>, outcome: Result<T, AuthError>) -> Result<T, AuthError> {
+    if matches!(outcome, Err(AuthError::Busy | AuthError::Throttled { .. })) {
+        tokio::time::sleep(auth.hold_refusals).await;
+    }
+    outcome
+}
+
+async fn sign_up<U: UserStore, R: RefreshTokenStore>(
+    auth: &Auth<U, R>,
+    body: Credentials,
+) -> Result<(StatusCode, Json<SignupResponse>), AuthError> {
     check_username(auth.max_username, &body.username)?;
-    check_password(&auth, &body.password)?;
+    check_password(auth, &body.password)?;
     let hash = auth.hasher.hash(&body.password).await.map_err(hashing)?;
     match auth
         .users
@@ -195,11 +215,20 @@ pub(super) async fn login<U: UserStore, R: RefreshTokenStore>(
     headers: HeaderMap,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, AuthError> {
-    // Before the store and bcrypt: a throttled attempt costs almost nothing.
     let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
+    held(&auth, log_in(&auth, peer, &headers, body).await).await
+}
+
+async fn log_in<U: UserStore, R: RefreshTokenStore>(
+    auth: &Auth<U, R>,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    body: Credentials,
+) -> Result<Response, AuthError> {
+    // Before the store and bcrypt: a throttled attempt costs almost nothing.
     let max_username = 4 * auth.max_username;
     auth.throttle
-        .check(&body.username, max_username, peer, &headers)?;
+        .check(&body.username, max_username, peer, headers)?;
     // Overlong input cannot match a stored account; it still costs a verification.
     let user = if body.username.len() <= max_username && body.password.len() <= auth.max_password {
         auth.users
@@ -250,7 +279,7 @@ pub(super) async fn login<U: UserStore, R: RefreshTokenStore>(
         .await
         .map_err(unavailable)?;
     tracing::info!(username = %user.username, "login succeeded");
-    tokens(&auth, &user.username, &family, &jti, now, expires_at)
+    tokens(auth, &user.username, &family, &jti, now, expires_at)
 }
 
 fn tokens<U, R>(

@@ -17,6 +17,7 @@
 mod body;
 mod error;
 mod handlers;
+mod log_limit;
 #[cfg(feature = "openapi")]
 mod openapi;
 mod throttle;
@@ -47,6 +48,10 @@ use crate::validator::{Validation, Validator};
 /// The default request-body limit of the auth routes: 16 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
 
+/// The default of [`AuthBuilder::hold_refusals`]: a quarter of the one
+/// second that the 503's `Retry-After` asks for.
+pub const DEFAULT_HOLD_REFUSALS: Duration = Duration::from_millis(250);
+
 /// The auth service: stores, issuer, validators, hasher and revocation list.
 /// Build it with [`Auth::builder`], then mount [`Auth::router`] and protect
 /// your routes with [`Auth::layer`].
@@ -63,6 +68,7 @@ pub struct Auth<U, R> {
     pub(crate) max_username: usize,
     pub(crate) body_limit: usize,
     pub(crate) throttle: throttle::Throttle,
+    pub(crate) hold_refusals: Duration,
 }
 
 impl<U, R> std::fmt::Debug for Auth<U, R> {
@@ -90,6 +96,7 @@ pub struct AuthBuilder<U, R> {
     body_limit: usize,
     leeway: Duration,
     throttle: LoginThrottle,
+    hold_refusals: Duration,
 }
 
 impl<U: UserStore, R: RefreshTokenStore> Auth<U, R> {
@@ -109,6 +116,7 @@ impl<U: UserStore, R: RefreshTokenStore> Auth<U, R> {
             body_limit: DEFAULT_BODY_LIMIT,
             leeway: crate::validator::DEFAULT_LEEWAY,
             throttle: LoginThrottle::default(),
+            hold_refusals: DEFAULT_HOLD_REFUSALS,
         }
     }
 
@@ -191,6 +199,20 @@ impl<U: UserStore, R: RefreshTokenStore> AuthBuilder<U, R> {
         self
     }
 
+    /// How long `/signup` and `/login` hold an answer that tells the client
+    /// to wait (503 while password hashing is saturated, 429 when
+    /// throttled) before sending it (default [`DEFAULT_HOLD_REFUSALS`];
+    /// zero sends it at once).
+    ///
+    /// A client that ignores `Retry-After` and asks again at once is then
+    /// slowed to one attempt per hold on each connection, instead of
+    /// turning the refusals into a flood that takes the CPU from every
+    /// other route. A held answer costs a timer, no CPU.
+    pub fn hold_refusals(mut self, hold: Duration) -> Self {
+        self.hold_refusals = hold;
+        self
+    }
+
     /// Also accepts tokens verified by `key` (for example the previous
     /// signing key during a rotation).
     pub fn accept_key(mut self, key: crate::key::Key) -> Self {
@@ -245,6 +267,7 @@ impl<U: UserStore, R: RefreshTokenStore> AuthBuilder<U, R> {
             max_username: self.max_username,
             body_limit: self.body_limit,
             throttle: self.throttle.build(),
+            hold_refusals: self.hold_refusals,
         }))
     }
 }

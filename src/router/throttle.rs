@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use governor::clock::{Clock, DefaultClock};
+
+use super::log_limit::LogLimit;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::error::AuthError;
@@ -217,7 +219,10 @@ impl Throttle {
         if let Some(addresses) = &self.addresses {
             let client = self.client_address(peer, headers);
             addresses.check_key(&client).map_err(|not_until| {
-                tracing::warn!("login throttled for a client address");
+                static THROTTLED: LogLimit = LogLimit::new();
+                if let Some(held_back) = THROTTLED.report() {
+                    tracing::warn!(held_back, "login throttled for a client address");
+                }
                 throttled(not_until.wait_time_from(DefaultClock::default().now()))
             })?;
         }
@@ -226,7 +231,10 @@ impl Throttle {
         {
             users.check_key(&username.to_owned()).map_err(|not_until| {
                 // Not the username: it may be a password typed in the wrong field.
-                tracing::warn!("login throttled for a username");
+                static THROTTLED: LogLimit = LogLimit::new();
+                if let Some(held_back) = THROTTLED.report() {
+                    tracing::warn!(held_back, "login throttled for a username");
+                }
                 throttled(not_until.wait_time_from(DefaultClock::default().now()))
             })?;
         }
