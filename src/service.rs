@@ -71,10 +71,11 @@ impl<S, C, O> JwtAuth<S, C, O> {
         };
         match outcome {
             Ok(claims) => Ok(Some(claims)),
-            // Only base64url and dots get through the validator, so a valid
-            // token is a token68; a refused one may not even be that, and
-            // then the request is malformed (RFC 6750 §3.1).
-            // Other errors come after that check, which implies a token68.
+            // The validator lets only base64url and dots through, so a token
+            // it accepts is a token68. One refused as malformed or too large
+            // may not even be that, and then the request is malformed (400,
+            // RFC 6750 §3.1); every other refusal comes after the alphabet
+            // check, so that token was a token68.
             Err(TokenError::Malformed | TokenError::TooLarge) if !is_token68(token) => {
                 Err(Rejection::InvalidRequest)
             }
