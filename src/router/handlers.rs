@@ -165,10 +165,13 @@ pub(super) async fn signup<U: UserStore, R: RefreshTokenStore>(
 }
 
 /// Holds an answer that tells the client to wait (503 busy, 429 throttled)
-/// for the configured time; see [`AuthBuilder::hold_refusals`](super::AuthBuilder::hold_refusals).
+/// for one to two times the configured hold, at random, so that clients
+/// refused together do not all come back together; see
+/// [`AuthBuilder::hold_refusals`](super::AuthBuilder::hold_refusals).
 async fn held<U, R, T>(auth: &Auth<U, R>, outcome: Result<T, AuthError>) -> Result<T, AuthError> {
     if matches!(outcome, Err(AuthError::Busy | AuthError::Throttled { .. })) {
-        tokio::time::sleep(auth.hold_refusals).await;
+        let jitter = rand::random::<f64>();
+        tokio::time::sleep(auth.hold_refusals.mul_f64(1.0 + jitter)).await;
     }
     outcome
 }

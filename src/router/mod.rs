@@ -201,13 +201,14 @@ impl<U: UserStore, R: RefreshTokenStore> AuthBuilder<U, R> {
 
     /// How long `/signup` and `/login` hold an answer that tells the client
     /// to wait (503 while password hashing is saturated, 429 when
-    /// throttled) before sending it (default [`DEFAULT_HOLD_REFUSALS`];
-    /// zero sends it at once).
+    /// throttled) before sending it: between one and two times `hold`, at
+    /// random (default [`DEFAULT_HOLD_REFUSALS`]; zero sends it at once).
     ///
     /// A client that ignores `Retry-After` and asks again at once is then
     /// slowed to one attempt per hold on each connection, instead of
     /// turning the refusals into a flood that takes the CPU from every
-    /// other route. A held answer costs a timer, no CPU.
+    /// other route; the randomness keeps clients refused together from
+    /// all coming back together. A held answer costs a timer, no CPU.
     pub fn hold_refusals(mut self, hold: Duration) -> Self {
         self.hold_refusals = hold;
         self
