@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::{CreateUser, NewFamily, RefreshTokenStore, Rotation, User, UserStore};
+use super::{CreateUser, FamilyState, NewFamily, RefreshTokenStore, Rotation, User, UserStore};
 
 /// The state of one refresh-token family.
 struct Family {
@@ -126,17 +126,16 @@ impl RefreshTokenStore for MemoryStore {
         let Some(mut family) = self.inner.families.get_mut(family_id) else {
             return Ok(Rotation::Unknown);
         };
-        let outcome = if family.revoked {
-            Rotation::Revoked
-        } else if family.expires_at <= now {
-            Rotation::Expired
-        } else if family.current_jti != presented {
-            family.revoked = true;
-            Rotation::Reused
-        } else {
-            next.clone_into(&mut family.current_jti);
-            Rotation::Rotated
-        };
+        let outcome = Rotation::decide(Some(FamilyState {
+            revoked: family.revoked,
+            expired: family.expires_at <= now,
+            current: family.current_jti == presented,
+        }));
+        match outcome {
+            Rotation::Reused => family.revoked = true,
+            Rotation::Rotated => next.clone_into(&mut family.current_jti),
+            _ => {}
+        }
         Ok(outcome)
     }
 

@@ -127,6 +127,32 @@ pub enum Rotation {
     Unknown,
 }
 
+impl Rotation {
+    /// What presenting a token to a family means, given whether the family
+    /// exists, is revoked, has expired, and has the presented token as its
+    /// current one. [`Rotation::Reused`] obliges the store to revoke the
+    /// family; [`Rotation::Rotated`] to make the next token current. Every
+    /// store decides by this one table.
+    pub(crate) fn decide(family: Option<FamilyState>) -> Self {
+        match family {
+            None => Self::Unknown,
+            Some(FamilyState { revoked: true, .. }) => Self::Revoked,
+            Some(FamilyState { expired: true, .. }) => Self::Expired,
+            Some(FamilyState { current: false, .. }) => Self::Reused,
+            Some(FamilyState { current: true, .. }) => Self::Rotated,
+        }
+    }
+}
+
+/// A family as [`Rotation::decide`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FamilyState {
+    pub(crate) revoked: bool,
+    pub(crate) expired: bool,
+    /// Whether the presented token is the family's current one.
+    pub(crate) current: bool,
+}
+
 /// Where refresh-token families live.
 pub trait RefreshTokenStore: Send + Sync + 'static {
     /// The error a store operation fails with. The router answers 503.
