@@ -54,6 +54,8 @@ struct Entry<C> {
     iat: Option<u64>,
     sub: Option<Box<str>>,
     jti: Option<Box<str>>,
+    /// Which of the validator's issuers verified it.
+    issuer: usize,
     /// The key-ring generation the token was verified under.
     generation: u64,
 }
@@ -66,6 +68,7 @@ impl<C> Entry<C> {
             self.iat,
             self.sub.as_deref(),
             self.jti.as_deref(),
+            self.issuer,
         )
     }
 }
@@ -135,7 +138,7 @@ impl<C: Clone> TokenCache<C> {
     pub(crate) fn new(capacity: usize, validator: &Validator) -> Option<Self> {
         (capacity > 0).then(|| Self {
             entries: Cache::new(capacity),
-            generation: AtomicU64::new(validator.keys().generation()),
+            generation: AtomicU64::new(validator.generation()),
             #[cfg(test)]
             hits: AtomicU64::new(0),
         })
@@ -180,7 +183,7 @@ impl<C: Clone> TokenCache<C> {
         C: DeserializeOwned + 'static,
     {
         // Read before the key set is loaded; see `KeyRing::replace`.
-        let generation = validator.keys().generation();
+        let generation = validator.generation();
         if token.len() > validator.max_token_len() {
             return Err(TokenError::TooLarge);
         }
@@ -202,6 +205,7 @@ impl<C: Clone> TokenCache<C> {
             iat: registered.iat,
             sub: registered.sub.as_deref().map(Box::from),
             jti: registered.jti.as_deref().map(Box::from),
+            issuer: registered.issuer,
             generation,
         })?;
         let claims = entry.claims.clone();

@@ -1,5 +1,7 @@
 //! The ready-made claims type and the registered-claims view.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
 /// The token-type claim value of access tokens (the tutorial's `scope`).
@@ -22,13 +24,24 @@ pub const REFRESH_TOKEN: &str = "refresh_token";
 pub struct Claims {
     /// Subject: the user the token was issued to.
     pub sub: String,
-    /// Expiry, seconds since the epoch.
+    /// Expiry, seconds since the epoch. Dates may be fractional in a token
+    /// (RFC 7519 §2); they are rounded to the nearest second, the same rule
+    /// by which the validator checks them.
+    #[serde(deserialize_with = "crate::validator::numeric_date")]
     pub exp: u64,
     /// Issued-at, seconds since the epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::validator::optional_numeric_date"
+    )]
     pub iat: Option<u64>,
     /// Not-before, seconds since the epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::validator::optional_numeric_date"
+    )]
     pub nbf: Option<u64>,
     /// Issuer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -39,9 +52,32 @@ pub struct Claims {
     /// Unique token id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
-    /// Token type: [`ACCESS_TOKEN`] or [`REFRESH_TOKEN`].
+    /// In the tutorial's tokens, the token type: [`ACCESS_TOKEN`] or
+    /// [`REFRESH_TOKEN`]. In an identity provider's access tokens, the OAuth
+    /// scopes, space-separated (RFC 9068 §2.2.3); read them with
+    /// [`Claims::scopes`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+}
+
+impl Claims {
+    /// The OAuth scopes of the `scope` claim, as a set: its space-separated
+    /// names (RFC 6749 §3.3), without duplicates or empty names.
+    pub fn scopes(&self) -> BTreeSet<&str> {
+        self.scope
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|scope| !scope.is_empty())
+            .collect()
+    }
+
+    /// Whether the `scope` claim names `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope
+            .as_deref()
+            .is_some_and(|all| all.split(' ').any(|name| name == scope))
+    }
 }
 
 /// The `aud` claim: a single string or an array of strings (RFC 7519 §4.1.3).

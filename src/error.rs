@@ -47,6 +47,11 @@ pub enum TokenError {
     WrongTokenType,
     /// The revocation hook reports the token as revoked.
     Revoked,
+    /// The token's `iss` names none of the trusted issuers.
+    UnknownIssuer,
+    /// The header's `typ` is not the one the rules require (for example
+    /// `at+jwt` for RFC 9068 access tokens).
+    WrongJwtType,
 }
 
 impl fmt::Display for TokenError {
@@ -70,6 +75,8 @@ impl fmt::Display for TokenError {
             Self::InvalidAudience => "token audience is not accepted",
             Self::WrongTokenType => "token has the wrong token type",
             Self::Revoked => "token has been revoked",
+            Self::UnknownIssuer => "token issuer is not trusted",
+            Self::WrongJwtType => "token header typ is not the required one",
         };
         f.write_str(text)
     }
@@ -131,4 +138,7 @@ pub enum BuildError {
     /// A token-source name (cookie or query parameter) is empty.
     #[error("the {0} name is empty")]
     EmptySourceName(&'static str),
+    /// The same issuer was trusted twice.
+    #[error("the issuer {0:?} is trusted twice")]
+    DuplicateIssuer(String),
 }

@@ -2,68 +2,171 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
-use http::Response;
+use http::{Request, Response};
 use pin_project_lite::pin_project;
+use serde::de::DeserializeOwned;
+use tower_service::Service;
+
+use crate::claims::Claims;
+use crate::layer::Shared;
+use crate::rejection::{JsonRejection, OnRejection};
+use crate::service::{Refusal, authenticate};
+
+/// A request's wait for its issuer's keys to be fetched again (a token with
+/// an unknown `kid`): bounded by the fetch timeout.
+pub(crate) type KeyWait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 pin_project! {
-    /// Either the inner service's future or a ready rejection.
-    pub struct ResponseFuture<F, B> {
+    /// The inner service's future, a ready rejection, or (for a token whose
+    /// `kid` its issuer may have published since the keys were fetched) a
+    /// wait for the refetch, after which the token is checked once more.
+    pub struct ResponseFuture<S, ReqBody, C = Claims, O = JsonRejection>
+    where
+        S: Service<Request<ReqBody>>,
+    {
         #[pin]
-        kind: Kind<F, B>,
+        kind: Kind<S, ReqBody, C, O>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F, B> {
+    enum Kind<S, ReqBody, C, O>
+    where
+        S: Service<Request<ReqBody>>,
+    {
         Future {
             #[pin]
-            future: F,
+            future: S::Future,
         },
         Rejected {
-            response: Option<Response<B>>,
+            response: Option<S::Response>,
+        },
+        Waiting {
+            wait: KeyWait,
+            retry: Option<Retry<S, ReqBody, C, O>>,
         },
     }
 }
 
-impl<F, B> ResponseFuture<F, B> {
-    pub(crate) fn future(future: F) -> Self {
+/// What the request needs once the wait is over: the ready inner service
+/// (swapped out of the service for a clone), the request, and the layer's
+/// state.
+struct Retry<S, ReqBody, C, O> {
+    inner: S,
+    request: Request<ReqBody>,
+    shared: Arc<Shared<C>>,
+    on_rejection: O,
+}
+
+impl<S, ReqBody, C, O> ResponseFuture<S, ReqBody, C, O>
+where
+    S: Service<Request<ReqBody>>,
+{
+    pub(crate) fn future(future: S::Future) -> Self {
         Self {
             kind: Kind::Future { future },
         }
     }
 
-    pub(crate) fn rejected(response: Response<B>) -> Self {
+    pub(crate) fn rejected(response: S::Response) -> Self {
         Self {
             kind: Kind::Rejected {
                 response: Some(response),
             },
         }
     }
+
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub(crate) fn waiting(
+        wait: KeyWait,
+        inner: S,
+        request: Request<ReqBody>,
+        shared: Arc<Shared<C>>,
+        on_rejection: O,
+    ) -> Self {
+        Self {
+            kind: Kind::Waiting {
+                wait,
+                retry: Some(Retry {
+                    inner,
+                    request,
+                    shared,
+                    on_rejection,
+                }),
+            },
+        }
+    }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B>
+impl<S, ReqBody, ResBody, C, O> Future for ResponseFuture<S, ReqBody, C, O>
 where
-    F: Future<Output = Result<Response<B>, E>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    O: OnRejection<ResBody>,
 {
-    type Output = Result<Response<B>, E>;
+    type Output = Result<Response<ResBody>, S::Error>;
 
     /// # Panics
     ///
     /// If a rejection is polled again after it completed.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Future { future } => future.poll(cx),
-            KindProj::Rejected { response } => Poll::Ready(Ok(response
-                .take()
-                .expect("ResponseFuture polled after completion"))),
+        let mut kind = self.project().kind;
+        loop {
+            let next = match kind.as_mut().project() {
+                KindProj::Future { future } => return future.poll(cx),
+                KindProj::Rejected { response } => {
+                    return Poll::Ready(Ok(response
+                        .take()
+                        .expect("ResponseFuture polled after completion")));
+                }
+                KindProj::Waiting { wait, retry } => {
+                    ready!(wait.as_mut().poll(cx));
+                    let Retry {
+                        mut inner,
+                        mut request,
+                        shared,
+                        on_rejection,
+                    } = retry
+                        .take()
+                        .expect("ResponseFuture polled after completion");
+                    // Once more, now without waiting: a token whose key is
+                    // still unknown is refused.
+                    match authenticate(&shared, request.headers(), request.uri(), false) {
+                        Ok(claims) => {
+                            if let Some(claims) = claims {
+                                request.extensions_mut().insert(claims);
+                            }
+                            Kind::Future {
+                                future: inner.call(request),
+                            }
+                        }
+                        Err(Refusal::Reject(rejection)) => Kind::Rejected {
+                            response: Some(on_rejection.on_rejection(rejection)),
+                        },
+                        #[cfg(feature = "remote")]
+                        Err(Refusal::Wait(_)) => Kind::Rejected {
+                            response: Some(on_rejection.on_rejection(
+                                crate::rejection::Rejection::InvalidToken(
+                                    crate::error::TokenError::UnknownKey,
+                                ),
+                            )),
+                        },
+                    }
+                }
+            };
+            kind.set(next);
         }
     }
 }
 
-impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
+impl<S, ReqBody, C, O> std::fmt::Debug for ResponseFuture<S, ReqBody, C, O>
+where
+    S: Service<Request<ReqBody>>,
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }

@@ -158,6 +158,10 @@ pub(crate) struct Header<'a> {
     pub(crate) alg: Cow<'a, str>,
     #[serde(borrow, default)]
     pub(crate) kid: Option<Cow<'a, str>>,
+    /// The media type of the whole token (RFC 7515 §4.1.9), checked when
+    /// the rules require one (RFC 9068 `at+jwt`).
+    #[serde(borrow, default)]
+    pub(crate) typ: Option<Cow<'a, str>>,
     /// Whether a `crit` member is present, whatever its value (`null`
     /// included: a present `crit` that is not a valid list is no better).
     #[serde(default, deserialize_with = "present")]

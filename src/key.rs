@@ -421,6 +421,16 @@ impl KeySet {
         self.keys.len()
     }
 
+    /// Whether a key of the set is named `kid`.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|key| key.kid() == Some(kid))
+    }
+
+    /// The keys of the set.
+    pub fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.keys.iter()
+    }
+
     /// The keys a token with this `alg` and `kid` may be verified with.
     ///
     /// With a `kid`, the keys of that `kid` are used, or (if none has it) the

@@ -15,6 +15,7 @@ use crate::rejection::JsonRejection;
 use crate::revocation::Revocation;
 use crate::service::JwtAuth;
 use crate::source::TokenSources;
+use crate::trusted_issuer::TrustedIssuer;
 use crate::validator::{Validation, Validator};
 
 /// What every clone of the layer and its services shares.
@@ -71,9 +72,23 @@ impl JwtAuthLayer {
     /// 8 KiB from the `Authorization` header only, claims of type
     /// [`Claims`], rejections as JSON.
     pub fn builder(keys: impl Into<KeyRing>) -> JwtAuthLayerBuilder {
+        Self::start(First::Keys(keys.into()), Validation::default())
+    }
+
+    /// Starts a layer that accepts the tokens of `issuer`, with its rules
+    /// (see [`TrustedIssuer`]), claims of type [`Claims`], rejections as
+    /// JSON. The builder's rule methods then adjust this issuer's rules;
+    /// [`JwtAuthLayerBuilder::issuer`] adds more issuers.
+    pub fn builder_for(issuer: TrustedIssuer) -> JwtAuthLayerBuilder {
+        let rules = issuer.rules().clone();
+        Self::start(First::Issuer(Box::new(issuer)), rules)
+    }
+
+    fn start(first: First, rules: Validation) -> JwtAuthLayerBuilder {
         JwtAuthLayerBuilder {
-            keys: keys.into(),
-            rules: Validation::default(),
+            first,
+            issuers: Vec::new(),
+            rules,
             revocation: None,
             sources: TokenSources::default(),
             optional: false,
@@ -168,10 +183,18 @@ impl<S, C, O: Clone> Layer<S> for JwtAuthLayer<C, O> {
     }
 }
 
+/// The keys (and the rules of [`JwtAuthLayerBuilder`]) a layer starts from.
+#[derive(Debug)]
+enum First {
+    Keys(KeyRing),
+    Issuer(Box<TrustedIssuer>),
+}
+
 /// Builds a [`JwtAuthLayer`].
 #[must_use]
 pub struct JwtAuthLayerBuilder<C = Claims, O = JsonRejection> {
-    keys: KeyRing,
+    first: First,
+    issuers: Vec<TrustedIssuer>,
     rules: Validation,
     revocation: Option<Arc<dyn Revocation>>,
     sources: TokenSources,
@@ -184,7 +207,8 @@ pub struct JwtAuthLayerBuilder<C = Claims, O = JsonRejection> {
 impl<C, O> fmt::Debug for JwtAuthLayerBuilder<C, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuthLayerBuilder")
-            .field("keys", &self.keys)
+            .field("first", &self.first)
+            .field("issuers", &self.issuers)
             .field("rules", &self.rules)
             .field("optional", &self.optional)
             .field("cache", &self.cache)
@@ -193,6 +217,13 @@ impl<C, O> fmt::Debug for JwtAuthLayerBuilder<C, O> {
 }
 
 impl<C, O> JwtAuthLayerBuilder<C, O> {
+    /// Also accepts the tokens of `issuer`, with its own keys and rules; see
+    /// [`Validator::with_issuer`] for how a token finds its issuer.
+    pub fn issuer(mut self, issuer: TrustedIssuer) -> Self {
+        self.issuers.push(issuer);
+        self
+    }
+
     /// Replaces all claim rules at once.
     pub fn validation(mut self, rules: Validation) -> Self {
         self.rules = rules;
@@ -279,7 +310,8 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
     /// Decodes the claims into `C2` instead.
     pub fn claims<C2>(self) -> JwtAuthLayerBuilder<C2, O> {
         JwtAuthLayerBuilder {
-            keys: self.keys,
+            first: self.first,
+            issuers: self.issuers,
             rules: self.rules,
             revocation: self.revocation,
             sources: self.sources,
@@ -293,7 +325,8 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
     /// Renders rejections with `on_rejection` instead of [`JsonRejection`].
     pub fn on_rejection<O2>(self, on_rejection: O2) -> JwtAuthLayerBuilder<C, O2> {
         JwtAuthLayerBuilder {
-            keys: self.keys,
+            first: self.first,
+            issuers: self.issuers,
             rules: self.rules,
             revocation: self.revocation,
             sources: self.sources,
@@ -308,7 +341,8 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
     ///
     /// # Errors
     ///
-    /// [`BuildError::NoKeys`] for an empty key set,
+    /// [`BuildError::NoKeys`] for an empty key set given in code,
+    /// [`BuildError::DuplicateIssuer`] for an issuer trusted twice,
     /// [`BuildError::EmptyList`] for an empty issuer or audience list,
     /// [`BuildError::EmptySourceName`] for an empty cookie or query name.
     pub fn build(self) -> Result<JwtAuthLayer<C, O>, BuildError>
@@ -321,7 +355,13 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
         if self.sources.query.as_deref() == Some("") {
             return Err(BuildError::EmptySourceName("query parameter"));
         }
-        let mut validator = Validator::new(self.keys, self.rules)?;
+        let mut validator = match self.first {
+            First::Keys(keys) => Validator::new(keys, self.rules)?,
+            First::Issuer(issuer) => Validator::for_issuer(issuer.validation(self.rules))?,
+        };
+        for issuer in self.issuers {
+            validator = validator.with_issuer(issuer)?;
+        }
         if let Some(revocation) = self.revocation {
             validator = validator.with_revocation(revocation);
         }

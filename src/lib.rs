@@ -66,6 +66,9 @@
 //!   login throttling and the in-memory store.
 //! - `sqlite`, `postgres`: the SQL stores.
 //! - `openapi`: the router's OpenAPI description (utoipa).
+//! - `remote`: keys fetched from identity providers ([`remote`]): OpenID
+//!   Connect / RFC 8414 discovery and remote JWKS, refreshed in the
+//!   background, with a default HTTP client (reqwest, rustls).
 //!
 //! [tower]: https://docs.rs/tower
 //! [hyper]: https://docs.rs/hyper
@@ -82,6 +85,7 @@ mod extract;
 mod future;
 #[cfg(feature = "router")]
 mod issuer;
+mod jwks;
 mod jws;
 mod key;
 mod layer;
@@ -93,9 +97,12 @@ mod revocation;
 pub mod router;
 mod service;
 mod signing;
+#[cfg(feature = "remote")]
+pub mod remote;
 mod source;
 #[cfg(feature = "router")]
 pub mod store;
+mod trusted_issuer;
 mod validator;
 
 pub use cache::DEFAULT_CACHE_CAPACITY;
@@ -109,6 +116,7 @@ pub use issuer::{
     DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL, IssuedAccess, RefreshClaims, TokenIssuer, random_id,
 };
 pub use jsonwebtoken::{Algorithm, jwk};
+pub use jwks::JwksError;
 pub use key::{Key, KeyRing, KeySet};
 pub use layer::{JwtAuthLayer, JwtAuthLayerBuilder};
 pub use rejection::{JsonRejection, OnRejection, Rejection};
@@ -117,6 +125,7 @@ pub use revocation::{NoRevocation, Revocation, RevocationList};
 pub use router::{Auth, AuthBuilder, AuthError};
 pub use service::JwtAuth;
 pub use signing::{SignError, SigningKey};
+pub use trusted_issuer::TrustedIssuer;
 pub use validator::{
     DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, RegisteredClaims, Validation, Validator, Verified,
 };

@@ -54,35 +54,63 @@ impl<S, C, O> JwtAuth<S, C, O> {
         self.inner
     }
 
-    fn authenticate(&self, parts: &http::HeaderMap, uri: &http::Uri) -> Result<Option<C>, Rejection>
-    where
-        C: DeserializeOwned + Clone + 'static,
-    {
-        let token = match self.shared.sources.find(parts, uri) {
-            Ok(Some(token)) => token,
-            Ok(None) if self.shared.optional => return Ok(None),
-            Ok(None) => return Err(Rejection::MissingCredentials),
-            Err(SourceError::Malformed) => return Err(Rejection::InvalidRequest),
-        };
-        let validator = &self.shared.validator;
-        let outcome = match &self.shared.cache {
-            Some(cache) => cache.validate(validator, token),
-            None => validator.verify_at(token, now, |claims, _| claims),
-        };
-        match outcome {
-            Ok(claims) => Ok(Some(claims)),
-            // The validator lets only base64url and dots through, so a token
-            // it accepts is a token68. One refused as malformed or too large
-            // may not even be that, and then the request is malformed (400,
-            // RFC 6750 §3.1); every other refusal comes after the alphabet
-            // check, so that token was a token68.
-            Err(TokenError::Malformed | TokenError::TooLarge) if !is_token68(token) => {
-                Err(Rejection::InvalidRequest)
+}
+
+/// Why a request does not go on to the inner service now.
+pub(crate) enum Refusal {
+    /// Refused: answer with this rejection.
+    Reject(Rejection),
+    /// The token's issuer may have published its key since the keys were
+    /// fetched: wait for the refetch, then check the token once more.
+    #[cfg(feature = "remote")]
+    Wait(crate::future::KeyWait),
+}
+
+/// The claims of the request's token (`None` in optional mode without
+/// credentials), or why the request is refused. `may_wait`: whether a
+/// token with an unknown `kid` may wait for its issuer's keys.
+pub(crate) fn authenticate<C>(
+    shared: &Shared<C>,
+    headers: &http::HeaderMap,
+    uri: &http::Uri,
+    may_wait: bool,
+) -> Result<Option<C>, Refusal>
+where
+    C: DeserializeOwned + Clone + 'static,
+{
+    let token = match shared.sources.find(headers, uri) {
+        Ok(Some(token)) => token,
+        Ok(None) if shared.optional => return Ok(None),
+        Ok(None) => return Err(Refusal::Reject(Rejection::MissingCredentials)),
+        Err(SourceError::Malformed) => return Err(Refusal::Reject(Rejection::InvalidRequest)),
+    };
+    let validator = &shared.validator;
+    let outcome = match &shared.cache {
+        Some(cache) => cache.validate(validator, token),
+        None => validator.verify_at(token, now, |claims, _| claims),
+    };
+    match outcome {
+        Ok(claims) => Ok(Some(claims)),
+        // The validator lets only base64url and dots through, so a token
+        // it accepts is a token68. One refused as malformed or too large
+        // may not even be that, and then the request is malformed (400,
+        // RFC 6750 §3.1); every other refusal comes after the alphabet
+        // check, so that token was a token68.
+        Err(TokenError::Malformed | TokenError::TooLarge) if !is_token68(token) => {
+            Err(Refusal::Reject(Rejection::InvalidRequest))
+        }
+        Err(error) => {
+            #[cfg(feature = "remote")]
+            if may_wait
+                && let Some(remote) = validator.key_miss(token, error)
+                && let Some(wait) = remote.on_unknown_kid()
+            {
+                return Err(Refusal::Wait(wait));
             }
-            Err(error) => {
-                tracing::debug!(%error, "bearer token refused");
-                Err(Rejection::InvalidToken(error))
-            }
+            #[cfg(not(feature = "remote"))]
+            let _ = may_wait;
+            tracing::debug!(%error, "bearer token refused");
+            Err(Refusal::Reject(Rejection::InvalidToken(error)))
         }
     }
 }
@@ -108,26 +136,41 @@ impl<S: fmt::Debug, C, O> fmt::Debug for JwtAuth<S, C, O> {
 
 impl<S, C, O, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, O>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     C: DeserializeOwned + Clone + Send + Sync + 'static,
-    O: OnRejection<ResBody>,
+    O: OnRejection<ResBody> + Clone,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
+    type Future = ResponseFuture<S, ReqBody, C, O>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        match self.authenticate(req.headers(), req.uri()) {
+        match authenticate(&self.shared, req.headers(), req.uri(), true) {
             Ok(Some(claims)) => {
                 req.extensions_mut().insert(claims);
             }
             Ok(None) => {}
-            Err(rejection) => {
+            Err(Refusal::Reject(rejection)) => {
                 return ResponseFuture::rejected(self.on_rejection.on_rejection(rejection));
+            }
+            #[cfg(feature = "remote")]
+            Err(Refusal::Wait(wait)) => {
+                // The service made ready is the one that must be called:
+                // it goes into the future, and a clone stays here (tower's
+                // "be careful when cloning inner services").
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                return ResponseFuture::waiting(
+                    wait,
+                    inner,
+                    req,
+                    Arc::clone(&self.shared),
+                    self.on_rejection.clone(),
+                );
             }
         }
         ResponseFuture::future(self.inner.call(req))

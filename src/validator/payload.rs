@@ -1,0 +1,324 @@
+//! Reading the payload: the registered claims, and the crate's own
+//! [`Claims`] in the same pass, with serde visitors that borrow from the
+//! decoded payload.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::claims::{Audience, Claims};
+
+/// What the validator learned about a valid token besides the claims type:
+/// the registered claims, borrowed from the decoded payload.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RegisteredClaims<'a> {
+    /// `exp`.
+    pub exp: Option<u64>,
+    /// `nbf`.
+    pub nbf: Option<u64>,
+    /// `iat`.
+    pub iat: Option<u64>,
+    /// `sub`, if it is a string.
+    pub sub: Option<Cow<'a, str>>,
+    /// `jti`, if it is a string.
+    pub jti: Option<Cow<'a, str>>,
+    pub(crate) iss: Option<Cow<'a, str>>,
+    pub(crate) aud: Vec<Cow<'a, str>>,
+    pub(crate) token_type: Option<Cow<'a, str>>,
+    /// Which of the validator's issuers verified the token.
+    pub(crate) issuer: usize,
+}
+
+impl<'a> RegisteredClaims<'a> {
+    /// The registered claims a cache entry kept, for the checks of a hit.
+    pub(crate) fn kept(
+        exp: u64,
+        nbf: Option<u64>,
+        iat: Option<u64>,
+        sub: Option<&'a str>,
+        jti: Option<&'a str>,
+        issuer: usize,
+    ) -> Self {
+        Self {
+            issuer,
+            exp: Some(exp),
+            nbf,
+            iat,
+            sub: sub.map(Cow::Borrowed),
+            jti: jti.map(Cow::Borrowed),
+            ..Self::default()
+        }
+    }
+}
+
+/// Deserializes the registered claims in one pass, with the token-type
+/// claim's name chosen at run time. Registered claims of the wrong JSON type
+/// make the token invalid; other members are skipped unread.
+pub(super) struct RegisteredSeed<'c> {
+    pub(super) type_claim: Option<&'c str>,
+}
+
+impl<'de> DeserializeSeed<'de> for RegisteredSeed<'_> {
+    type Value = RegisteredClaims<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RegisteredSeed<'_> {
+    type Value = RegisteredClaims<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWT claims object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut claims = RegisteredClaims::default();
+        let mut aud_seen = false;
+        while let Some(CowStr(name)) = map.next_key()? {
+            if Some(&*name) == self.type_claim {
+                let CowStr(value) = map.next_value()?;
+                once(&mut claims.token_type, value, &name)?;
+                continue;
+            }
+            match &*name {
+                "exp" => once(&mut claims.exp, map.next_value::<NumericDate>()?.0, "exp")?,
+                "nbf" => once(&mut claims.nbf, map.next_value::<NumericDate>()?.0, "nbf")?,
+                "iat" => once(&mut claims.iat, map.next_value::<NumericDate>()?.0, "iat")?,
+                "sub" => once(&mut claims.sub, map.next_value::<CowStr<'de>>()?.0, "sub")?,
+                "jti" => once(&mut claims.jti, map.next_value::<CowStr<'de>>()?.0, "jti")?,
+                "iss" => once(&mut claims.iss, map.next_value::<CowStr<'de>>()?.0, "iss")?,
+                "aud" => {
+                    if std::mem::replace(&mut aud_seen, true) {
+                        return Err(de::Error::custom("duplicate claim `aud`"));
+                    }
+                    claims.aud = map.next_value::<AudienceList<'de>>()?.list;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(claims)
+    }
+}
+
+/// Fills `slot` with `value`, refusing a claim that comes twice.
+fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), E> {
+    if slot.replace(value).is_some() {
+        return Err(E::custom(format_args!("duplicate claim `{name}`")));
+    }
+    Ok(())
+}
+
+/// The members of [`Claims`].
+pub(super) const CLAIMS_MEMBERS: [&str; 8] = ["sub", "exp", "iat", "nbf", "iss", "aud", "jti", "scope"];
+
+/// Reads the crate's own [`Claims`] and the registered claims in one pass.
+///
+/// Each member is held to the stricter of the two passes it replaces: the
+/// registered claims' (a date is a number, `sub`, `jti`, `iss` and the token
+/// type are strings, none of them `null`; no registered claim twice) and
+/// `Claims`' derived `Deserialize` (dates are whole numbers, `sub` and `exp`
+/// are required, no member twice). Whatever this refuses is handed to the
+/// two passes, which then give their own verdict. Only used when the token
+/// type claim is `scope` or is not a member of `Claims`.
+pub(super) struct ClaimsVisitor<'c> {
+    pub(super) type_claim: Option<&'c str>,
+}
+
+impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
+    type Value = (Claims, RegisteredClaims<'de>);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWT claims object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut registered = RegisteredClaims::default();
+        let mut aud = None;
+        let mut scope = None;
+        while let Some(CowStr(name)) = map.next_key()? {
+            match &*name {
+                "exp" => once(&mut registered.exp, map.next_value::<NumericDate>()?.0, "exp")?,
+                "nbf" => once(&mut registered.nbf, map.next_value::<NumericDate>()?.0, "nbf")?,
+                "iat" => once(&mut registered.iat, map.next_value::<NumericDate>()?.0, "iat")?,
+                "sub" => once(
+                    &mut registered.sub,
+                    map.next_value::<CowStr<'de>>()?.0,
+                    "sub",
+                )?,
+                "jti" => once(
+                    &mut registered.jti,
+                    map.next_value::<CowStr<'de>>()?.0,
+                    "jti",
+                )?,
+                "iss" => once(
+                    &mut registered.iss,
+                    map.next_value::<CowStr<'de>>()?.0,
+                    "iss",
+                )?,
+                "aud" => {
+                    let AudienceList { list, single } = map.next_value()?;
+                    let owned = list.iter().map(|aud| aud.to_string());
+                    let value = if single {
+                        Audience::One(owned.collect())
+                    } else {
+                        Audience::Many(owned.collect())
+                    };
+                    once(&mut aud, value, "aud")?;
+                    registered.aud = list;
+                }
+                "scope" if self.type_claim == Some("scope") => {
+                    let CowStr(value) = map.next_value()?;
+                    once(&mut scope, Some(value.to_string()), "scope")?;
+                    once(&mut registered.token_type, value, "scope")?;
+                }
+                "scope" => once(&mut scope, map.next_value::<Option<String>>()?, "scope")?,
+                other if Some(other) == self.type_claim => {
+                    let CowStr(value) = map.next_value()?;
+                    once(&mut registered.token_type, value, other)?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let claims = Claims {
+            sub: registered
+                .sub
+                .as_deref()
+                .ok_or_else(|| de::Error::missing_field("sub"))?
+                .to_owned(),
+            exp: registered
+                .exp
+                .ok_or_else(|| de::Error::missing_field("exp"))?,
+            iat: registered.iat,
+            nbf: registered.nbf,
+            iss: registered.iss.as_deref().map(str::to_owned),
+            aud,
+            jti: registered.jti.as_deref().map(str::to_owned),
+            scope: scope.flatten(),
+        };
+        Ok((claims, registered))
+    }
+}
+
+/// A string that borrows from the input when it has no escapes.
+pub(crate) struct CowStr<'a>(pub(crate) Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+/// `aud`: one string (`single`) or an array of strings.
+struct AudienceList<'a> {
+    list: Vec<Cow<'a, str>>,
+    single: bool,
+}
+
+impl<'de> Deserialize<'de> for AudienceList<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AudVisitor;
+        impl<'de> Visitor<'de> for AudVisitor {
+            type Value = AudienceList<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(AudienceList {
+                    list: vec![Cow::Borrowed(v)],
+                    single: true,
+                })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(AudienceList {
+                    list: vec![Cow::Owned(v.to_owned())],
+                    single: true,
+                })
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut list = Vec::new();
+                while let Some(CowStr(aud)) = seq.next_element()? {
+                    list.push(aud);
+                }
+                Ok(AudienceList {
+                    list,
+                    single: false,
+                })
+            }
+        }
+        deserializer.deserialize_any(AudVisitor)
+    }
+}
+
+/// A NumericDate (RFC 7519 §2): a non-negative JSON number of seconds,
+/// which may be fractional. Fractions are rounded to the nearest second, as
+/// jsonwebtoken does. This one rule reads the dates the validator checks and
+/// the dates of [`Claims`], so both see the same second.
+pub(crate) struct NumericDate(pub(crate) u64);
+
+/// Deserializes a NumericDate; see [`NumericDate`].
+pub(crate) fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    NumericDate::deserialize(deserializer).map(|date| date.0)
+}
+
+/// Deserializes an optional NumericDate (`null` is `None`).
+pub(crate) fn optional_numeric_date<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    Option::<NumericDate>::deserialize(deserializer).map(|date| date.map(|date| date.0))
+}
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DateVisitor;
+        impl Visitor<'_> for DateVisitor {
+            type Value = NumericDate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative number of seconds")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(NumericDate(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map(NumericDate)
+                    .map_err(|_| E::custom("negative date"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss
+                )]
+                if v.is_finite() && v >= 0.0 && v < u64::MAX as f64 {
+                    Ok(NumericDate(v.round() as u64))
+                } else {
+                    Err(E::custom("date out of range"))
+                }
+            }
+        }
+        deserializer.deserialize_any(DateVisitor)
+    }
+}
+
