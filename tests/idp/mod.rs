@@ -1,0 +1,504 @@
+//! A real identity provider for end-to-end tests of remote JWKS verification: oidc-provider
+//! (Node) issuing RFC 9068 JWT access tokens with the client credentials grant, behind a
+//! loopback proxy that counts JWKS fetches and can go down or hang on demand.
+//!
+//! The proxy starts first, because its URL is the provider's issuer: tokens carry it as `iss`
+//! and discovery's `jwks_uri` points through it. Then the provider starts with that issuer and
+//! the proxy is pointed at it:
+//!
+//! ```ignore
+//! let Some(modules) = idp::node_modules() else { return };
+//! let proxy = idp::Proxy::start().await;
+//! let provider = idp::Provider::start(&modules, &proxy.url(), "k1").await;
+//! proxy.set_upstream(provider.addr());
+//! let token = provider.token(idp::RS256).await;
+//! ```
+#![allow(dead_code, unreachable_pub)]
+
+use std::convert::Infallible;
+use std::error::Error;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// The resource indicator for RS256-signed tokens with audience [`AUDIENCE`], 300 s.
+pub const RS256: &str = "urn:api:rs256";
+/// The resource indicator for ES256-signed tokens with audience [`AUDIENCE`], 300 s.
+pub const ES256: &str = "urn:api:es256";
+/// The resource indicator for EdDSA (Ed25519) tokens with audience [`AUDIENCE`], 300 s.
+pub const EDDSA: &str = "urn:api:eddsa";
+/// The resource indicator for ES256 tokens with audience [`AUDIENCE`] that live 1 s.
+pub const SHORT: &str = "urn:api:short";
+/// The resource indicator for ES256 tokens with audience [`OTHER_AUDIENCE`], 300 s.
+pub const OTHER: &str = "urn:api:other";
+/// The audience of every token but [`OTHER`]'s.
+pub const AUDIENCE: &str = "urn:tower-jwt-auth:api";
+/// The audience of [`OTHER`]'s tokens.
+pub const OTHER_AUDIENCE: &str = "urn:someone-else";
+/// The provider's only client, and the `sub` and `client_id` of its tokens.
+pub const CLIENT_ID: &str = "test-client";
+/// The `scope` every token carries.
+pub const SCOPE: &str = "read write";
+/// The path of the provider's JWKS (oidc-provider's default route), the one [`Proxy`] counts.
+pub const JWKS_PATH: &str = "/jwks";
+/// The path of the provider's discovery document.
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+const CLIENT_SECRET: &str = "test-secret";
+const STARTUP: Duration = Duration::from_secs(30);
+const SHUTDOWN: Duration = Duration::from_secs(10);
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+/// The directory holding `node_modules/oidc-provider`, from
+/// `TOWER_JWT_AUTH_TEST_OIDC_PROVIDER`, or `None` (after printing `skipping: …`) when it is
+/// not set.
+///
+/// # Panics
+///
+/// When it is not set in CI (`CI` set), or names a directory without oidc-provider.
+pub fn node_modules() -> Option<PathBuf> {
+    let dir = std::env::var_os("TOWER_JWT_AUTH_TEST_OIDC_PROVIDER").map(PathBuf::from);
+    match &dir {
+        None => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "TOWER_JWT_AUTH_TEST_OIDC_PROVIDER must be set in CI"
+            );
+            println!(
+                "skipping: TOWER_JWT_AUTH_TEST_OIDC_PROVIDER is not set (npm install oidc-provider)"
+            );
+        }
+        Some(dir) => assert!(
+            dir.join("node_modules/oidc-provider/package.json")
+                .is_file(),
+            "TOWER_JWT_AUTH_TEST_OIDC_PROVIDER={} has no node_modules/oidc-provider \
+             (npm install --prefix {0} oidc-provider@9)",
+            dir.display()
+        ),
+    }
+    dir
+}
+
+/// oidc-provider running `tests/idp/provider.mjs` on 127.0.0.1 and a port of its own.
+///
+/// Its signing keys (RS256, ES256, EdDSA) are new at every start, with kids
+/// `{kid_prefix}-rs256`, `-es256` and `-eddsa`: a restart with another prefix behind the same
+/// [`Proxy`] is a key rotation. The process is killed when this is dropped, and exits by
+/// itself when its stdin closes.
+#[derive(Debug)]
+pub struct Provider {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Provider {
+    /// Starts the provider with issuer `issuer` and kids prefixed by `kid_prefix`, resolving
+    /// oidc-provider from `modules/node_modules`, and waits (30 s at most) until it listens.
+    ///
+    /// # Panics
+    ///
+    /// When `node` cannot run, or the provider exits or stays silent instead of listening.
+    pub async fn start(modules: &Path, issuer: &str, kid_prefix: &str) -> Provider {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp/provider.mjs");
+        // An ES module resolves bare names from its own location, never from NODE_PATH: the
+        // script resolves oidc-provider from its working directory instead.
+        let mut child = Command::new("node")
+            .arg(&script)
+            .current_dir(modules)
+            .env("ISSUER", issuer)
+            .env("KID_PREFIX", kid_prefix)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `node {}`: {e}", script.display()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        drain(child.stderr.take().unwrap(), Some(Arc::clone(&stderr)));
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = tokio::time::timeout(STARTUP, async {
+            while let Some(line) = stdout.next_line().await.ok().flatten() {
+                if let Some(port) = serde_json::from_str::<Value>(&line)
+                    .ok()
+                    .and_then(|v| v["port"].as_u64())
+                {
+                    return Some(u16::try_from(port).unwrap());
+                }
+            }
+            None
+        })
+        .await;
+        let port = match port {
+            Ok(Some(port)) => port,
+            Ok(None) => {
+                let status = child.wait().await.ok();
+                panic!(
+                    "the provider exited ({status:?}) before listening:\n{}",
+                    stderr.lock().unwrap()
+                );
+            }
+            Err(_) => panic!(
+                "the provider did not listen within {STARTUP:?}:\n{}",
+                stderr.lock().unwrap()
+            ),
+        };
+        drain(stdout.into_inner().into_inner(), None);
+        Provider {
+            stdin: child.stdin.take(),
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            stderr,
+        }
+    }
+
+    /// The provider's own address (not the proxy's).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// An access token for `resource` (one of [`RS256`], [`ES256`], [`EDDSA`], [`SHORT`],
+    /// [`OTHER`]) from the client credentials grant with `scope=read write`, asked of the
+    /// provider directly at the token endpoint its discovery document names.
+    ///
+    /// # Panics
+    ///
+    /// When the provider does not answer 200 with an `access_token`.
+    pub async fn token(&self, resource: &str) -> String {
+        let discovery = self.discovery().await;
+        let endpoint = discovery["token_endpoint"]
+            .as_str()
+            .expect("discovery has a token_endpoint");
+        let path = endpoint
+            .parse::<http::Uri>()
+            .expect("token_endpoint is a URL")
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), ToString::to_string);
+        let basic = STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
+        let form = format!(
+            "grant_type=client_credentials&scope={}&resource={}",
+            form_encode(SCOPE),
+            form_encode(resource)
+        );
+        let request = Request::post(path)
+            .header("host", self.addr.to_string())
+            .header("authorization", format!("Basic {basic}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(form)))
+            .unwrap();
+        let (status, body) = send(self.addr, request)
+            .await
+            .expect("the token endpoint answers");
+        assert_eq!(status, 200, "token for {resource}: {body}");
+        let body: Value = serde_json::from_str(&body).expect("a JSON token response");
+        body["access_token"]
+            .as_str()
+            .expect("the token response has an access_token")
+            .to_owned()
+    }
+
+    /// The discovery document, asked of the provider directly (so its URLs name the
+    /// provider's own address, except `issuer`).
+    pub async fn discovery(&self) -> Value {
+        let (status, body) = get(&format!("http://{}{DISCOVERY_PATH}", self.addr)).await;
+        assert_eq!(status, 200, "discovery: {body}");
+        serde_json::from_str(&body).expect("discovery is JSON")
+    }
+
+    /// What the provider printed to stderr so far (oidc-provider's notices).
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Stops the provider by closing its stdin and waits for it to exit.
+    ///
+    /// # Panics
+    ///
+    /// When it does not exit with status 0 within 10 s (it is killed then).
+    pub async fn stop(mut self) {
+        drop(self.stdin.take());
+        let status: Option<ExitStatus> = tokio::time::timeout(SHUTDOWN, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        if status.is_none() {
+            let _ = self.child.kill().await;
+        }
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "the provider did not exit cleanly on stdin close ({status:?}):\n{}",
+            self.stderr()
+        );
+    }
+}
+
+/// Reads `from` to its end, keeping the text in `into` if given.
+fn drain(from: impl AsyncRead + Unpin + Send + 'static, into: Option<Arc<Mutex<String>>>) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(from).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(into) = &into {
+                let mut into = into.lock().unwrap();
+                into.push_str(&line);
+                into.push('\n');
+            }
+        }
+    });
+}
+
+/// `application/x-www-form-urlencoded` for one value.
+fn form_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(char::from(byte));
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// What the [`Proxy`] does with a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Forward it upstream (502 if no upstream is set or it cannot be reached).
+    Forward,
+    /// Close the connection without an answer: new connections at once, requests on
+    /// connections already open as they arrive.
+    Down,
+    /// Read the request and answer nothing, holding the connection open until the mode
+    /// changes (then the request is handled as the new mode says), the client gives up, or
+    /// the proxy is dropped.
+    Hang,
+}
+
+#[derive(Debug)]
+struct Shared {
+    upstream: Mutex<Option<SocketAddr>>,
+    mode: watch::Sender<Mode>,
+    requests: AtomicUsize,
+    jwks_requests: AtomicUsize,
+    held: AtomicUsize,
+}
+
+/// A loopback HTTP/1 forwarding proxy in front of a [`Provider`], counting requests (and
+/// JWKS fetches among them). It keeps the `Host` header, so the provider's URLs in answers
+/// that pass through it name the proxy. All its tasks stop when it is dropped.
+#[derive(Debug)]
+pub struct Proxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Binds 127.0.0.1 port 0 and serves in [`Mode::Forward`], with no upstream yet.
+    pub async fn start() -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            upstream: Mutex::new(None),
+            mode: watch::Sender::new(Mode::Forward),
+            requests: AtomicUsize::new(0),
+            jwks_requests: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
+        });
+        let task = tokio::spawn(accept(listener, Arc::clone(&shared)));
+        Proxy { addr, shared, task }
+    }
+
+    /// `http://127.0.0.1:PORT`, the issuer to give the provider.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Where to forward to (the provider's [`Provider::addr`]); may change any time, e.g. to a
+    /// restarted provider.
+    pub fn set_upstream(&self, addr: SocketAddr) {
+        *self.shared.upstream.lock().unwrap() = Some(addr);
+    }
+
+    /// Switches what happens to the next requests, and to those held by [`Mode::Hang`].
+    pub fn set_mode(&self, mode: Mode) {
+        self.shared.mode.send_replace(mode);
+    }
+
+    /// Requests read so far whose path is [`JWKS_PATH`], whatever became of them.
+    pub fn jwks_requests(&self) -> usize {
+        self.shared.jwks_requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests read so far, whatever became of them ([`Mode::Down`] closes new connections
+    /// before reading any).
+    pub fn requests(&self) -> usize {
+        self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests being held by [`Mode::Hang`] right now (one per connection).
+    pub fn held(&self) -> usize {
+        self.shared.held.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // Dropping the accept task drops its JoinSet, which aborts every connection.
+        self.task.abort();
+    }
+}
+
+async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                if *shared.mode.borrow() == Mode::Down {
+                    drop(stream);
+                    continue;
+                }
+                let shared = Arc::clone(&shared);
+                connections.spawn(async move {
+                    let service = service_fn(move |request| handle(Arc::clone(&shared), request));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next() => {}
+        }
+    }
+}
+
+/// Counts the request, then acts on the mode; an error makes hyper close the connection
+/// without an answer.
+async fn handle(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+) -> Result<Response<BoxBody<Bytes, hyper::Error>>, BoxError> {
+    shared.requests.fetch_add(1, Ordering::SeqCst);
+    if request.uri().path() == JWKS_PATH {
+        shared.jwks_requests.fetch_add(1, Ordering::SeqCst);
+    }
+    let mut mode = shared.mode.subscribe();
+    if *mode.borrow_and_update() == Mode::Hang {
+        // Dropped with this future too, when the client closes or the proxy is dropped.
+        let _held = Held::new(&shared.held);
+        let _ = mode.wait_for(|mode| *mode != Mode::Hang).await;
+    }
+    if *mode.borrow() == Mode::Down {
+        return Err("the proxy is down".into());
+    }
+    let upstream = *shared.upstream.lock().unwrap();
+    let forwarded = match upstream {
+        Some(upstream) => send_streaming(upstream, request).await.ok(),
+        None => None,
+    };
+    Ok(forwarded.unwrap_or_else(|| {
+        let mut response = Response::new(empty());
+        *response.status_mut() = StatusCode::BAD_GATEWAY;
+        response
+    }))
+}
+
+/// One count in [`Shared::held`] for as long as it lives.
+struct Held<'a>(&'a AtomicUsize);
+
+impl<'a> Held<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Held(count)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn empty() -> BoxBody<Bytes, hyper::Error> {
+    Empty::new()
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+/// Forwards `request` to `upstream` over a fresh connection, streaming both bodies.
+async fn send_streaming(
+    upstream: SocketAddr,
+    request: Request<Incoming>,
+) -> Result<Response<BoxBody<Bytes, hyper::Error>>, BoxError> {
+    let stream = TcpStream::connect(upstream).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await?;
+    Ok(response.map(BodyExt::boxed))
+}
+
+/// Sends `request` over a fresh HTTP/1 connection to `addr`: the status and the body.
+async fn send(addr: SocketAddr, request: Request<Full<Bytes>>) -> Result<(u16, String), BoxError> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// GET `url` (`http://127.0.0.1:PORT/path`) over a fresh connection: the status and body, or
+/// the error when there is no answer (a proxy [`Mode::Down`]). No timeout of its own: wrap it
+/// in `tokio::time::timeout`.
+///
+/// # Errors
+///
+/// When the connection cannot be made or closes without an answer.
+pub async fn try_get(url: &str) -> Result<(u16, String), BoxError> {
+    let uri: http::Uri = url.parse()?;
+    let authority = uri.authority().ok_or("the URL has no host")?.as_str();
+    let addr: SocketAddr = authority.parse()?;
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), ToString::to_string);
+    let request = Request::get(path)
+        .header("host", authority)
+        .body(Full::new(Bytes::new()))?;
+    send(addr, request).await
+}
+
+/// GET `url` (`http://127.0.0.1:PORT/path`): the status and the body.
+///
+/// # Panics
+///
+/// When there is no answer; use [`try_get`] to see that as an error.
+pub async fn get(url: &str) -> (u16, String) {
+    try_get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}

@@ -1,0 +1,117 @@
+// A throwaway OAuth 2.0 authorization server for the end-to-end tests of remote JWKS
+// verification: oidc-provider 9 with the client credentials grant, resource indicators and
+// JWT access tokens (RFC 9068), on 127.0.0.1 and a port the system picks.
+//
+// Environment:
+//   ISSUER      the issuer URL (the tests' loopback proxy in front of this server)
+//   KID_PREFIX  prefix of the key ids; the keys are new at every start, so restarting with
+//               another prefix is a key rotation
+//
+// Once listening it prints one line to stdout, `{"port":N}`, and nothing else goes there.
+// It exits on SIGTERM, SIGINT, and when its stdin closes (its parent went away).
+//
+// oidc-provider is resolved from the working directory (`<cwd>/node_modules/oidc-provider`):
+// an ES module resolves bare names from its own location and ignores NODE_PATH.
+
+import * as crypto from 'node:crypto';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+
+// oidc-provider prints its notices with console.info; keep stdout for the port line.
+console.info = console.error;
+console.log = console.error;
+
+const issuer = process.env.ISSUER;
+const kidPrefix = process.env.KID_PREFIX;
+if (!issuer || !kidPrefix) {
+  console.error('provider.mjs: ISSUER and KID_PREFIX must be set');
+  process.exit(2);
+}
+
+const requireFromCwd = createRequire(path.join(process.cwd(), 'package.json'));
+const { Provider, errors } = await import(pathToFileURL(requireFromCwd.resolve('oidc-provider')).href);
+
+// One private JWK per algorithm, each with its own kid.
+function signingKey(type, options, alg, suffix) {
+  const { privateKey } = crypto.generateKeyPairSync(type, options);
+  return { ...privateKey.export({ format: 'jwk' }), kid: `${kidPrefix}-${suffix}`, alg, use: 'sig' };
+}
+
+const keys = [
+  signingKey('rsa', { modulusLength: 2048 }, 'RS256', 'rs256'),
+  signingKey('ec', { namedCurve: 'P-256' }, 'ES256', 'es256'),
+  signingKey('ed25519', undefined, 'EdDSA', 'eddsa'),
+];
+
+const AUDIENCE = 'urn:tower-jwt-auth:api';
+
+// The resource indicator chooses the signing algorithm, the audience and the lifetime.
+const resources = {
+  'urn:api:rs256': { alg: 'RS256', audience: AUDIENCE, ttl: 300 },
+  'urn:api:es256': { alg: 'ES256', audience: AUDIENCE, ttl: 300 },
+  'urn:api:eddsa': { alg: 'EdDSA', audience: AUDIENCE, ttl: 300 },
+  'urn:api:short': { alg: 'ES256', audience: AUDIENCE, ttl: 1 },
+  'urn:api:other': { alg: 'ES256', audience: 'urn:someone-else', ttl: 300 },
+};
+
+const provider = new Provider(issuer, {
+  clients: [
+    {
+      client_id: 'test-client',
+      client_secret: 'test-secret',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'read write',
+    },
+  ],
+  jwks: { keys },
+  // A client's `scope` may only name scopes the server knows.
+  scopes: ['openid', 'offline_access', 'read', 'write'],
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      async getResourceServerInfo(_ctx, resourceIndicator, _client) {
+        const resource = resources[resourceIndicator];
+        if (!resource) {
+          throw new errors.InvalidTarget();
+        }
+        return {
+          scope: 'read write',
+          audience: resource.audience,
+          accessTokenTTL: resource.ttl,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: resource.alg } },
+        };
+      },
+    },
+  },
+  ttl: {
+    ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 300,
+  },
+});
+
+const server = provider.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
+});
+
+let stopping = false;
+function stop() {
+  if (stopping) return;
+  stopping = true;
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+  // Whatever still holds the loop open must not keep the process alive.
+  setTimeout(() => process.exit(0), 2000).unref();
+}
+
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.stdin.on('end', stop);
+process.stdin.on('close', stop);
+process.stdin.on('error', stop);
+process.stdin.resume();
