@@ -36,13 +36,14 @@ mod fetch;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use jsonwebtoken::Algorithm;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 pub use fetch::{Fetch, FetchError, FetchFuture, FetchRequest, Fetched, HttpFetch};
 
@@ -233,7 +234,6 @@ impl RemoteKeys {
         }))
     }
 }
-
 
 /// Builds [`RemoteKeys`].
 #[must_use]
@@ -493,9 +493,9 @@ impl Inner {
     /// The time until the background task should fetch.
     fn until_refresh(&self) -> Duration {
         let state = self.lock();
-        state
-            .refresh_at
-            .map_or(Duration::ZERO, |at| at.saturating_duration_since(Instant::now()))
+        state.refresh_at.map_or(Duration::ZERO, |at| {
+            at.saturating_duration_since(Instant::now())
+        })
     }
 
     /// One `GET`, with the policy's limits enforced whatever the client
@@ -663,28 +663,25 @@ impl Inner {
                 // in step.
                 let backoff = backoff + backoff.mul_f64(jitter() / 4.0);
                 let mut next = now + backoff;
-                match state.last_success {
-                    Some(success) => {
-                        let deadline = success + self.policy.max_staleness;
-                        if now >= deadline {
-                            if !state.stale {
-                                tracing::error!(
-                                    issuer = %self.issuer,
-                                    %error,
-                                    staleness = ?self.policy.max_staleness,
-                                    "the issuer's keys are older than the staleness limit; \
-                                     its tokens are refused until a fetch succeeds"
-                                );
-                                self.ring.replace(KeySet::default());
-                                state.body = None;
-                                state.etag = None;
-                                state.stale = true;
-                            }
-                        } else {
-                            next = next.min(deadline);
+                if let Some(success) = state.last_success {
+                    let deadline = success + self.policy.max_staleness;
+                    if now >= deadline {
+                        if !state.stale {
+                            tracing::error!(
+                                issuer = %self.issuer,
+                                %error,
+                                staleness = ?self.policy.max_staleness,
+                                "the issuer's keys are older than the staleness limit; \
+                                 its tokens are refused until a fetch succeeds"
+                            );
+                            self.ring.replace(KeySet::default());
+                            state.body = None;
+                            state.etag = None;
+                            state.stale = true;
                         }
+                    } else {
+                        next = next.min(deadline);
                     }
-                    None => {}
                 }
                 state.refresh_at = Some(next);
                 state.last_error = Some(error);
@@ -707,9 +704,7 @@ impl RemoteError {
                     FetchError::TooLarge { limit } => FetchError::TooLarge { limit: *limit },
                     FetchError::Status(status) => FetchError::Status(*status),
                     FetchError::Redirect => FetchError::Redirect,
-                    FetchError::Transport(error) => {
-                        FetchError::Transport(error.to_string().into())
-                    }
+                    FetchError::Transport(error) => FetchError::Transport(error.to_string().into()),
                 },
             },
             Self::Discovery { url, reason } => Self::Discovery {
