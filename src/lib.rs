@@ -82,6 +82,7 @@ mod extract;
 mod future;
 #[cfg(feature = "router")]
 mod issuer;
+mod jwks;
 mod jws;
 mod key;
 mod layer;
@@ -109,6 +110,7 @@ pub use issuer::{
     DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL, IssuedAccess, RefreshClaims, TokenIssuer, random_id,
 };
 pub use jsonwebtoken::{Algorithm, jwk};
+pub use jwks::JwksError;
 pub use key::{Key, KeyRing, KeySet};
 pub use layer::{JwtAuthLayer, JwtAuthLayerBuilder};
 pub use rejection::{JsonRejection, OnRejection, Rejection};
