@@ -195,7 +195,7 @@ fn small_order_points() -> Vec<EdwardsPoint> {
         .map(times_l)
         .find(|torsion| {
             let twice = torsion + torsion;
-            !(&twice + &twice).is_identity()
+            !(twice + twice).is_identity()
         })
         .unwrap();
     let mut points = vec![EdwardsPoint::identity()];
@@ -353,7 +353,7 @@ fn an_oct_key_in_a_jwks_is_never_used() {
     .unwrap();
     assert_eq!(set.len(), 1);
     assert!(matches!(
-        KeySet::from_jwks(&jwks(&[secret.clone()]), &[Algorithm::HS256]),
+        KeySet::from_jwks(&jwks(std::slice::from_ref(&secret)), &[Algorithm::HS256]),
         Err(JwksError::NoUsableKeys { .. })
     ));
     // Given in code, the same JWK is the app's own secret.
