@@ -25,7 +25,7 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde_json::Value;
 
-use crate::key::{JwkKind, Key, KeySet, jwk_algorithm};
+use crate::key::{JwkKind, Key, KeySet, check_jwk_use, jwk_algorithm};
 
 /// At most this many characters of a `kid` are quoted in a skip reason.
 const KID_QUOTE_CHARS: usize = 64;
@@ -112,7 +112,7 @@ fn keys_of(element: Value, allowed: &[Algorithm]) -> Result<Vec<Key>, String> {
     // The serde message may quote a member's value: not repeated here.
     let jwk: Jwk = serde_json::from_value(element).map_err(|_| "not a valid JWK".to_owned())?;
     let kind = JwkKind::of(&jwk).map_err(|err| err.to_string())?;
-    crate::key::check_jwk_use(&jwk).map_err(|err| err.to_string())?;
+    check_jwk_use(&jwk).map_err(|err| err.to_string())?;
     let algorithms: Vec<Algorithm> = match jwk_algorithm(&jwk).map_err(|err| err.to_string())? {
         Some(alg) if alg.family() == AlgorithmFamily::Hmac => {
             return Err(format!(

@@ -296,7 +296,9 @@ fn a_jwk_holding_the_identity_point_is_refused() {
 
 /// Under the identity key, `R = identity, S = 0` satisfies `[S]B = R + [k]A` for every
 /// message. No key that could accept it can be built, and the keys that can be built
-/// refuse it.
+/// refuse it. (Checked when this test was written: both jsonwebtoken backends, aws-lc-rs
+/// and rust-crypto, verify this signature under a `DecodingKey` of the identity point, so
+/// the load-time check is what stops it.)
 #[tokio::test]
 async fn a_signature_of_the_identity_point_and_zero_verifies_under_no_buildable_key() {
     let header = b64(br#"{"alg":"EdDSA","typ":"JWT"}"#);
