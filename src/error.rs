@@ -106,9 +106,34 @@ pub enum KeyError {
     /// `ES256`, or `HS256` for a public key).
     #[error("the key cannot be used with {0:?}")]
     AlgorithmMismatch(jsonwebtoken::Algorithm),
-    /// A JWK without an `alg` member; the algorithm must be pinned.
+    /// An `oct` JWK without an `alg` member: an HMAC secret fits `HS256`,
+    /// `HS384` and `HS512` alike, so the algorithm must be pinned (with `alg`
+    /// or [`Key::from_jwk_with`](crate::Key::from_jwk_with)).
     #[error("the JWK has no `alg`; pin the algorithm explicitly")]
     MissingAlgorithm,
+    /// An RSA modulus shorter than 2048 bits (NIST SP 800-131A, RFC 7518
+    /// §3.3).
+    #[error("the RSA key has a {bits}-bit modulus; at least 2048 bits are required")]
+    WeakRsaKey {
+        /// The size of the modulus that was given, in bits.
+        bits: usize,
+    },
+    /// An EC public key that is not a point of its curve, or an Ed25519
+    /// public key that is not a (canonically encoded) curve point.
+    #[error("the public key is not a valid point of its curve")]
+    InvalidPoint,
+    /// An Ed25519 public key of small order (the identity point among them):
+    /// signatures that verify under it can be made without any private key.
+    #[error("the Ed25519 public key is a point of small order")]
+    WeakEd25519Key,
+    /// The JWK's `use` is not `sig`, or its `key_ops` do not include
+    /// `verify`, or its `alg` is an encryption algorithm.
+    #[error("the JWK is not meant for verifying signatures (`use`, `key_ops` or `alg`)")]
+    NotForSigning,
+    /// A JWK of a key type, curve or algorithm this crate does not verify
+    /// with (for example `kty: "EC"` on P-521, or an unknown `alg`).
+    #[error("unsupported key: {0}")]
+    UnsupportedKey(&'static str),
     /// The key material could not be parsed.
     #[error("invalid key material: {0}")]
     Invalid(#[source] jsonwebtoken::errors::Error),

@@ -2,8 +2,10 @@
 //!
 //! Every [`Key`] is pinned to exactly one algorithm when it is built: the
 //! token's `alg` header only ever *selects* among the keys, it never decides
-//! how a key is used. An HMAC secret shorter than its hash output is refused
-//! here, when the key is built, not when the first token arrives.
+//! how a key is used. Weak keys are refused here, when the key is built, not
+//! when the first token arrives: an HMAC secret shorter than its hash output,
+//! an RSA modulus under 2048 bits, an EC point off its curve, an Ed25519
+//! point of small order (see `checks`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,12 +16,16 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::crypto::CryptoProvider;
-use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse,
+};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use sha2::{Sha256, Sha384, Sha512};
 
 use crate::error::{KeyError, TokenError};
 use crate::jws;
+
+mod checks;
 
 /// The jsonwebtoken crypto provider this crate uses.
 ///
@@ -75,6 +81,118 @@ pub(crate) fn algorithm_from_name(name: &str) -> Option<Algorithm> {
         "EdDSA" => Algorithm::EdDSA,
         _ => return None,
     })
+}
+
+/// The RSA algorithms, in the order a JWKS key without `alg` is expanded to.
+pub(crate) const RSA_ALGORITHMS: [Algorithm; 6] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+];
+
+/// What a JWK holds, as far as choosing its algorithm goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JwkKind {
+    /// `kty: oct`: an HMAC secret.
+    Oct,
+    /// `kty: RSA`.
+    Rsa,
+    /// `kty: EC` on P-256 or P-384: the one ECDSA algorithm of that curve.
+    Ec(Algorithm),
+    /// `kty: OKP` on Ed25519.
+    Ed25519,
+}
+
+impl JwkKind {
+    /// The kind of a JWK.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::UnsupportedKey`] for another key type or curve.
+    pub(crate) fn of(jwk: &Jwk) -> Result<Self, KeyError> {
+        match &jwk.algorithm {
+            AlgorithmParameters::OctetKey(_) => Ok(Self::Oct),
+            AlgorithmParameters::RSA(_) => Ok(Self::Rsa),
+            AlgorithmParameters::EllipticCurve(params) => match params.curve {
+                EllipticCurve::P256 => Ok(Self::Ec(Algorithm::ES256)),
+                EllipticCurve::P384 => Ok(Self::Ec(Algorithm::ES384)),
+                _ => Err(KeyError::UnsupportedKey(
+                    "an EC curve other than P-256 or P-384",
+                )),
+            },
+            AlgorithmParameters::OctetKeyPair(params) => match params.curve {
+                EllipticCurve::Ed25519 => Ok(Self::Ed25519),
+                _ => Err(KeyError::UnsupportedKey("an OKP curve other than Ed25519")),
+            },
+            _ => Err(KeyError::UnsupportedKey(
+                "a key type other than RSA, EC, OKP or oct, or a key lacking members of its type",
+            )),
+        }
+    }
+
+    /// Whether keys of this kind verify `alg`.
+    pub(crate) fn fits(self, alg: Algorithm) -> bool {
+        match self {
+            Self::Oct => alg.family() == AlgorithmFamily::Hmac,
+            Self::Rsa => alg.family() == AlgorithmFamily::Rsa,
+            Self::Ec(curve_alg) => alg == curve_alg,
+            Self::Ed25519 => alg == Algorithm::EdDSA,
+        }
+    }
+
+    /// The algorithms a key of this kind without `alg` may verify: the one of
+    /// its curve for EC and OKP keys, every RSA algorithm for RSA keys, none
+    /// for `oct` keys (the hash is the app's choice).
+    pub(crate) fn algorithms(self) -> &'static [Algorithm] {
+        match self {
+            Self::Oct => &[],
+            Self::Rsa => &RSA_ALGORITHMS,
+            Self::Ec(Algorithm::ES256) => &[Algorithm::ES256],
+            Self::Ec(_) => &[Algorithm::ES384],
+            Self::Ed25519 => &[Algorithm::EdDSA],
+        }
+    }
+}
+
+/// Refuses a JWK whose `use` is not `sig`, or whose `key_ops` lack `verify`
+/// (RFC 7517 §4.2, §4.3).
+pub(crate) fn check_jwk_use(jwk: &Jwk) -> Result<(), KeyError> {
+    let use_ok = jwk
+        .common
+        .public_key_use
+        .as_ref()
+        .is_none_or(|usage| *usage == PublicKeyUse::Signature);
+    let ops_ok = jwk
+        .common
+        .key_operations
+        .as_ref()
+        .is_none_or(|ops| ops.contains(&KeyOperations::Verify));
+    if use_ok && ops_ok {
+        Ok(())
+    } else {
+        Err(KeyError::NotForSigning)
+    }
+}
+
+/// The algorithm a JWK's own `alg` names, if it has an `alg`.
+///
+/// # Errors
+///
+/// [`KeyError::NotForSigning`] for an encryption algorithm,
+/// [`KeyError::UnsupportedKey`] for an unknown one.
+pub(crate) fn jwk_algorithm(jwk: &Jwk) -> Result<Option<Algorithm>, KeyError> {
+    match jwk.common.key_algorithm {
+        None => Ok(None),
+        Some(KeyAlgorithm::RSA1_5 | KeyAlgorithm::RSA_OAEP | KeyAlgorithm::RSA_OAEP_256) => {
+            Err(KeyError::NotForSigning)
+        }
+        Some(alg) => Algorithm::try_from(alg)
+            .map(Some)
+            .map_err(|_| KeyError::UnsupportedKey("an unknown `alg`")),
+    }
 }
 
 /// A pre-keyed HMAC state: the key schedule is computed once, and each
@@ -196,10 +314,16 @@ impl Key {
 
     /// An RSA public key in PEM form, for `RS256/384/512` or `PS256/384/512`.
     ///
+    /// Every public key, whichever constructor builds it, is checked: an RSA
+    /// modulus must have at least 2048 bits, an EC key must be a point of its
+    /// curve, an Ed25519 key must be a canonically encoded point not of small
+    /// order.
+    ///
     /// # Errors
     ///
     /// [`KeyError::AlgorithmMismatch`] for a non-RSA algorithm,
-    /// [`KeyError::Invalid`] if the PEM does not hold an RSA public key.
+    /// [`KeyError::Invalid`] if the PEM does not hold an RSA public key,
+    /// [`KeyError::WeakRsaKey`] for a modulus under 2048 bits.
     pub fn rsa_pem(alg: Algorithm, pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
         Self::public(alg, AlgorithmFamily::Rsa, || {
             DecodingKey::from_rsa_pem(pem.as_ref())
@@ -210,7 +334,8 @@ impl Key {
     ///
     /// # Errors
     ///
-    /// As [`Key::rsa_pem`].
+    /// As [`Key::rsa_pem`]; [`KeyError::InvalidPoint`] for a point off the
+    /// curve.
     pub fn ec_pem(alg: Algorithm, pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
         Self::public(alg, AlgorithmFamily::Ec, || {
             DecodingKey::from_ec_pem(pem.as_ref())
@@ -221,38 +346,70 @@ impl Key {
     ///
     /// # Errors
     ///
-    /// [`KeyError::Invalid`] if the PEM does not hold an Ed25519 public key.
+    /// [`KeyError::Invalid`] if the PEM does not hold an Ed25519 public key,
+    /// [`KeyError::InvalidPoint`] if its 32 bytes are not the canonical
+    /// encoding of a curve point, [`KeyError::WeakEd25519Key`] for a point of
+    /// small order.
     pub fn ed_pem(pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
         Self::public(Algorithm::EdDSA, AlgorithmFamily::Ed, || {
             DecodingKey::from_ed_pem(pem.as_ref())
         })
     }
 
-    /// A key from a JWK. The JWK must carry `alg`, which pins the algorithm;
-    /// its `kid`, if any, becomes the key's `kid`. `oct` keys are HMAC secrets
-    /// and get the same length check as [`Key::hmac`].
+    /// A key from a JWK; its `kid`, if any, becomes the key's `kid`.
+    ///
+    /// The algorithm is the JWK's `alg` when it has one. Without `alg` it is
+    /// inferred where the key allows only one: `ES256` for an EC key on
+    /// P-256, `ES384` on P-384, `EdDSA` for an Ed25519 OKP key. An RSA key
+    /// without `alg` is pinned to `RS256`; use [`Key::from_jwk_with`] for
+    /// another RSA algorithm. An `oct` key (an HMAC secret, the app's own)
+    /// must carry `alg`, and gets the same length check as [`Key::hmac`].
+    ///
+    /// A JWK whose `use` is not `sig`, or whose `key_ops` lack `verify`, is
+    /// refused, and so is every weak public key (see [`Key::rsa_pem`]).
     ///
     /// # Errors
     ///
-    /// [`KeyError::MissingAlgorithm`] without `alg`; otherwise as the
-    /// constructors above.
+    /// [`KeyError::NotForSigning`] for `use`/`key_ops`/`alg` meant for
+    /// something else; [`KeyError::MissingAlgorithm`] for an `oct` key without
+    /// `alg`; [`KeyError::UnsupportedKey`] for another key type, curve or
+    /// `alg`; [`KeyError::AlgorithmMismatch`] when `alg` does not fit the key
+    /// (an `oct` key with `RS256`, an RSA key with `HS256`, …); otherwise as
+    /// the constructors above.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
-        let alg = jwk
-            .common
-            .key_algorithm
-            .and_then(|alg| algorithm_from_name(&alg.to_string()))
-            .ok_or(KeyError::MissingAlgorithm)?;
+        let alg = match jwk_algorithm(jwk)? {
+            Some(alg) => alg,
+            None => match JwkKind::of(jwk)? {
+                JwkKind::Oct => return Err(KeyError::MissingAlgorithm),
+                JwkKind::Rsa => Algorithm::RS256,
+                JwkKind::Ec(alg) => alg,
+                JwkKind::Ed25519 => Algorithm::EdDSA,
+            },
+        };
+        Self::from_jwk_with(jwk, alg)
+    }
+
+    /// A key from a JWK, pinned to `alg`: for example an RSA JWK without
+    /// `alg` for `PS256`. A JWK that carries `alg` must name this one.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::AlgorithmMismatch`] when the JWK's `alg` differs or `alg`
+    /// does not fit the key; otherwise as [`Key::from_jwk`].
+    pub fn from_jwk_with(jwk: &Jwk, alg: Algorithm) -> Result<Self, KeyError> {
+        check_jwk_use(jwk)?;
+        let kind = JwkKind::of(jwk)?;
+        if jwk_algorithm(jwk)?.is_some_and(|own| own != alg) || !kind.fits(alg) {
+            return Err(KeyError::AlgorithmMismatch(alg));
+        }
         let key = match &jwk.algorithm {
-            jsonwebtoken::jwk::AlgorithmParameters::OctetKey(params) => {
+            AlgorithmParameters::OctetKey(params) => {
                 let secret = URL_SAFE_NO_PAD
                     .decode(&params.value)
                     .map_err(|err| KeyError::Invalid(err.into()))?;
                 Self::hmac(alg, secret)?
             }
-            _ => {
-                let family = alg.family();
-                Self::public(alg, family, || DecodingKey::from_jwk(jwk))?
-            }
+            _ => Self::public(alg, alg.family(), || DecodingKey::from_jwk(jwk))?,
         };
         Ok(match &jwk.common.key_id {
             Some(kid) => key.with_kid(kid.clone()),
@@ -265,7 +422,8 @@ impl Key {
     /// # Errors
     ///
     /// [`KeyError::AlgorithmMismatch`] if `alg` is not of the key's family;
-    /// [`KeyError::WeakSecret`] for a short HMAC secret.
+    /// [`KeyError::WeakSecret`] for a short HMAC secret; the weak-key errors
+    /// of [`Key::rsa_pem`], [`Key::ec_pem`] and [`Key::ed_pem`].
     pub fn from_decoding_key(alg: Algorithm, key: DecodingKey) -> Result<Self, KeyError> {
         if key.family() == AlgorithmFamily::Hmac {
             if alg.family() != AlgorithmFamily::Hmac {
@@ -300,6 +458,7 @@ impl Key {
         if point_len.is_some_and(|len| key.try_get_as_bytes().map(<[u8]>::len).ok() != Some(len)) {
             return Err(KeyError::AlgorithmMismatch(alg));
         }
+        checks::check_public_key(alg, &key)?;
         let provider = crypto_provider()?;
         // Build a verifier once so that a key the backend cannot use fails
         // here rather than on the first request.
@@ -529,5 +688,159 @@ impl From<KeySet> for KeyRing {
 impl From<Key> for KeyRing {
     fn from(key: Key) -> Self {
         Self::new(KeySet::new([key]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// RFC 8037 §A.2's Ed25519 public key.
+    const ED_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    fn jwk(value: Value) -> Jwk {
+        serde_json::from_value(value).expect("a JWK")
+    }
+
+    fn p256_generator() -> Value {
+        let hex = |hex: &str| -> String {
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digits"))
+                .collect();
+            URL_SAFE_NO_PAD.encode(bytes)
+        };
+        json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": hex("6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296"),
+            "y": hex("4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5"),
+        })
+    }
+
+    fn rsa_2048() -> Value {
+        let mut n = vec![1u8; 256];
+        n[0] = 0xc0;
+        json!({ "kty": "RSA", "e": "AQAB", "n": URL_SAFE_NO_PAD.encode(n) })
+    }
+
+    #[test]
+    fn from_jwk_infers_the_algorithm_of_ec_and_okp_keys_and_rs256_for_rsa() {
+        let ec = Key::from_jwk(&jwk(p256_generator())).unwrap();
+        assert_eq!(ec.algorithm(), Algorithm::ES256);
+        let ed = Key::from_jwk(&jwk(
+            json!({ "kty": "OKP", "crv": "Ed25519", "x": ED_X, "kid": "e" }),
+        ))
+        .unwrap();
+        assert_eq!((ed.algorithm(), ed.kid()), (Algorithm::EdDSA, Some("e")));
+        let rsa = Key::from_jwk(&jwk(rsa_2048())).unwrap();
+        assert_eq!(rsa.algorithm(), Algorithm::RS256);
+    }
+
+    #[test]
+    fn from_jwk_with_pins_another_algorithm_but_not_against_the_jwks_own() {
+        let rsa = jwk(rsa_2048());
+        assert_eq!(
+            Key::from_jwk_with(&rsa, Algorithm::PS256)
+                .unwrap()
+                .algorithm(),
+            Algorithm::PS256
+        );
+        assert!(matches!(
+            Key::from_jwk_with(&rsa, Algorithm::ES256),
+            Err(KeyError::AlgorithmMismatch(Algorithm::ES256))
+        ));
+        let mut pinned = rsa_2048();
+        pinned["alg"] = json!("RS384");
+        assert!(matches!(
+            Key::from_jwk_with(&jwk(pinned), Algorithm::RS256),
+            Err(KeyError::AlgorithmMismatch(Algorithm::RS256))
+        ));
+        assert!(matches!(
+            Key::from_jwk_with(&jwk(p256_generator()), Algorithm::ES384),
+            Err(KeyError::AlgorithmMismatch(Algorithm::ES384))
+        ));
+    }
+
+    #[test]
+    fn from_jwk_refuses_keys_not_for_signing() {
+        for members in [
+            json!({ "use": "enc" }),
+            json!({ "key_ops": ["encrypt", "wrapKey"] }),
+            json!({ "alg": "RSA-OAEP-256" }),
+        ] {
+            let mut value = rsa_2048();
+            for (name, member) in members.as_object().unwrap() {
+                value[name] = member.clone();
+            }
+            assert!(
+                matches!(Key::from_jwk(&jwk(value)), Err(KeyError::NotForSigning)),
+                "{members}"
+            );
+        }
+        let mut verify = rsa_2048();
+        verify["use"] = json!("sig");
+        verify["key_ops"] = json!(["verify"]);
+        assert!(Key::from_jwk(&jwk(verify)).is_ok());
+    }
+
+    #[test]
+    fn from_jwk_keeps_oct_keys_for_hmac_only() {
+        let secret = URL_SAFE_NO_PAD.encode([3u8; 32]);
+        let hs = Key::from_jwk(&jwk(json!({ "kty": "oct", "alg": "HS256", "k": secret }))).unwrap();
+        assert_eq!(hs.algorithm(), Algorithm::HS256);
+        assert!(matches!(
+            Key::from_jwk(&jwk(json!({ "kty": "oct", "alg": "RS256", "k": secret }))),
+            Err(KeyError::AlgorithmMismatch(Algorithm::RS256))
+        ));
+        assert!(matches!(
+            Key::from_jwk(&jwk(json!({ "kty": "oct", "k": secret }))),
+            Err(KeyError::MissingAlgorithm)
+        ));
+        let mut rsa = rsa_2048();
+        rsa["alg"] = json!("HS256");
+        assert!(matches!(
+            Key::from_jwk(&jwk(rsa)),
+            Err(KeyError::AlgorithmMismatch(Algorithm::HS256))
+        ));
+    }
+
+    #[test]
+    fn from_jwk_refuses_unsupported_curves_and_unknown_algorithms() {
+        let p521 = jwk(json!({ "kty": "EC", "crv": "P-521", "x": "AA", "y": "AA" }));
+        assert!(matches!(
+            Key::from_jwk(&p521),
+            Err(KeyError::UnsupportedKey(_))
+        ));
+        let mut unknown = rsa_2048();
+        unknown["alg"] = json!("RS1");
+        assert!(matches!(
+            Key::from_jwk(&jwk(unknown)),
+            Err(KeyError::UnsupportedKey(_))
+        ));
+    }
+
+    #[test]
+    fn from_jwk_refuses_weak_public_keys() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let ed =
+            jwk(json!({ "kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(identity) }));
+        assert!(matches!(Key::from_jwk(&ed), Err(KeyError::WeakEd25519Key)));
+        let mut off_curve = p256_generator();
+        off_curve["y"] = json!(URL_SAFE_NO_PAD.encode([1u8; 32]));
+        assert!(matches!(
+            Key::from_jwk(&jwk(off_curve)),
+            Err(KeyError::InvalidPoint)
+        ));
+        let mut short = vec![1u8; 255];
+        short[0] = 0xff;
+        let rsa = jwk(json!({ "kty": "RSA", "e": "AQAB", "n": URL_SAFE_NO_PAD.encode(short) }));
+        assert!(matches!(
+            Key::from_jwk(&rsa),
+            Err(KeyError::WeakRsaKey { bits: 2040 })
+        ));
     }
 }

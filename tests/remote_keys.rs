@@ -376,7 +376,7 @@ async fn the_first_fetch_failing_is_a_clear_error_at_build() {
         (Answer::Status(StatusCode::SERVICE_UNAVAILABLE), "503"),
         (
             Answer::Keys(vec![json!({"kty": "oct", "k": "c2VjcmV0"})]),
-            "no key",
+            "no usable key",
         ),
     ] {
         let idp = FakeIdp::new(&[&key]);

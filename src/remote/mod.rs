@@ -587,7 +587,9 @@ impl Inner {
         if parsed.keys.is_empty() {
             return Err(RemoteError::Jwks {
                 url,
-                source: JwksError::NoUsableKeys,
+                source: JwksError::NoUsableKeys {
+                    skipped: parsed.skipped,
+                },
             });
         }
         Ok(Fresh::Keys {
