@@ -579,6 +579,58 @@ async fn static_hmac_keys_and_a_remote_issuer_share_one_layer() {
 }
 
 #[tokio::test]
+async fn two_remote_issuers_verify_their_own_tokens_and_refetch_alone() {
+    let Some(modules) = idp::node_modules() else {
+        return;
+    };
+    let (first_proxy, first) = start(&modules, "first").await;
+    let (second_proxy, second) = start(&modules, "second").await;
+    let first_keys = keys_of(&first_proxy).build().await.unwrap();
+    let second_keys = keys_of(&second_proxy).build().await.unwrap();
+    let layer = JwtAuthLayer::builder_for(
+        TrustedIssuer::remote(first_keys)
+            .audiences([idp::AUDIENCE])
+            .access_token_jwt(),
+    )
+    .issuer(
+        TrustedIssuer::remote(second_keys)
+            .audiences([idp::AUDIENCE])
+            .access_token_jwt(),
+    )
+    .build()
+    .unwrap();
+    assert_accepted(
+        &send(&layer, &first.token(idp::ES256).await).await,
+        &first_proxy,
+    );
+    assert_accepted(
+        &send(&layer, &second.token(idp::RS256).await).await,
+        &second_proxy,
+    );
+
+    // The second rotates its keys: only its own JWKS is fetched again.
+    second.stop().await;
+    let rotated = Provider::start(&modules, &second_proxy.url(), "rotated").await;
+    second_proxy.set_upstream(rotated.addr());
+    assert_accepted(
+        &send(&layer, &rotated.token(idp::EDDSA).await).await,
+        &second_proxy,
+    );
+    assert_eq!(
+        (first_proxy.jwks_requests(), second_proxy.jwks_requests()),
+        (1, 2)
+    );
+    // A token of the first with a kid only the second knows is the first's to refuse.
+    let token = first.token(idp::ES256).await;
+    let crossed = with_kid(&token, "rotated-es256");
+    send(&layer, &crossed).await.assert_invalid_token();
+    assert_eq!(second_proxy.jwks_requests(), 2);
+
+    rotated.stop().await;
+    first.stop().await;
+}
+
+#[tokio::test]
 async fn lazy_keys_start_while_the_provider_is_down_and_serve_once_it_is_back() {
     let Some(modules) = idp::node_modules() else {
         return;
