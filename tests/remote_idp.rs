@@ -460,6 +460,45 @@ async fn while_the_provider_is_down_cached_keys_serve_and_it_is_used_again_once_
     new.stop().await;
 }
 
+#[tokio::test]
+async fn keys_older_than_the_staleness_limit_are_dropped_until_a_fetch_succeeds() {
+    let Some(modules) = idp::node_modules() else {
+        return;
+    };
+    let (proxy, provider) = start(&modules, "stale").await;
+    let keys = keys_of(&proxy)
+        .cache_ttl(
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        )
+        .retry(Duration::from_millis(100), Duration::from_millis(300))
+        .max_staleness(Duration::from_secs(2))
+        .build()
+        .await
+        .unwrap();
+    let layer = layer_for(&keys);
+    let token = provider.token(idp::ES256).await;
+    assert_accepted(&send(&layer, &token).await, &proxy);
+
+    proxy.set_mode(Mode::Down);
+    assert!(
+        eventually(Duration::from_secs(10), || keys.ring().load().is_empty()).await,
+        "the keys outlived the staleness limit"
+    );
+    // Not from the verified-token cache either.
+    send(&layer, &token).await.assert_invalid_token();
+
+    proxy.set_mode(Mode::Forward);
+    assert!(
+        eventually(Duration::from_secs(10), || keys.ring().load().len() == 3).await,
+        "the keys did not come back"
+    );
+    assert_accepted(&send(&layer, &token).await, &proxy);
+
+    provider.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_provider_holds_one_fetch_and_no_request_past_the_timeout() {
     const REQUESTS: usize = 50;
