@@ -67,7 +67,8 @@ pub(crate) struct ParsedJwks {
 ///
 /// [`JwksError::NotJson`], [`JwksError::NoKeysArray`].
 pub(crate) fn parse_jwks(body: &[u8], allowed: &[Algorithm]) -> Result<ParsedJwks, JwksError> {
-    let document: Value = serde_json::from_slice(body).map_err(|error| JwksError::NotJson(error.into()))?;
+    let document: Value =
+        serde_json::from_slice(body).map_err(|error| JwksError::NotJson(error.into()))?;
     let Value::Object(mut document) = document else {
         return Err(JwksError::NoKeysArray);
     };

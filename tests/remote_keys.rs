@@ -585,3 +585,44 @@ async fn claims_read_oauth_scopes_as_a_set() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+// Real time here: with a paused clock, a refetch loop that never sleeps would never
+// let the clock advance, and the test would hang instead of failing.
+#[tokio::test]
+async fn a_zero_lifetime_does_not_refetch_nonstop() {
+    let key = es256("k1");
+    let idp = FakeIdp::new(&[&key]);
+    idp.state.lock().unwrap().cache_control = Some("no-store");
+    let _keys = RemoteKeys::jwks(JWKS, ISSUER)
+        .fetch(idp.clone())
+        .cache_ttl(Duration::ZERO, Duration::ZERO, Duration::ZERO)
+        .retry(Duration::from_secs(1), Duration::from_secs(60))
+        .build()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // One at build, then at most one a second.
+    assert!(idp.calls() <= 3, "{} fetches in 1.5 s", idp.calls());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_of_another_issuer_with_an_unknown_kid_causes_no_fetch() {
+    let key = es256("k1");
+    let idp = FakeIdp::new(&[&key]);
+    let keys = RemoteKeys::jwks(JWKS, ISSUER)
+        .fetch(idp.clone())
+        .build()
+        .await
+        .unwrap();
+    let layer = layer(keys);
+    let mut claims = idp_claims("eve");
+    claims["iss"] = json!("https://evil.example");
+    let token = es256("unknown").sign(&claims).unwrap();
+    send_token(&layer, &token).await.assert_invalid_token();
+    assert_eq!(idp.calls(), 1);
+    // The same token naming the issuer does cause one.
+    send_token(&layer, &token_with_kid("unknown"))
+        .await
+        .assert_invalid_token();
+    assert_eq!(idp.calls(), 2);
+}

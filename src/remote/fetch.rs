@@ -181,7 +181,16 @@ fn transport(err: reqwest::Error) -> FetchError {
     } else if err.is_timeout() {
         FetchError::Timeout(Duration::ZERO)
     } else {
-        FetchError::Transport(Box::new(err))
+        // reqwest's own text leaves out the cause ("connection refused", a
+        // certificate error): keep the whole chain in the message.
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        FetchError::Transport(message.into())
     }
 }
 

@@ -71,7 +71,8 @@ pub struct RefreshPolicy {
     /// How long the last good keys are used while refreshes fail.
     pub max_staleness: Duration,
     /// The first wait before a failed refresh is retried; it doubles with
-    /// each failure.
+    /// each failure. It is also the least time between two background
+    /// refreshes, whatever the lifetime.
     pub retry_min: Duration,
     /// The longest wait between retries.
     pub retry_max: Duration,
@@ -645,15 +646,26 @@ impl Inner {
                 state.stale = false;
                 state.last_error = None;
                 state.last_success = Some(now);
-                state.refresh_at = Some(now + ttl * 3 / 4);
+                // Never sooner than the first retry wait: a lifetime of zero
+                // (`no-store` with a zero minimum) must not refetch nonstop.
+                state.refresh_at = Some(now + (ttl * 3 / 4).max(self.policy.retry_min));
             }
             Err(error) => {
                 if state.failures == 0 && !first {
-                    tracing::warn!(
-                        issuer = %self.issuer,
-                        %error,
-                        "fetching the issuer's keys failed; the last good keys stay in use"
-                    );
+                    if state.last_success.is_some() && !state.stale {
+                        tracing::warn!(
+                            issuer = %self.issuer,
+                            %error,
+                            "fetching the issuer's keys failed; the last good keys stay in use"
+                        );
+                    } else {
+                        tracing::warn!(
+                            issuer = %self.issuer,
+                            %error,
+                            "fetching the issuer's keys failed; it has no keys in use, and \
+                             its tokens are refused until a fetch succeeds"
+                        );
+                    }
                 }
                 state.failures = state.failures.saturating_add(1);
                 let backoff = self
