@@ -92,13 +92,13 @@ mod layer;
 #[cfg(feature = "router")]
 pub mod password;
 mod rejection;
+#[cfg(feature = "remote")]
+pub mod remote;
 mod revocation;
 #[cfg(feature = "router")]
 pub mod router;
 mod service;
 mod signing;
-#[cfg(feature = "remote")]
-pub mod remote;
 mod source;
 #[cfg(feature = "router")]
 pub mod store;

@@ -53,7 +53,6 @@ impl<S, C, O> JwtAuth<S, C, O> {
     pub fn into_inner(self) -> S {
         self.inner
     }
-
 }
 
 /// Why a request does not go on to the inner service now.

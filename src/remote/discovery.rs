@@ -31,11 +31,10 @@ pub(super) fn metadata_urls(issuer: &str) -> Vec<String> {
 /// (OpenID Connect Discovery §4.3, RFC 8414 §3.3), and it must name a
 /// `jwks_uri`.
 pub(super) fn jwks_uri(issuer: &str, url: &str, body: &[u8]) -> Result<String, RemoteError> {
-    let metadata: Metadata =
-        serde_json::from_slice(body).map_err(|_| RemoteError::Discovery {
-            url: url.to_owned(),
-            reason: "the metadata is not a JSON object with a string `issuer`",
-        })?;
+    let metadata: Metadata = serde_json::from_slice(body).map_err(|_| RemoteError::Discovery {
+        url: url.to_owned(),
+        reason: "the metadata is not a JSON object with a string `issuer`",
+    })?;
     if metadata.issuer != issuer {
         return Err(RemoteError::IssuerMismatch {
             expected: issuer.to_owned(),
@@ -82,7 +81,11 @@ mod tests {
             "https://idp.example/jwks"
         );
         assert!(matches!(
-            jwks_uri("https://idp.example", "u", br#"{"issuer":"https://idp.example"}"#),
+            jwks_uri(
+                "https://idp.example",
+                "u",
+                br#"{"issuer":"https://idp.example"}"#
+            ),
             Err(RemoteError::Discovery { .. })
         ));
         assert!(matches!(

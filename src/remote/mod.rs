@@ -234,7 +234,6 @@ impl RemoteKeys {
     }
 }
 
-
 /// Builds [`RemoteKeys`].
 #[must_use]
 pub struct RemoteKeysBuilder {
@@ -493,9 +492,9 @@ impl Inner {
     /// The time until the background task should fetch.
     fn until_refresh(&self) -> Duration {
         let state = self.lock();
-        state
-            .refresh_at
-            .map_or(Duration::ZERO, |at| at.saturating_duration_since(Instant::now()))
+        state.refresh_at.map_or(Duration::ZERO, |at| {
+            at.saturating_duration_since(Instant::now())
+        })
     }
 
     /// One `GET`, with the policy's limits enforced whatever the client
@@ -707,9 +706,7 @@ impl RemoteError {
                     FetchError::TooLarge { limit } => FetchError::TooLarge { limit: *limit },
                     FetchError::Status(status) => FetchError::Status(*status),
                     FetchError::Redirect => FetchError::Redirect,
-                    FetchError::Transport(error) => {
-                        FetchError::Transport(error.to_string().into())
-                    }
+                    FetchError::Transport(error) => FetchError::Transport(error.to_string().into()),
                 },
             },
             Self::Discovery { url, reason } => Self::Discovery {

@@ -25,12 +25,12 @@ use crate::jws::{self, Compact, Header};
 use crate::key::{KeyRing, algorithm_from_name};
 use crate::revocation::{NoRevocation, Revocation};
 
+use crate::trusted_issuer::TrustedIssuer;
 pub(crate) use clock::now;
+pub use payload::RegisteredClaims;
 use payload::{CLAIMS_MEMBERS, ClaimsVisitor, RegisteredSeed};
 pub(crate) use payload::{numeric_date, optional_numeric_date};
-pub use payload::RegisteredClaims;
 pub use rules::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Validation};
-use crate::trusted_issuer::TrustedIssuer;
 
 /// The largest decoded payload kept on the stack while it is parsed.
 const SMALL_PAYLOAD: usize = 512;
@@ -483,7 +483,10 @@ fn type_claim(rules: &Validation) -> Option<&str> {
 }
 
 /// The registered claims alone, with their types checked.
-fn registered<'p>(rules: &Validation, payload: &'p [u8]) -> Result<RegisteredClaims<'p>, TokenError> {
+fn registered<'p>(
+    rules: &Validation,
+    payload: &'p [u8],
+) -> Result<RegisteredClaims<'p>, TokenError> {
     let mut de = serde_json::Deserializer::from_slice(payload);
     let registered = RegisteredSeed {
         type_claim: type_claim(rules),

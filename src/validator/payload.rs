@@ -116,7 +116,8 @@ fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &str) -> Result<(
 }
 
 /// The members of [`Claims`].
-pub(super) const CLAIMS_MEMBERS: [&str; 8] = ["sub", "exp", "iat", "nbf", "iss", "aud", "jti", "scope"];
+pub(super) const CLAIMS_MEMBERS: [&str; 8] =
+    ["sub", "exp", "iat", "nbf", "iss", "aud", "jti", "scope"];
 
 /// Reads the crate's own [`Claims`] and the registered claims in one pass.
 ///
@@ -144,9 +145,21 @@ impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
         let mut scope = None;
         while let Some(CowStr(name)) = map.next_key()? {
             match &*name {
-                "exp" => once(&mut registered.exp, map.next_value::<NumericDate>()?.0, "exp")?,
-                "nbf" => once(&mut registered.nbf, map.next_value::<NumericDate>()?.0, "nbf")?,
-                "iat" => once(&mut registered.iat, map.next_value::<NumericDate>()?.0, "iat")?,
+                "exp" => once(
+                    &mut registered.exp,
+                    map.next_value::<NumericDate>()?.0,
+                    "exp",
+                )?,
+                "nbf" => once(
+                    &mut registered.nbf,
+                    map.next_value::<NumericDate>()?.0,
+                    "nbf",
+                )?,
+                "iat" => once(
+                    &mut registered.iat,
+                    map.next_value::<NumericDate>()?.0,
+                    "iat",
+                )?,
                 "sub" => once(
                     &mut registered.sub,
                     map.next_value::<CowStr<'de>>()?.0,
@@ -321,4 +334,3 @@ impl<'de> Deserialize<'de> for NumericDate {
         deserializer.deserialize_any(DateVisitor)
     }
 }
-

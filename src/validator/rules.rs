@@ -156,4 +156,3 @@ fn strip_application(typ: &str) -> &str {
         _ => typ,
     }
 }
-
