@@ -148,11 +148,12 @@ mod tests {
     use super::*;
 
     fn claims<'a>(jti: &'a str, sub: &'a str, iat: u64) -> RegisteredClaims<'a> {
-        let mut claims = RegisteredClaims::default();
-        claims.jti = Some(Cow::Borrowed(jti));
-        claims.sub = Some(Cow::Borrowed(sub));
-        claims.iat = Some(iat);
-        claims
+        RegisteredClaims {
+            jti: Some(Cow::Borrowed(jti)),
+            sub: Some(Cow::Borrowed(sub)),
+            iat: Some(iat),
+            ..Default::default()
+        }
     }
 
     #[test]

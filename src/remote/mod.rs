@@ -662,28 +662,25 @@ impl Inner {
                 // in step.
                 let backoff = backoff + backoff.mul_f64(jitter() / 4.0);
                 let mut next = now + backoff;
-                match state.last_success {
-                    Some(success) => {
-                        let deadline = success + self.policy.max_staleness;
-                        if now >= deadline {
-                            if !state.stale {
-                                tracing::error!(
-                                    issuer = %self.issuer,
-                                    %error,
-                                    staleness = ?self.policy.max_staleness,
-                                    "the issuer's keys are older than the staleness limit; \
-                                     its tokens are refused until a fetch succeeds"
-                                );
-                                self.ring.replace(KeySet::default());
-                                state.body = None;
-                                state.etag = None;
-                                state.stale = true;
-                            }
-                        } else {
-                            next = next.min(deadline);
+                if let Some(success) = state.last_success {
+                    let deadline = success + self.policy.max_staleness;
+                    if now >= deadline {
+                        if !state.stale {
+                            tracing::error!(
+                                issuer = %self.issuer,
+                                %error,
+                                staleness = ?self.policy.max_staleness,
+                                "the issuer's keys are older than the staleness limit; \
+                                 its tokens are refused until a fetch succeeds"
+                            );
+                            self.ring.replace(KeySet::default());
+                            state.body = None;
+                            state.etag = None;
+                            state.stale = true;
                         }
+                    } else {
+                        next = next.min(deadline);
                     }
-                    None => {}
                 }
                 state.refresh_at = Some(next);
                 state.last_error = Some(error);
