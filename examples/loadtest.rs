@@ -36,6 +36,14 @@
 //!    probe's failures, and the `/login` answers: 200s, 503s with `Retry-After`, anything
 //!    else. `--login-only` runs this part alone.
 //!
+//! 4. `--kid-flood` (run on its own): the resource server (`examples/resource_server.rs`,
+//!    built with `cargo build --release --example resource_server --features axum,remote`)
+//!    verifying ES256 tokens against a JWKS this tool serves on loopback. One client probes
+//!    `/me` with a valid token, idle and then while `--connections` clients send tokens
+//!    whose `kid` the server has never seen; reports the probe's p99 against its idle p99
+//!    and how often the server fetched the JWKS (once at start, then at most once per 30 s
+//!    cooldown, however many unknown kids arrive).
+//!
 //! Besides req/s and latency, each throughput row gives the server's CPU time per request
 //! (from `/proc/<pid>/stat`, on Linux), and the summary divides `/notsecret`'s by `/secret`'s:
 //! the req/s ratio a server that alone saturated its CPU would show, whichever side (this
@@ -45,6 +53,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -72,6 +81,10 @@ struct Options {
     server: PathBuf,
     /// `--login-only`: only the login-isolation part.
     login_only: bool,
+    /// `--kid-flood`: only the unknown-`kid` flood against the resource server.
+    kid_flood: bool,
+    /// The resource server binary, for `--kid-flood`.
+    resource_server: PathBuf,
 }
 
 fn options() -> Result<Options, String> {
@@ -81,6 +94,9 @@ fn options() -> Result<Options, String> {
         login_clients: vec![(16, false), (64, true), (64, false)],
         server: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/examples/server"),
         login_only: false,
+        kid_flood: false,
+        resource_server: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("target/release/examples/resource_server"),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -104,10 +120,13 @@ fn options() -> Result<Options, String> {
             }
             "--server" => options.server = PathBuf::from(value()?),
             "--login-only" => options.login_only = true,
+            "--kid-flood" => options.kid_flood = true,
+            "--resource-server" => options.resource_server = PathBuf::from(value()?),
             _ => {
                 return Err(format!(
                     "unknown flag {flag}; flags: --duration SECS --connections N \
-                     --login-clients N[p][,N[p]…] --server PATH --login-only"
+                     --login-clients N[p][,N[p]…] --server PATH --login-only \
+                     --kid-flood --resource-server PATH"
                 ));
             }
         }
@@ -157,6 +176,16 @@ fn pin(cpus: &[usize]) -> bool {
 }
 
 fn start_server(path: &PathBuf, args: &[&str], cores: Cores) -> Result<Server, String> {
+    start_server_with(path, args, &[], cores)
+}
+
+/// As [`start_server`], with more environment variables.
+fn start_server_with(
+    path: &PathBuf,
+    args: &[&str],
+    env: &[(&str, String)],
+    cores: Cores,
+) -> Result<Server, String> {
     // Every CPU, counted before anything is pinned (pinning changes the count).
     static ALL: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
     let all = ALL
@@ -169,14 +198,19 @@ fn start_server(path: &PathBuf, args: &[&str], cores: Cores) -> Result<Server, S
     if !pin(server) && cores == Cores::Split {
         return Err("cannot pin the server to CPU 0".into());
     }
-    let started = spawn_server(path, args, cores);
+    let started = spawn_server(path, args, env, cores);
     if !pin(client) && cores == Cores::Split {
         return Err("cannot pin the client to CPU 1".into());
     }
     started
 }
 
-fn spawn_server(path: &PathBuf, args: &[&str], cores: Cores) -> Result<Server, String> {
+fn spawn_server(
+    path: &PathBuf,
+    args: &[&str],
+    env: &[(&str, String)],
+    cores: Cores,
+) -> Result<Server, String> {
     use std::io::BufRead;
     let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
     let mut command = Command::new(path);
@@ -198,6 +232,7 @@ fn spawn_server(path: &PathBuf, args: &[&str], cores: Cores) -> Result<Server, S
         .env("LOGIN_THROTTLE", "off")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
+        .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -457,6 +492,7 @@ where
     total
 }
 
+#[derive(Clone)]
 struct Row {
     name: String,
     requests: usize,
@@ -722,7 +758,146 @@ async fn isolation(addr: SocketAddr, options: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// Serves `body` as a JWKS on loopback, counting the requests.
+async fn serve_jwks(body: String) -> Result<(SocketAddr, Arc<AtomicUsize>), String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|err| err.to_string())?;
+    let addr = listener.local_addr().map_err(|err| err.to_string())?;
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&fetches);
+    let body = Bytes::from(body);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let counter = Arc::clone(&counter);
+            let body = body.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_: Request<hyper::body::Incoming>| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let response = http::Response::builder()
+                        .header("content-type", "application/json")
+                        .body(Full::new(body.clone()));
+                    async move { response }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok((addr, fetches))
+}
+
+/// `--kid-flood`: the resource server (`examples/resource_server.rs`) verifying ES256 tokens
+/// against a JWKS served here. One client probes `/me` with a valid token, idle and then
+/// while `--connections` clients send tokens whose `kid` is new on every request (signed by
+/// the right key, so only the `kid` is unknown). Reports the probe's p99 against its idle
+/// p99, the flood's answers, and how many times the server fetched the JWKS: at start, then
+/// at most once per 30 s cooldown.
+async fn kid_flood(options: &Options) -> Result<(), String> {
+    const ISSUER: &str = "https://issuer.loadtest.invalid";
+    const AUDIENCE: &str = "loadtest-api";
+    let pem = include_bytes!("../tests/data/keys/ec256_private.pem");
+    let key = SigningKey::ec_pem(Algorithm::ES256, pem)
+        .map_err(|err| err.to_string())?
+        .with_kid("load-1");
+    let jwk = key.public_jwk().ok_or("no JWK")?;
+    let (jwks, fetches) = serve_jwks(serde_json::json!({ "keys": [jwk] }).to_string()).await?;
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = serde_json::json!({
+        "iss": ISSUER, "sub": "probe", "aud": AUDIENCE, "iat": now, "exp": now + 3600,
+        "scope": "read",
+    });
+    let valid: Arc<str> = key.sign(&claims).map_err(|err| err.to_string())?.into();
+    // Tokens with kids the server has never seen; one per request, cycling.
+    let unknown: Arc<Vec<String>> = Arc::new(
+        (0..4_096)
+            .map(|i| {
+                key.clone()
+                    .with_kid(format!("unknown-{i}-{now}"))
+                    .sign(&claims)
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|err| err.to_string())?,
+    );
+    let split = std::thread::available_parallelism().is_ok_and(|cpus| cpus.get() >= 2)
+        && cfg!(target_os = "linux");
+    let cores = if split { Cores::Split } else { Cores::Shared };
+    let env = [
+        ("JWKS_URL", format!("http://{jwks}/jwks")),
+        ("ISSUER", ISSUER.to_owned()),
+        ("AUDIENCE", AUDIENCE.to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let server = start_server_with(&options.resource_server, &[], &env, cores).map_err(|err| {
+        format!(
+            "{err} (build it: cargo build --release --example resource_server --features axum,remote)"
+        )
+    })?;
+    let addr = server.addr;
+    let duration = options.duration;
+    let probe = move |_: usize, _: u64| with_bearer(addr, Method::GET, "/me", &valid);
+    let idle = row(
+        "GET /me probe, idle (1 conn)",
+        run(addr, 1, duration, probe.clone()).await,
+        duration,
+    );
+    let before = fetches.load(Ordering::SeqCst);
+    let clients = options.connections;
+    let flood_tokens = Arc::clone(&unknown);
+    // The flood gets its own thread, so that its clients never delay the probe's.
+    let flood = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|runtime| {
+                runtime.block_on(run(addr, clients, duration, move |n, i| {
+                    let token = &flood_tokens[(n * 131 + i as usize) % flood_tokens.len()];
+                    with_bearer(addr, Method::GET, "/me", token)
+                }))
+            })
+    });
+    let started = Instant::now();
+    let during = row(
+        format!("GET /me probe, {clients} clients with unknown kids"),
+        run(addr, 1, duration, probe).await,
+        duration,
+    );
+    let mut flood = flood
+        .join()
+        .map_err(|_| "the kid flood panicked")?
+        .map_err(|err| err.to_string())?;
+    let elapsed = started.elapsed();
+    let during_flood = fetches.load(Ordering::SeqCst) - before;
+    println!();
+    print_rows(&[idle.clone(), during.clone()]);
+    println!();
+    let flood_requests = flood.ok + flood.other + flood.shed + flood.shed_without_retry_after;
+    let (p50, p99) = (flood.percentile(50.0), flood.percentile(99.0));
+    println!(
+        "kid flood: {flood_requests} requests ({} × 200, {} × other (401 expected), {} connection \
+         errors), p50 {} µs, p99 {} µs; probe p99 / idle p99 {:.2}",
+        flood.ok,
+        flood.other,
+        flood.errors,
+        p50.as_micros(),
+        p99.as_micros(),
+        during.p99.as_secs_f64() / idle.p99.as_secs_f64().max(1e-9),
+    );
+    println!(
+        "JWKS fetches: {before} at start, {during_flood} during the {:.1} s flood (a 30 s \
+         cooldown allows {})",
+        elapsed.as_secs_f64(),
+        1 + elapsed.as_secs() / 30,
+    );
+    drop(server);
+    Ok(())
+}
+
 async fn main_async(options: Options) -> Result<(), String> {
+    if options.kid_flood {
+        return kid_flood(&options).await;
+    }
     println!(
         "{} s per scenario, {} connections, login floods (clients, polite) {:?}, bcrypt cost 12; {} CPUs",
         options.duration.as_secs(),

@@ -503,3 +503,32 @@ async fn poll_ready_is_passed_through() {
         Poll::Ready(Err("not ready"))
     );
 }
+
+#[tokio::test]
+async fn fractional_dates_are_read_by_one_rule_in_the_validator_and_in_claims() {
+    // RFC 7519 §2: a NumericDate may be fractional. Both the checks and `Claims` round it
+    // to the nearest second.
+    let iat = now() - 10;
+    let exp = iat + 600;
+    let payload =
+        format!(r#"{{"sub":"alice","iat":{iat}.4,"exp":{exp}.6,"scope":"access_token"}}"#);
+    let token = raw_hs256(r#"{"alg":"HS256","typ":"JWT"}"#, &payload, SECRET);
+    let verified = tower_jwt_auth::Validator::new(
+        Key::hmac(Algorithm::HS256, SECRET).unwrap(),
+        tower_jwt_auth::Validation::new(),
+    )
+    .unwrap()
+    .validate::<tower_jwt_auth::Claims>(&token)
+    .unwrap();
+    assert_eq!(verified.claims.exp, exp + 1);
+    assert_eq!(verified.exp, exp + 1);
+    assert_eq!(verified.claims.iat, Some(iat));
+    send_token(&hs256_layer(), &token).await.assert_ok("alice");
+    // A fractional expiry in the past is refused as expired, not as malformed.
+    let payload = format!(
+        r#"{{"sub":"alice","exp":{}.5,"scope":"access_token"}}"#,
+        now() - 3600
+    );
+    let token = raw_hs256(r#"{"alg":"HS256","typ":"JWT"}"#, &payload, SECRET);
+    send_token(&hs256_layer(), &token).await.assert_expired();
+}

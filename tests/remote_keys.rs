@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -625,4 +626,143 @@ async fn a_token_of_another_issuer_with_an_unknown_kid_causes_no_fetch() {
         .await
         .assert_invalid_token();
     assert_eq!(idp.calls(), 2);
+}
+
+/// A loopback HTTP server for the default client: `/jwks` serves `body`, `/same` redirects
+/// to `/jwks` on the same host, `/other` redirects to the same port under another host
+/// name (`localhost` instead of `127.0.0.1`), `/slow` never answers, `/chunked` streams
+/// `body` without a `Content-Length`.
+async fn http_idp(body: String) -> std::net::SocketAddr {
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = Bytes::from(body);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let body = body.clone();
+                    async move {
+                        let response = http::Response::builder();
+                        let response = match request.uri().path() {
+                            "/jwks" => response.body(Full::new(body)),
+                            "/same" => response
+                                .status(302)
+                                .header("location", format!("http://{addr}/jwks"))
+                                .body(Full::default()),
+                            "/other" => response
+                                .status(302)
+                                .header("location", format!("http://localhost:{}/jwks", addr.port()))
+                                .body(Full::default()),
+                            "/slow" => {
+                                std::future::pending::<()>().await;
+                                unreachable!()
+                            }
+                            "/chunked" => {
+                                // Two frames and no length: the cap applies while reading.
+                                use http_body_util::{BodyExt, StreamBody};
+                                let frames = [body.slice(..body.len() / 2), body.slice(body.len() / 2..)]
+                                    .map(|chunk| Ok::<_, Infallible>(hyper::body::Frame::data(chunk)));
+                                return Ok::<_, Infallible>(
+                                    http::Response::new(
+                                        StreamBody::new(futures_util::stream::iter(frames)).boxed(),
+                                    ),
+                                );
+                            }
+                            _ => response.status(404).body(Full::default()),
+                        };
+                        Ok::<_, Infallible>(response.unwrap().map(|body| {
+                            http_body_util::BodyExt::boxed(body)
+                        }))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn the_default_client_follows_redirects_within_the_host_only_and_caps_the_body() {
+    let key = es256("k1");
+    let body = json!({ "keys": [jwk(&key)] }).to_string();
+    let addr = http_idp(body.clone()).await;
+    let fetch = |path: &str| RemoteKeys::jwks(format!("http://{addr}{path}"), ISSUER);
+
+    let keys = fetch("/same").build().await.unwrap();
+    assert_eq!(keys.ring().load().len(), 1);
+
+    let error = fetch("/other").build().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            RemoteError::Fetch {
+                source: FetchError::Redirect,
+                ..
+            }
+        ),
+        "{error}"
+    );
+
+    let error = fetch("/chunked")
+        .max_body(body.len() - 1)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            RemoteError::Fetch {
+                source: FetchError::TooLarge { .. },
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(fetch("/chunked").max_body(body.len()).build().await.is_ok());
+
+    let error = fetch("/slow")
+        .timeout(Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            RemoteError::Fetch {
+                source: FetchError::Timeout(_),
+                ..
+            }
+        ),
+        "{error}"
+    );
+
+    let error = fetch("/missing").build().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            RemoteError::Fetch {
+                source: FetchError::Status(StatusCode::NOT_FOUND),
+                ..
+            }
+        ),
+        "{error}"
+    );
+    // A connection refused keeps its cause in the message.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let error = RemoteKeys::jwks(format!("http://127.0.0.1:{port}/jwks"), ISSUER)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().to_lowercase().contains("refused"),
+        "{error}"
+    );
 }
