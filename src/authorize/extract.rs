@@ -7,10 +7,25 @@ use axum::extract::FromRequestParts;
 use axum::response::Response;
 use http::request::Parts;
 
-use super::requirement::{ScopeList, are_scope_tokens};
+use super::requirement::{ScopeList, is_scope_token};
 use super::scope::{ScopeClaims, ScopeSource};
 use crate::claims::Claims;
 use crate::rejection::{JsonRejection, OnRejection, Rejection};
+
+/// Whether `names` is a non-empty list of scope tokens (usable in a `const`).
+const fn are_scope_tokens(names: &[&str]) -> bool {
+    if names.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    while i < names.len() {
+        if !is_scope_token(names[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// A scope requirement named by a type, for [`Scoped`].
 ///
@@ -120,5 +135,25 @@ where
         // would still be an `insufficient_scope` one, without the names.
         let required = ScopeList::new(R::SCOPES.iter().copied()).unwrap_or_default();
         Err(JsonRejection.on_rejection(Rejection::InsufficientScope { required }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn const_check_agrees_with_the_runtime_check() {
+        assert!(are_scope_tokens(&["read", "orders:write"]));
+        assert!(!are_scope_tokens(&[]));
+        assert!(!are_scope_tokens(&["read", "a\"b"]));
+        assert!(!are_scope_tokens(&["read", ""]));
+        for name in ["read", "a b", "a\\b", "é"] {
+            assert_eq!(
+                are_scope_tokens(&[name]),
+                ScopeList::new([name]).is_ok(),
+                "{name:?}"
+            );
+        }
     }
 }
