@@ -100,9 +100,11 @@ impl ScopeList {
             "Bearer error=\"insufficient_scope\", scope=\"{}\"",
             names.join(" ")
         );
-        // Scope tokens are visible ASCII without quotes or backslashes.
+        // Scope tokens are visible ASCII without quotes or backslashes, so
+        // quoting them needs no escapes and the header value is valid; the
+        // error arm is unreachable but costs nothing to keep honest.
         let challenge =
-            HeaderValue::from_str(&text).map_err(|_| BuildError::InvalidScope(text.clone()))?;
+            HeaderValue::from_str(&text).map_err(|_| BuildError::InvalidScope(names.join(" ")))?;
         Ok(Self(Some(Arc::new(ListInner { names, challenge }))))
     }
 
