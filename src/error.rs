@@ -166,4 +166,9 @@ pub enum BuildError {
     /// The same issuer was trusted twice.
     #[error("the issuer {0:?} is trusted twice")]
     DuplicateIssuer(String),
+    /// A required scope name is not a `scope-token` of RFC 6749 §3.3
+    /// (visible ASCII without `"` and `\`): it could not be named in a
+    /// challenge.
+    #[error("the scope name {0:?} is not an RFC 6749 scope token")]
+    InvalidScope(String),
 }

@@ -55,13 +55,18 @@
 //! | Expired | 401 | `Bearer error="invalid_token", …` | `{"detail":"Token expired"}` |
 //! | Any other bad token | 401 | `Bearer error="invalid_token"` | `{"detail":"Invalid token"}` |
 //! | Malformed `Authorization` | 400 | `Bearer error="invalid_request"` | `{"detail":"Invalid request"}` |
+//! | Valid token, requirement not met ([`authorize`]) | 403 | `Bearer error="insufficient_scope", scope="…"` | `{"detail":"Insufficient scope"}` |
+//!
+//! The 403 comes from the per-route requirements of [`authorize`]
+//! ([`RequireScopeLayer`], the `Scoped` extractor), placed inside the layer.
 //!
 //! # Features
 //!
 //! - `aws-lc-rs` (default) / `rust-crypto`: jsonwebtoken's crypto backend for
 //!   the asymmetric algorithms (HMAC always uses a pre-keyed RustCrypto
 //!   state). With both on, aws-lc-rs is used.
-//! - `axum`: the `JwtClaims` extractor.
+//! - `axum`: the `JwtClaims` extractor and the `Scoped` extractor of
+//!   [`authorize`].
 //! - `router`: the auth router (`Auth`), password hashing, token issuing,
 //!   login throttling and the in-memory store.
 //! - `sqlite`, `postgres`: the SQL stores.
@@ -77,6 +82,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod authorize;
 mod cache;
 mod claims;
 mod error;
@@ -105,6 +111,7 @@ pub mod store;
 mod trusted_issuer;
 mod validator;
 
+pub use authorize::{RequireLayer, RequireScopeLayer, ScopeClaims, ScopeSource, Scopes};
 pub use cache::DEFAULT_CACHE_CAPACITY;
 pub use claims::{ACCESS_TOKEN, Audience, Claims, REFRESH_TOKEN};
 pub use error::{BuildError, KeyError, TokenError};

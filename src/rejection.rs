@@ -6,6 +6,7 @@
 //! | Expired | 401 | `Bearer error="invalid_token", …` | `{"detail":"Token expired"}` |
 //! | Any other bad token | 401 | `Bearer error="invalid_token"` | `{"detail":"Invalid token"}` |
 //! | Malformed request | 400 | `Bearer error="invalid_request"` | `{"detail":"Invalid request"}` |
+//! | Valid token, requirement not met ([`authorize`](crate::authorize)) | 403 | `Bearer error="insufficient_scope", scope="…"` | `{"detail":"Insufficient scope"}` |
 //!
 //! Replace the format with your own [`OnRejection`] (a closure works).
 
@@ -13,10 +14,13 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
+use crate::authorize::ScopeList;
 use crate::error::TokenError;
 
 /// Why a request was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Cheap to clone: [`Rejection::InsufficientScope`] shares its list.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rejection {
     /// No bearer token came with the request.
@@ -27,13 +31,22 @@ pub enum Rejection {
     InvalidRequest,
     /// A token came and was refused.
     InvalidToken(TokenError),
+    /// A valid token that does not meet a route's requirement
+    /// ([`authorize`](crate::authorize)): `required` lists the scopes the
+    /// route needs (empty for a predicate).
+    InsufficientScope {
+        /// The scopes required, named in the challenge.
+        required: ScopeList,
+    },
 }
 
 impl Rejection {
-    /// The response status: 400 for [`Rejection::InvalidRequest`], else 401.
+    /// The response status: 400 for [`Rejection::InvalidRequest`], 403 for
+    /// [`Rejection::InsufficientScope`], else 401.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -55,17 +68,20 @@ impl Rejection {
             Self::InvalidRequest => INVALID_REQUEST,
             Self::InvalidToken(TokenError::Expired) => EXPIRED,
             Self::InvalidToken(_) => INVALID_TOKEN,
+            Self::InsufficientScope { required } => required.challenge(),
         }
     }
 
     /// The client-facing message: stable and generic, it never says which
-    /// check failed beyond "expired".
+    /// check failed beyond "expired" (the scopes a route needs are in the
+    /// challenge, as RFC 6750 §3.1 asks).
     pub fn detail(&self) -> &'static str {
         match self {
             Self::MissingCredentials => "Not authenticated",
             Self::InvalidRequest => "Invalid request",
             Self::InvalidToken(TokenError::Expired) => "Token expired",
             Self::InvalidToken(_) => "Invalid token",
+            Self::InsufficientScope { .. } => "Insufficient scope",
         }
     }
 
@@ -75,6 +91,7 @@ impl Rejection {
             Self::InvalidRequest => br#"{"detail":"Invalid request"}"#,
             Self::InvalidToken(TokenError::Expired) => br#"{"detail":"Token expired"}"#,
             Self::InvalidToken(_) => br#"{"detail":"Invalid token"}"#,
+            Self::InsufficientScope { .. } => br#"{"detail":"Insufficient scope"}"#,
         })
     }
 }
@@ -127,6 +144,9 @@ mod tests {
             Rejection::InvalidRequest,
             Rejection::InvalidToken(TokenError::Expired),
             Rejection::InvalidToken(TokenError::InvalidSignature),
+            Rejection::InsufficientScope {
+                required: ScopeList::default(),
+            },
         ];
         for rejection in cases {
             let body: serde_json::Value = serde_json::from_slice(&rejection.json_body()).unwrap();
