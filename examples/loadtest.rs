@@ -772,13 +772,14 @@ async fn serve_jwks(body: String) -> Result<(SocketAddr, Arc<AtomicUsize>), Stri
             let counter = Arc::clone(&counter);
             let body = body.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |_: Request<hyper::body::Incoming>| {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let response = http::Response::builder()
-                        .header("content-type", "application/json")
-                        .body(Full::new(body.clone()));
-                    async move { response }
-                });
+                let service =
+                    hyper::service::service_fn(move |_: Request<hyper::body::Incoming>| {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let response = http::Response::builder()
+                            .header("content-type", "application/json")
+                            .body(Full::new(body.clone()));
+                        async move { response }
+                    });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -813,12 +814,13 @@ async fn kid_flood(options: &Options) -> Result<(), String> {
     let unknown: Arc<Vec<String>> = Arc::new(
         (0..4_096)
             .map(|i| {
-                key.clone()
+                SigningKey::ec_pem(Algorithm::ES256, pem)
+                    .map_err(|err| err.to_string())?
                     .with_kid(format!("unknown-{i}-{now}"))
                     .sign(&claims)
+                    .map_err(|err| err.to_string())
             })
-            .collect::<Result<_, _>>()
-            .map_err(|err| err.to_string())?,
+            .collect::<Result<_, String>>()?,
     );
     let split = std::thread::available_parallelism().is_ok_and(|cpus| cpus.get() >= 2)
         && cfg!(target_os = "linux");

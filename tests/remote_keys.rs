@@ -654,7 +654,10 @@ async fn http_idp(body: String) -> std::net::SocketAddr {
                                 .body(Full::default()),
                             "/other" => response
                                 .status(302)
-                                .header("location", format!("http://localhost:{}/jwks", addr.port()))
+                                .header(
+                                    "location",
+                                    format!("http://localhost:{}/jwks", addr.port()),
+                                )
                                 .body(Full::default()),
                             "/slow" => {
                                 std::future::pending::<()>().await;
@@ -663,19 +666,22 @@ async fn http_idp(body: String) -> std::net::SocketAddr {
                             "/chunked" => {
                                 // Two frames and no length: the cap applies while reading.
                                 use http_body_util::{BodyExt, StreamBody};
-                                let frames = [body.slice(..body.len() / 2), body.slice(body.len() / 2..)]
-                                    .map(|chunk| Ok::<_, Infallible>(hyper::body::Frame::data(chunk)));
-                                return Ok::<_, Infallible>(
-                                    http::Response::new(
-                                        StreamBody::new(futures_util::stream::iter(frames)).boxed(),
-                                    ),
-                                );
+                                let frames =
+                                    [body.slice(..body.len() / 2), body.slice(body.len() / 2..)]
+                                        .map(|chunk| {
+                                            Ok::<_, Infallible>(hyper::body::Frame::data(chunk))
+                                        });
+                                return Ok::<_, Infallible>(http::Response::new(
+                                    StreamBody::new(futures_util::stream::iter(frames)).boxed(),
+                                ));
                             }
                             _ => response.status(404).body(Full::default()),
                         };
-                        Ok::<_, Infallible>(response.unwrap().map(|body| {
-                            http_body_util::BodyExt::boxed(body)
-                        }))
+                        Ok::<_, Infallible>(
+                            response
+                                .unwrap()
+                                .map(|body| http_body_util::BodyExt::boxed(body)),
+                        )
                     }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
