@@ -758,34 +758,50 @@ async fn isolation(addr: SocketAddr, options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// Serves `body` as a JWKS on loopback, counting the requests.
-async fn serve_jwks(body: String) -> Result<(SocketAddr, Arc<AtomicUsize>), String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|err| err.to_string())?;
-    let addr = listener.local_addr().map_err(|err| err.to_string())?;
+/// Serves `body` as a JWKS on loopback, counting the requests. It runs on a thread of its
+/// own: this tool's runtime blocks while a server starts, and the server fetches the JWKS
+/// while it starts.
+fn serve_jwks(body: String) -> Result<(SocketAddr, Arc<AtomicUsize>), String> {
     let fetches = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&fetches);
     let body = Bytes::from(body);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let counter = Arc::clone(&counter);
-            let body = body.clone();
-            tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |_: Request<hyper::body::Incoming>| {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                        let response = http::Response::builder()
-                            .header("content-type", "application/json")
-                            .body(Full::new(body.clone()));
-                        async move { response }
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(err) => return drop(tx.send(Err(err.to_string()))),
+        };
+        runtime.block_on(async move {
+            let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                Ok(listener) => listener,
+                Err(err) => return drop(tx.send(Err(err.to_string()))),
+            };
+            let _ = tx.send(listener.local_addr().map_err(|err| err.to_string()));
+            while let Ok((stream, _)) = listener.accept().await {
+                let counter = Arc::clone(&counter);
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(move |_: Request<hyper::body::Incoming>| {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            let response = http::Response::builder()
+                                .header("content-type", "application/json")
+                                .body(Full::new(body.clone()));
+                            async move { response }
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
     });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(|_| "the JWKS server did not start".to_owned())??;
     Ok((addr, fetches))
 }
 
@@ -803,13 +819,14 @@ async fn kid_flood(options: &Options) -> Result<(), String> {
         .map_err(|err| err.to_string())?
         .with_kid("load-1");
     let jwk = key.public_jwk().ok_or("no JWK")?;
-    let (jwks, fetches) = serve_jwks(serde_json::json!({ "keys": [jwk] }).to_string()).await?;
+    let (jwks, fetches) = serve_jwks(serde_json::json!({ "keys": [jwk] }).to_string())?;
     let now = jsonwebtoken::get_current_timestamp();
     let claims = serde_json::json!({
         "iss": ISSUER, "sub": "probe", "aud": AUDIENCE, "iat": now, "exp": now + 3600,
         "scope": "read",
     });
     let valid: Arc<str> = key.sign(&claims).map_err(|err| err.to_string())?.into();
+    let valid = Arc::clone(&valid);
     // Tokens with kids the server has never seen; one per request, cycling.
     let unknown: Arc<Vec<String>> = Arc::new(
         (0..4_096)
@@ -829,7 +846,7 @@ async fn kid_flood(options: &Options) -> Result<(), String> {
         ("JWKS_URL", format!("http://{jwks}/jwks")),
         ("ISSUER", ISSUER.to_owned()),
         ("AUDIENCE", AUDIENCE.to_owned()),
-        ("RUST_LOG", "warn".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
     ];
     let server = start_server_with(&options.resource_server, &[], &env, cores).map_err(|err| {
         format!(
@@ -837,60 +854,84 @@ async fn kid_flood(options: &Options) -> Result<(), String> {
         )
     })?;
     let addr = server.addr;
+    let pid = server.child.id();
     let duration = options.duration;
-    let probe = move |_: usize, _: u64| with_bearer(addr, Method::GET, "/me", &valid);
+    let clients = options.connections;
+    let probe_token = Arc::clone(&valid);
+    let probe = move |_: usize, _: u64| with_bearer(addr, Method::GET, "/me", &probe_token);
     let idle = row(
         "GET /me probe, idle (1 conn)",
         run(addr, 1, duration, probe.clone()).await,
         duration,
     );
-    let before = fetches.load(Ordering::SeqCst);
-    let clients = options.connections;
-    let flood_tokens = Arc::clone(&unknown);
-    // The flood gets its own thread, so that its clients never delay the probe's.
-    let flood = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map(|runtime| {
-                runtime.block_on(run(addr, clients, duration, move |n, i| {
-                    let token = &flood_tokens[(n * 131 + i as usize) % flood_tokens.len()];
-                    with_bearer(addr, Method::GET, "/me", token)
-                }))
-            })
-    });
-    let started = Instant::now();
-    let during = row(
-        format!("GET /me probe, {clients} clients with unknown kids"),
-        run(addr, 1, duration, probe).await,
-        duration,
-    );
-    let mut flood = flood
-        .join()
-        .map_err(|_| "the kid flood panicked")?
-        .map_err(|err| err.to_string())?;
-    let elapsed = started.elapsed();
-    let during_flood = fetches.load(Ordering::SeqCst) - before;
+    let mut rows = vec![idle];
+    let mut summaries = Vec::new();
+    // First a control flood of valid tokens (the load itself), then the unknown kids.
+    for (label, tokens) in [
+        ("valid tokens", Arc::new(vec![valid.to_string()])),
+        ("unknown kids", Arc::clone(&unknown)),
+    ] {
+        let before = fetches.load(Ordering::SeqCst);
+        let flood = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|runtime| {
+                    runtime.block_on(run(addr, clients, duration, move |n, i| {
+                        let token = &tokens[(n * 131 + i as usize) % tokens.len()];
+                        with_bearer(addr, Method::GET, "/me", token)
+                    }))
+                })
+        });
+        let started = Instant::now();
+        let mut probed = measured(pid, run(addr, 1, duration, probe.clone())).await;
+        // The server's CPU time covers the flood too: it is reported per request below,
+        // not in the probe's row.
+        let server_cpu = probed.server_cpu.take();
+        let mut flood = flood
+            .join()
+            .map_err(|_| "the flood panicked")?
+            .map_err(|err| err.to_string())?;
+        let elapsed = started.elapsed();
+        let requests = flood.latencies.len() + probed.latencies.len();
+        let cpu_per_request =
+            server_cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / requests.max(1) as f64);
+        rows.push(row(
+            format!("GET /me probe, {clients} clients sending {label}"),
+            probed,
+            duration,
+        ));
+        let (p50, p99) = (flood.percentile(50.0), flood.percentile(99.0));
+        summaries.push(format!(
+            "{label}: {} requests ({} × 200, {} × other, {} connection errors), p50 {} µs, \
+             p99 {} µs; server CPU {} µs per request (flood and probe); JWKS fetches during \
+             the {:.1} s flood: {} (a 30 s cooldown allows {})",
+            flood.latencies.len(),
+            flood.ok,
+            flood.other,
+            flood.errors,
+            p50.as_micros(),
+            p99.as_micros(),
+            cpu_per_request.map_or("-".to_owned(), |us| format!("{us:.1}")),
+            elapsed.as_secs_f64(),
+            fetches.load(Ordering::SeqCst) - before,
+            1 + elapsed.as_secs() / 30,
+        ));
+    }
     println!();
-    print_rows(&[idle.clone(), during.clone()]);
+    print_rows(&rows);
     println!();
-    let flood_requests = flood.ok + flood.other + flood.shed + flood.shed_without_retry_after;
-    let (p50, p99) = (flood.percentile(50.0), flood.percentile(99.0));
+    for summary in summaries {
+        println!("{summary}");
+    }
+    let p99 = |row: &Row| row.p99.as_secs_f64().max(1e-9);
     println!(
-        "kid flood: {flood_requests} requests ({} × 200, {} × other (401 expected), {} connection \
-         errors), p50 {} µs, p99 {} µs; probe p99 / idle p99 {:.2}",
-        flood.ok,
-        flood.other,
-        flood.errors,
-        p50.as_micros(),
-        p99.as_micros(),
-        during.p99.as_secs_f64() / idle.p99.as_secs_f64().max(1e-9),
-    );
-    println!(
-        "JWKS fetches: {before} at start, {during_flood} during the {:.1} s flood (a 30 s \
-         cooldown allows {})",
-        elapsed.as_secs_f64(),
-        1 + elapsed.as_secs() / 30,
+        "probe p99 / idle p99: under valid tokens {:.2}, under unknown kids {:.2}; unknown kids \
+         / valid tokens {:.2}; JWKS fetches in all: {}",
+        p99(&rows[1]) / p99(&rows[0]),
+        p99(&rows[2]) / p99(&rows[0]),
+        p99(&rows[2]) / p99(&rows[1]),
+        fetches.load(Ordering::SeqCst),
     );
     drop(server);
     Ok(())

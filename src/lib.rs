@@ -60,6 +60,15 @@
 //! The 403 comes from the per-route requirements of [`authorize`]
 //! ([`RequireScopeLayer`], the `Scoped` extractor), placed inside the layer.
 //!
+//! # Tokens of identity providers
+//!
+//! A layer trusts one issuer or several, each a [`TrustedIssuer`] with its own
+//! keys and rules; the token's `iss` chooses among them. With the `remote`
+//! feature, an issuer's keys are fetched by discovery or from its JWKS URL and
+//! kept fresh in the background ([`remote::RemoteKeys`]); the tutorial's own
+//! HS256 tokens can be accepted on the same layer. Scopes and roles are
+//! required per route with [`authorize`].
+//!
 //! # Features
 //!
 //! - `aws-lc-rs` (default) / `rust-crypto`: jsonwebtoken's crypto backend for
