@@ -17,7 +17,6 @@
 //! - `SHUTDOWN_TIMEOUT` (10 s): after SIGTERM or Ctrl-C, how long open connections get to
 //!   finish; the rest are closed and the process exits with status 0.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,17 +142,25 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let mut accept_failures = 0_u32;
+    let mut at_capacity = false;
     tokio::pin!(shutdown);
     loop {
         // Finished connections leave the set here, so it holds only open ones.
         while connections.try_join_next().is_some() {}
         let permit = match Arc::clone(&permits).try_acquire_owned() {
-            Ok(permit) => permit,
+            Ok(permit) => {
+                at_capacity = false;
+                permit
+            }
             Err(_) => {
-                tracing::warn!(
-                    max_connections = settings.max_connections,
-                    "connection limit reached; new connections wait until one closes"
-                );
+                // Once per streak: under a flood every freed slot is taken again at once.
+                if !at_capacity {
+                    tracing::warn!(
+                        max_connections = settings.max_connections,
+                        "connection limit reached; new connections wait until one closes"
+                    );
+                    at_capacity = true;
+                }
                 tokio::select! {
                     () = &mut shutdown => break,
                     permit = Arc::clone(&permits).acquire_owned() => {
@@ -190,8 +197,7 @@ pub async fn serve(
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(app.oneshot(request).await.into_response()) }
+            app.clone().oneshot(request)
         });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         connections.spawn(async move {
