@@ -9,7 +9,7 @@ mod support;
 #[path = "../examples/server.rs"]
 mod server;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 use http::StatusCode;
 use server::serving::{Serving, with_request_timeout};
-use support::{example_binary, vars};
+use support::{child_lines, example_binary, vars, wait_for_line};
 use tower::ServiceExt;
 
 /// Room on top of a configured timeout for a loaded machine.
@@ -51,17 +51,7 @@ impl Server {
             command.env(name, value);
         }
         let mut child = command.spawn().unwrap();
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        let err = child.stderr.take().unwrap();
-        for stream in [Box::new(out) as Box<dyn Read + Send>, Box::new(err)] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
+        let lines = child_lines(&mut child);
         let mut server = Self {
             child,
             lines,
@@ -79,16 +69,7 @@ impl Server {
     }
 
     fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(line) => seen.push(line),
-                Err(_) => break,
-            }
-        }
-        panic!("no line containing {needle:?}; saw: {seen:#?}");
+        wait_for_line(&self.lines, needle)
     }
 
     fn connect(&self) -> TcpStream {
