@@ -19,7 +19,18 @@
 //!   names the client for login throttling (default: none, the peer address counts).
 //! - `LOGIN_THROTTLE`: `off` turns login throttling off (default `on`; the load test turns it
 //!   off to measure the bcrypt queue itself).
-//! - `RUST_LOG`: log filter (default `info`).
+//! - `RUST_LOG`: log filter (default `info`). Logs carry ANSI colours only when stdout is
+//!   a terminal and `NO_COLOR` is unset.
+//!
+//! Serving limits (see `server/serving.rs`; seconds may be fractional, e.g. `0.5`):
+//! - `HEADER_READ_TIMEOUT` (10): seconds a client may take to send a request head; hyper
+//!   runs the same timer while a keep-alive connection waits idle for its next request, so
+//!   it is the idle limit too.
+//! - `REQUEST_TIMEOUT` (30): seconds one request may take; then 503 with a JSON `detail`.
+//! - `MAX_CONNECTIONS` (10000): open connections at most; more clients wait in the listen
+//!   backlog. `accept` errors (out of descriptors) back off 10–100 ms and log once a streak.
+//! - `SHUTDOWN_TIMEOUT` (10): seconds open connections get after SIGTERM or Ctrl-C; the rest
+//!   are then closed and the process exits with status 0.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -33,6 +44,9 @@ use tower_jwt_auth::store::{RefreshTokenStore, UserStore};
 use tower_jwt_auth::{Algorithm, Auth, JwtClaims, SigningKey, TokenIssuer};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
+
+#[path = "server/serving.rs"]
+pub mod serving;
 
 /// The server's configuration. `Debug` redacts the secret.
 pub struct Config {
@@ -286,23 +300,24 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // Colours for a person at a terminal; plain lines for a log collector or a pipe.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with_ansi(ansi)
         .init();
     let result = async {
         let config = config_from_env()?;
+        let settings = serving::Serving::from_lookup(|name| std::env::var(name).ok())?;
         let app = app_from_config(&config).await?;
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
+        tracing::info!(?settings, "serving limits");
         tracing::info!("listening on http://{}", listener.local_addr()?);
-        // The peer address feeds login throttling.
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        // Handlers see the peer address (login throttling uses it) as `ConnectInfo`.
+        serving::serve(listener, app, &settings, shutdown_signal()).await;
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;

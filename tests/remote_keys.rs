@@ -677,11 +677,7 @@ async fn http_idp(body: String) -> std::net::SocketAddr {
                             }
                             _ => response.status(404).body(Full::default()),
                         };
-                        Ok::<_, Infallible>(
-                            response
-                                .unwrap()
-                                .map(|body| http_body_util::BodyExt::boxed(body)),
-                        )
+                        Ok::<_, Infallible>(response.unwrap().map(http_body_util::BodyExt::boxed))
                     }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()

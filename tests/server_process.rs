@@ -3,12 +3,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::{example_binary, strip_ansi};
+use support::{child_lines, example_binary, strip_ansi, wait_for_line};
 
 fn spawn(envs: &[(&str, &str)], dir: &std::path::Path) -> Child {
     let mut command = Command::new(example_binary());
@@ -27,36 +26,20 @@ fn spawn(envs: &[(&str, &str)], dir: &std::path::Path) -> Child {
     command.spawn().unwrap()
 }
 
-/// Lines of the child's stdout and stderr, as they come, with a deadline.
+/// Lines of the child's stdout and stderr, without colour codes, as they come.
 fn lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let raw = child_lines(child);
     let (tx, rx) = mpsc::channel();
-    let out = child.stdout.take().unwrap();
-    let err = child.stderr.take().unwrap();
-    for stream in [
-        Box::new(out) as Box<dyn std::io::Read + Send>,
-        Box::new(err),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let _ = tx.send(strip_ansi(&line));
-            }
-        });
-    }
+    std::thread::spawn(move || {
+        for line in raw {
+            let _ = tx.send(strip_ansi(&line));
+        }
+    });
     rx
 }
 
 fn wait_for(rx: &mpsc::Receiver<String>, needle: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut seen = Vec::new();
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return line,
-            Ok(line) => seen.push(line),
-            Err(_) => break,
-        }
-    }
-    panic!("no line containing {needle:?}; saw: {seen:#?}");
+    wait_for_line(rx, needle)
 }
 
 fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
