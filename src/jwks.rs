@@ -202,17 +202,7 @@ mod tests {
 
     use super::*;
 
-    const ALL: [Algorithm; 9] = [
-        Algorithm::RS256,
-        Algorithm::RS384,
-        Algorithm::RS512,
-        Algorithm::PS256,
-        Algorithm::PS384,
-        Algorithm::PS512,
-        Algorithm::ES256,
-        Algorithm::ES384,
-        Algorithm::EdDSA,
-    ];
+    const ALL: [Algorithm; 9] = crate::key::ASYMMETRIC_ALGORITHMS;
 
     /// RFC 8037 §A.2's Ed25519 public key.
     const ED_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";

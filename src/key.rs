@@ -83,6 +83,20 @@ pub(crate) fn algorithm_from_name(name: &str) -> Option<Algorithm> {
     })
 }
 
+/// Every asymmetric algorithm: what keys from an identity provider may be
+/// used with unless restricted. A JWKS key never verifies an HMAC token.
+pub(crate) const ASYMMETRIC_ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
 /// The RSA algorithms, in the order a JWKS key without `alg` is expanded to.
 pub(crate) const RSA_ALGORITHMS: [Algorithm; 6] = [
     Algorithm::RS256,

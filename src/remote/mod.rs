@@ -49,7 +49,7 @@ pub use fetch::{Fetch, FetchError, FetchFuture, FetchRequest, Fetched, HttpFetch
 
 use crate::future::KeyWait;
 use crate::jwks::{self, JwksError};
-use crate::key::{KeyRing, KeySet};
+use crate::key::{ASYMMETRIC_ALGORITHMS as ASYMMETRIC, KeyRing, KeySet};
 
 /// How fresh remote keys are kept; see the [module docs](self) for the
 /// defaults.
@@ -256,20 +256,6 @@ impl fmt::Debug for RemoteKeysBuilder {
             .finish_non_exhaustive()
     }
 }
-
-/// The algorithms keys may be used with unless restricted: every
-/// asymmetric one. A JWKS key never verifies an HMAC token.
-const ASYMMETRIC: [Algorithm; 9] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
 
 impl RemoteKeysBuilder {
     fn new(issuer: String, location: Location) -> Self {
