@@ -247,26 +247,20 @@ impl Validator {
     /// the one its `iss` names. The payload is decoded and read for `iss`
     /// alone here, before the signature is checked, and only when there are
     /// several issuers.
-    fn select(&self, compact: &Compact<'_>) -> Result<&Entry, TokenError> {
+    /// Gives the issuer's position too.
+    fn select(&self, compact: &Compact<'_>) -> Result<(usize, &Entry), TokenError> {
         if let [only] = self.entries.as_slice() {
-            return Ok(only);
+            return Ok((0, only));
         }
         let iss = peek_iss(compact)?;
         self.entries
             .iter()
-            .find(|entry| entry.takes(iss.as_deref()))
+            .enumerate()
+            .find(|(_, entry)| entry.takes(iss.as_deref()))
             .ok_or(match iss {
                 Some(_) => TokenError::UnknownIssuer,
                 None => TokenError::MissingClaim("iss"),
             })
-    }
-
-    /// The position of `entry` among the issuers.
-    fn index_of(&self, entry: &Entry) -> usize {
-        self.entries
-            .iter()
-            .position(|known| std::ptr::eq(known, entry))
-            .unwrap_or(0)
     }
 
     /// The remote key set to refresh before `token` is tried again, when it
@@ -285,8 +279,11 @@ impl Validator {
         ) {
             return None;
         }
+        if self.entries.iter().all(|entry| entry.remote.is_none()) {
+            return None;
+        }
         let compact = Compact::split(token).ok()?;
-        let entry = self.select(&compact).ok()?;
+        let (_, entry) = self.select(&compact).ok()?;
         let remote = entry.remote.as_ref()?;
         // A token that does not even name this issuer is no reason to ask
         // the issuer for keys (with several issuers, `select` checked it).
@@ -316,7 +313,7 @@ impl Validator {
             return Err(TokenError::TooLarge);
         }
         let compact = Compact::split(token)?;
-        let entry = self.select(&compact)?;
+        let (issuer, entry) = self.select(&compact)?;
         let rules = &entry.rules;
         if token.len() > rules.max_token_len {
             return Err(TokenError::TooLarge);
@@ -375,7 +372,6 @@ impl Validator {
             return Err(TokenError::InvalidClaims);
         }
         let now = now();
-        let issuer = self.index_of(entry);
         if let Some((claims, mut registered)) = one_pass::<C>(entry, payload) {
             registered.issuer = issuer;
             self.check_claims(rules, &registered, now)?;
