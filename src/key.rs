@@ -85,6 +85,7 @@ pub(crate) fn algorithm_from_name(name: &str) -> Option<Algorithm> {
 
 /// Every asymmetric algorithm: what keys from an identity provider may be
 /// used with unless restricted. A JWKS key never verifies an HMAC token.
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
 pub(crate) const ASYMMETRIC_ALGORITHMS: [Algorithm; 9] = [
     Algorithm::RS256,
     Algorithm::RS384,
