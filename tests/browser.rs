@@ -95,7 +95,12 @@ fn chromium_available() -> bool {
         std::env::var_os("CI").is_none(),
         "{CHROMIUM} is missing; CI must install Debian's chromium package"
     );
-    println!("skipping: {CHROMIUM} is not installed (apt-get install chromium)");
+    // Straight to stderr: the test harness hides what `println!` prints from a
+    // passing test, and a skip must be seen.
+    let _ = std::io::Write::write_fmt(
+        &mut std::io::stderr(),
+        format_args!("skipping: {CHROMIUM} is not installed (apt-get install chromium)\n"),
+    );
     false
 }
 
