@@ -19,6 +19,7 @@ use http_body_util::Full;
 use serde_json::json;
 use tower_jwt_auth::remote::{
     Fetch, FetchError, FetchFuture, FetchRequest, Fetched, RemoteError, RemoteKeys,
+    RemoteKeysBuilder,
 };
 use tower_jwt_auth::{Algorithm, JwtAuthLayer, SigningKey, TrustedIssuer};
 
@@ -158,6 +159,11 @@ fn idp_claims(sub: &str) -> serde_json::Value {
     })
 }
 
+/// Keys of the fake issuer's JWKS, fetched from `idp`.
+fn from_idp(idp: &FakeIdp) -> RemoteKeysBuilder {
+    RemoteKeys::jwks(JWKS, ISSUER).fetch(idp.clone())
+}
+
 fn layer(keys: RemoteKeys) -> JwtAuthLayer {
     JwtAuthLayer::builder_for(TrustedIssuer::remote(keys).audiences([AUDIENCE]))
         .build()
@@ -174,11 +180,7 @@ fn token_with_kid(kid: &str) -> String {
 async fn keys_fetched_at_build_verify_tokens_without_another_fetch() {
     let key = es256("k1");
     let idp = FakeIdp::new(&[&key]);
-    let keys = RemoteKeys::jwks(JWKS, ISSUER)
-        .fetch(idp.clone())
-        .build()
-        .await
-        .unwrap();
+    let keys = from_idp(&idp).build().await.unwrap();
     let layer = layer(keys);
     for _ in 0..5 {
         let token = key.sign(&idp_claims("alice")).unwrap();
@@ -191,11 +193,7 @@ async fn keys_fetched_at_build_verify_tokens_without_another_fetch() {
 async fn a_new_kid_is_fetched_once_and_accepted() {
     let old = es256("k1");
     let idp = FakeIdp::new(&[&old]);
-    let keys = RemoteKeys::jwks(JWKS, ISSUER)
-        .fetch(idp.clone())
-        .build()
-        .await
-        .unwrap();
+    let keys = from_idp(&idp).build().await.unwrap();
     let layer = layer(keys);
     let new = ed25519("k2");
     idp.publish(&[&old, &new]);
@@ -211,8 +209,7 @@ async fn a_new_kid_is_fetched_once_and_accepted() {
 async fn unknown_kids_refetch_at_most_once_per_cooldown_and_share_the_fetch() {
     let key = es256("k1");
     let idp = FakeIdp::new(&[&key]);
-    let keys = RemoteKeys::jwks(JWKS, ISSUER)
-        .fetch(idp.clone())
+    let keys = from_idp(&idp)
         .miss_cooldown(Duration::from_secs(30))
         .build()
         .await
@@ -242,8 +239,7 @@ async fn unknown_kids_refetch_at_most_once_per_cooldown_and_share_the_fetch() {
 async fn a_hanging_issuer_holds_a_request_no_longer_than_the_timeout() {
     let key = es256("k1");
     let idp = FakeIdp::new(&[&key]);
-    let keys = RemoteKeys::jwks(JWKS, ISSUER)
-        .fetch(idp.clone())
+    let keys = from_idp(&idp)
         .timeout(Duration::from_secs(2))
         .build()
         .await
@@ -282,11 +278,7 @@ async fn keys_are_refreshed_before_they_expire_and_revalidated_with_the_etag() {
         state.etag = Some("\"v1\"");
         state.cache_control = Some("max-age=120");
     }
-    let keys = RemoteKeys::jwks(JWKS, ISSUER)
-        .fetch(idp.clone())
-        .build()
-        .await
-        .unwrap();
+    let keys = from_idp(&idp).build().await.unwrap();
     assert_eq!(idp.calls(), 1);
     // max-age 120 s: the refresh is due at three quarters of it.
     tokio::time::sleep(Duration::from_secs(80)).await;
@@ -310,11 +302,7 @@ async fn max_age_is_clamped_to_the_policy_bounds() {
     ] {
         let idp = FakeIdp::new(&[&key]);
         idp.state.lock().unwrap().cache_control = Some(cache_control);
-        let _keys = RemoteKeys::jwks(JWKS, ISSUER)
-            .fetch(idp.clone())
-            .build()
-            .await
-            .unwrap();
+        let _keys = from_idp(&idp).build().await.unwrap();
         tokio::time::sleep(due - Duration::from_secs(1)).await;
         assert_eq!(idp.calls(), 1, "{cache_control}: not yet");
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -326,8 +314,7 @@ async fn max_age_is_clamped_to_the_policy_bounds() {
 async fn failed_refreshes_keep_the_last_good_keys_until_the_staleness_limit() {
     let key = es256("k1");
     let idp = FakeIdp::new(&[&key]);
-    let keys = RemoteKeys::jwks(JWKS, ISSUER)
-        .fetch(idp.clone())
+    let keys = from_idp(&idp)
         .max_staleness(Duration::from_secs(3600))
         .build()
         .await
@@ -356,8 +343,7 @@ async fn lazy_keys_start_without_the_issuer_and_pick_it_up_later() {
     let key = es256("k1");
     let idp = FakeIdp::new(&[&key]);
     idp.answer(Answer::Fail);
-    let keys = RemoteKeys::jwks(JWKS, ISSUER)
-        .fetch(idp.clone())
+    let keys = from_idp(&idp)
         .miss_cooldown(Duration::from_secs(5))
         .build_lazy()
         .unwrap();
@@ -382,11 +368,7 @@ async fn the_first_fetch_failing_is_a_clear_error_at_build() {
     ] {
         let idp = FakeIdp::new(&[&key]);
         idp.answer(answer);
-        let error = RemoteKeys::jwks(JWKS, ISSUER)
-            .fetch(idp)
-            .build()
-            .await
-            .unwrap_err();
+        let error = from_idp(&idp).build().await.unwrap_err();
         assert!(
             error.to_string().contains(expected),
             "{error} should mention {expected}"
@@ -418,12 +400,7 @@ async fn plain_http_is_refused_except_on_loopback() {
 async fn a_body_over_the_cap_is_refused_whatever_the_client_returns() {
     let key = es256("k1");
     let idp = FakeIdp::new(&[&key]);
-    let error = RemoteKeys::jwks(JWKS, ISSUER)
-        .fetch(idp)
-        .max_body(64)
-        .build()
-        .await
-        .unwrap_err();
+    let error = from_idp(&idp).max_body(64).build().await.unwrap_err();
     assert!(
         matches!(
             error,
@@ -466,11 +443,7 @@ async fn discovery_finds_the_jwks_and_requires_the_same_issuer() {
 async fn static_and_remote_issuers_share_a_layer_and_iss_picks_the_keys() {
     let remote_key = es256("k1");
     let idp = FakeIdp::new(&[&remote_key]);
-    let keys = RemoteKeys::jwks(JWKS, ISSUER)
-        .fetch(idp.clone())
-        .build()
-        .await
-        .unwrap();
+    let keys = from_idp(&idp).build().await.unwrap();
     let layer = JwtAuthLayer::builder(hs256().verifying_key().clone())
         .issuer(TrustedIssuer::remote(keys).audiences([AUDIENCE]))
         .build()
@@ -511,11 +484,7 @@ async fn static_and_remote_issuers_share_a_layer_and_iss_picks_the_keys() {
 async fn rfc_9068_typ_is_required_when_asked_for() {
     let key = es256("k1");
     let idp = FakeIdp::new(&[&key]);
-    let keys = RemoteKeys::jwks(JWKS, ISSUER)
-        .fetch(idp)
-        .build()
-        .await
-        .unwrap();
+    let keys = from_idp(&idp).build().await.unwrap();
     let layer = JwtAuthLayer::builder_for(
         TrustedIssuer::remote(keys)
             .audiences([AUDIENCE])
@@ -545,11 +514,7 @@ async fn rfc_9068_typ_is_required_when_asked_for() {
 #[tokio::test]
 async fn an_issuer_trusted_twice_is_a_build_error() {
     let key = es256("k1");
-    let keys = RemoteKeys::jwks(JWKS, ISSUER)
-        .fetch(FakeIdp::new(&[&key]))
-        .build()
-        .await
-        .unwrap();
+    let keys = from_idp(&FakeIdp::new(&[&key])).build().await.unwrap();
     let error = JwtAuthLayer::builder_for(TrustedIssuer::remote(keys.clone()))
         .issuer(TrustedIssuer::remote(keys))
         .build()
@@ -560,11 +525,7 @@ async fn an_issuer_trusted_twice_is_a_build_error() {
 #[tokio::test]
 async fn claims_read_oauth_scopes_as_a_set() {
     let key = es256("k1");
-    let keys = RemoteKeys::jwks(JWKS, ISSUER)
-        .fetch(FakeIdp::new(&[&key]))
-        .build()
-        .await
-        .unwrap();
+    let keys = from_idp(&FakeIdp::new(&[&key])).build().await.unwrap();
     let layer = layer(keys);
     let mut claims = idp_claims("alice");
     claims["scope"] = json!("read  write read");
@@ -594,8 +555,7 @@ async fn a_zero_lifetime_does_not_refetch_nonstop() {
     let key = es256("k1");
     let idp = FakeIdp::new(&[&key]);
     idp.state.lock().unwrap().cache_control = Some("no-store");
-    let _keys = RemoteKeys::jwks(JWKS, ISSUER)
-        .fetch(idp.clone())
+    let _keys = from_idp(&idp)
         .cache_ttl(Duration::ZERO, Duration::ZERO, Duration::ZERO)
         .retry(Duration::from_secs(1), Duration::from_secs(60))
         .build()
@@ -610,11 +570,7 @@ async fn a_zero_lifetime_does_not_refetch_nonstop() {
 async fn a_token_of_another_issuer_with_an_unknown_kid_causes_no_fetch() {
     let key = es256("k1");
     let idp = FakeIdp::new(&[&key]);
-    let keys = RemoteKeys::jwks(JWKS, ISSUER)
-        .fetch(idp.clone())
-        .build()
-        .await
-        .unwrap();
+    let keys = from_idp(&idp).build().await.unwrap();
     let layer = layer(keys);
     let mut claims = idp_claims("eve");
     claims["iss"] = json!("https://evil.example");
