@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use common::Outcome;
+use common::{Outcome, outcome};
 use futures_util::FutureExt;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use idp::{Mode, Provider, Proxy};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -89,24 +89,6 @@ async fn send(layer: &JwtAuthLayer, token: &str) -> Outcome {
         .layer(layer.clone())
         .service_fn(echo);
     outcome(service.oneshot(with_bearer(token)).await.unwrap()).await
-}
-
-async fn outcome(response: Response<Full<Bytes>>) -> Outcome {
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .map(|value| value.to_str().unwrap().to_owned())
-    };
-    let (challenge, content_type) = (header("www-authenticate"), header("content-type"));
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Outcome {
-        status,
-        challenge,
-        content_type,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
 }
 
 /// Asserts that the handler was reached with the provider's claims.

@@ -69,7 +69,15 @@ pub async fn send(layer: &JwtAuthLayer, request: Request<Full<Bytes>>) -> Outcom
                 json!({ "sub": sub }).to_string(),
             ))))
         });
-    let response = service.oneshot(request).await.unwrap();
+    outcome(service.oneshot(request).await.unwrap()).await
+}
+
+/// Reads a response as an [`Outcome`].
+pub async fn outcome<B>(response: Response<B>) -> Outcome
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::fmt::Debug,
+{
     let header = |name: &str| {
         response
             .headers()
@@ -145,6 +153,17 @@ impl Outcome {
             json!({ "detail": "Not authenticated" }),
             "{self:?}"
         );
+    }
+
+    pub fn assert_insufficient_scope(&self, challenge: &str) {
+        assert_eq!(self.status, 403, "{self:?}");
+        assert_eq!(self.challenge.as_deref(), Some(challenge), "{self:?}");
+        assert_eq!(
+            self.body,
+            json!({ "detail": "Insufficient scope" }),
+            "{self:?}"
+        );
+        assert_eq!(self.content_type.as_deref(), Some("application/json"));
     }
 
     pub fn assert_invalid_request(&self) {
