@@ -21,7 +21,7 @@
 //!    cache miss);
 //! 2. the same routes without the cache: the tool runs itself as the server
 //!    (`--serve-uncached`), rebuilding the example's routes (`examples/server.rs` is compiled
-//!    in) with `auth.layer().no_cache()`; `/notsecret`, then `/secret` with one token reused;
+//!    in) with `auth.layer_builder().no_cache()`; `/notsecret`, then `/secret` with one token reused;
 //!
 //!    1 and 2 run twice: first with the server on one core (one tokio worker, pinned to CPU 0)
 //!    and this tool pinned to the other, as in the reference figures (a server core,
@@ -1039,7 +1039,7 @@ async fn serve_uncached() -> Result<(), Box<dyn std::error::Error>> {
     let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, &config.secret)?)
         .access_ttl(config.access_ttl)
         .refresh_ttl(config.refresh_ttl);
-    let auth = Auth::builder(issuer, store.clone(), store)
+    let auth = Auth::builder(issuer, store)
         .bcrypt_cost(config.bcrypt_cost)
         .build()?;
     let protected = axum::Router::new()
@@ -1049,7 +1049,7 @@ async fn serve_uncached() -> Result<(), Box<dyn std::error::Error>> {
                 axum::Json("Top Secret data only authorized users can access this info")
             }),
         )
-        .route_layer(auth.layer().no_cache());
+        .route_layer(auth.layer_builder().no_cache().build()?);
     let app = axum::Router::new()
         .route(
             "/notsecret",

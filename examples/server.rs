@@ -214,7 +214,7 @@ where
         .access_ttl(config.access_ttl)
         .refresh_ttl(config.refresh_ttl);
     tokio::spawn(purge_expired_families(store.clone()));
-    let auth: Arc<Auth<S, S>> = Auth::builder(issuer, store.clone(), store)
+    let auth: Arc<Auth<S>> = Auth::builder(issuer, store)
         .bcrypt_cost(config.bcrypt_cost)
         .login_throttle(if config.login_throttle {
             LoginThrottle::new().trust_forwarded_for(config.trusted_proxies.iter().copied())

@@ -171,4 +171,16 @@ pub enum BuildError {
     /// challenge.
     #[error("the scope name {0:?} is not an RFC 6749 scope token")]
     InvalidScope(String),
+    /// A bcrypt cost outside 4..=31.
+    #[error("the bcrypt cost {0} is outside 4..=31")]
+    BcryptCost(u32),
+    /// Password length bounds that are empty, start at 0 or exceed bcrypt's
+    /// 72 bytes.
+    #[error("the password length bounds {min}..={max} are not within 1..=72")]
+    PasswordBounds {
+        /// The minimum given.
+        min: usize,
+        /// The maximum given.
+        max: usize,
+    },
 }

@@ -684,7 +684,14 @@ impl KeyRing {
     }
 
     /// The current key set.
-    pub fn load(&self) -> arc_swap::Guard<Arc<KeySet>> {
+    pub fn load(&self) -> Arc<KeySet> {
+        self.inner.keys.load_full()
+    }
+
+    /// The current key set, for the request path: a guard instead of a
+    /// reference count, so that a read writes no memory other threads
+    /// share.
+    pub(crate) fn current(&self) -> arc_swap::Guard<Arc<KeySet>> {
         self.inner.keys.load()
     }
 

@@ -12,7 +12,7 @@ use crate::claims::Claims;
 use crate::error::BuildError;
 use crate::key::KeyRing;
 use crate::rejection::JsonRejection;
-use crate::revocation::Revocation;
+use crate::revocation::{AnyRevoked, Revocation};
 use crate::service::JwtAuth;
 use crate::source::TokenSources;
 use crate::trusted_issuer::TrustedIssuer;
@@ -57,7 +57,7 @@ impl<C: Clone> Shared<C> {
 /// entered, so forged or garbage tokens can neither fill nor evict it. It is
 /// on by default because it changes no outcome, only the cost, and its
 /// memory is bounded (capacity × (token length + claims)). Turn it off with
-/// [`JwtAuthLayerBuilder::no_cache`] (or [`JwtAuthLayer::no_cache`]) when
+/// [`JwtAuthLayerBuilder::no_cache`] when
 /// every request carries a new token, where each lookup would miss.
 pub struct JwtAuthLayer<C = Claims, O = JsonRejection> {
     shared: Arc<Shared<C>>,
@@ -89,28 +89,10 @@ impl JwtAuthLayer {
             first,
             issuers: Vec::new(),
             rules,
-            revocation: None,
+            revocation: Vec::new(),
             sources: TokenSources::default(),
             optional: false,
             cache: DEFAULT_CACHE_CAPACITY,
-            on_rejection: JsonRejection,
-            _claims: PhantomData,
-        }
-    }
-}
-
-impl JwtAuthLayer {
-    /// A layer around an existing validator (sharing its key ring and
-    /// revocation hook), with the default sources, claims type, rejections
-    /// and cache.
-    pub fn from_validator(validator: Validator) -> Self {
-        Self {
-            shared: Arc::new(Shared::new(
-                validator,
-                TokenSources::default(),
-                false,
-                DEFAULT_CACHE_CAPACITY,
-            )),
             on_rejection: JsonRejection,
             _claims: PhantomData,
         }
@@ -127,31 +109,6 @@ impl<C, O> JwtAuthLayer<C, O> {
     /// How many verified tokens the layer's cache holds (0 without a cache).
     pub fn cached_tokens(&self) -> usize {
         self.shared.cache.as_ref().map_or(0, TokenCache::len)
-    }
-}
-
-impl<C: Clone, O> JwtAuthLayer<C, O> {
-    /// The same layer with a new, empty verified-token cache of about
-    /// `capacity` tokens (0 turns it off); see [`JwtAuthLayerBuilder::cache`].
-    #[must_use]
-    pub fn cache(self, capacity: usize) -> Self {
-        let shared = &self.shared;
-        Self {
-            shared: Arc::new(Shared::new(
-                shared.validator.clone(),
-                shared.sources.clone(),
-                shared.optional,
-                capacity,
-            )),
-            on_rejection: self.on_rejection,
-            _claims: PhantomData,
-        }
-    }
-
-    /// The same layer without a verified-token cache.
-    #[must_use]
-    pub fn no_cache(self) -> Self {
-        self.cache(0)
     }
 }
 
@@ -196,7 +153,7 @@ pub struct JwtAuthLayerBuilder<C = Claims, O = JsonRejection> {
     first: First,
     issuers: Vec<TrustedIssuer>,
     rules: Validation,
-    revocation: Option<Arc<dyn Revocation>>,
+    revocation: Vec<Arc<dyn Revocation>>,
     sources: TokenSources,
     optional: bool,
     cache: usize,
@@ -267,9 +224,13 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
         self
     }
 
-    /// Asks `revocation` about every otherwise valid token.
+    /// Also asks `revocation` about every otherwise valid token: a token
+    /// is refused when any hook says it is revoked. Hooks add up; none
+    /// replaces another, so the builder from
+    /// [`Auth::layer_builder`](crate::Auth::layer_builder) always keeps the
+    /// hook that logout feeds.
     pub fn revocation(mut self, revocation: Arc<dyn Revocation>) -> Self {
-        self.revocation = Some(revocation);
+        self.revocation.push(revocation);
         self
     }
 
@@ -362,8 +323,11 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
         for issuer in self.issuers {
             validator = validator.with_issuer(issuer)?;
         }
-        if let Some(revocation) = self.revocation {
-            validator = validator.with_revocation(revocation);
+        let mut hooks = self.revocation;
+        match hooks.len() {
+            0 => {}
+            1 => validator = validator.with_revocation(hooks.remove(0)),
+            _ => validator = validator.with_revocation(Arc::new(AnyRevoked(hooks))),
         }
         Ok(JwtAuthLayer {
             shared: Arc::new(Shared::new(

@@ -11,11 +11,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{OnceCell, Semaphore};
 
+use crate::error::BuildError;
+
 /// bcrypt only reads the first 72 bytes of a password; longer ones are
 /// refused rather than silently truncated.
 pub const BCRYPT_MAX_PASSWORD_LEN: usize = 72;
 /// The default bcrypt cost.
 pub const DEFAULT_BCRYPT_COST: u32 = 12;
+
+/// The costs bcrypt accepts.
+pub const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
 
 /// Why a password could not be hashed or checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -51,16 +56,15 @@ impl PasswordHasher {
     /// A hasher with `cost`, `workers` concurrent jobs and `queue` waiting
     /// ones.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `cost` is outside bcrypt's 4..=31.
-    pub fn new(cost: u32, workers: usize, queue: usize) -> Self {
-        assert!(
-            (4..=31).contains(&cost),
-            "bcrypt cost must be within 4..=31"
-        );
+    /// [`BuildError::BcryptCost`] if `cost` is outside bcrypt's 4..=31.
+    pub fn new(cost: u32, workers: usize, queue: usize) -> Result<Self, BuildError> {
+        if !BCRYPT_COSTS.contains(&cost) {
+            return Err(BuildError::BcryptCost(cost));
+        }
         let workers = workers.max(1);
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 cost,
                 permits: Semaphore::new(workers),
@@ -68,11 +72,15 @@ impl PasswordHasher {
                 capacity: workers + queue,
                 dummy: OnceCell::new(),
             }),
-        }
+        })
     }
 
     /// A hasher with `cost`, one worker per CPU and a queue of 16 per worker.
-    pub fn with_cost(cost: u32) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// As [`PasswordHasher::new`].
+    pub fn with_cost(cost: u32) -> Result<Self, BuildError> {
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         Self::new(cost, workers, workers * 16)
     }
@@ -174,7 +182,7 @@ mod tests {
 
     #[tokio::test]
     async fn hash_and_verify_round_trip() {
-        let hasher = PasswordHasher::new(4, 1, 1);
+        let hasher = PasswordHasher::new(4, 1, 1).unwrap();
         let hash = hasher.hash("correct horse").await.unwrap();
         assert!(hash.starts_with("$2b$04$"));
         assert!(hasher.verify("correct horse", &hash).await.unwrap());
@@ -185,7 +193,7 @@ mod tests {
 
     #[tokio::test]
     async fn lower_cost_hashes_need_a_rehash() {
-        let hasher = PasswordHasher::new(5, 1, 1);
+        let hasher = PasswordHasher::new(5, 1, 1).unwrap();
         assert!(hasher.needs_rehash(&bcrypt::hash("pw", 4).unwrap()));
         assert!(!hasher.needs_rehash(&bcrypt::hash("pw", 5).unwrap()));
         assert!(hasher.needs_rehash("garbage"));
@@ -194,7 +202,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_answers_busy_instead_of_waiting() {
         // One worker, one waiting slot: of many simultaneous jobs, some are refused.
-        let hasher = PasswordHasher::new(10, 1, 1);
+        let hasher = PasswordHasher::new(10, 1, 1).unwrap();
         let jobs: Vec<_> = (0..8)
             .map(|_| {
                 let hasher = hasher.clone();

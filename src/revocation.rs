@@ -135,6 +135,15 @@ impl Revocation for RevocationList {
     }
 }
 
+/// Several hooks: a token is revoked when any of them says so.
+pub(crate) struct AnyRevoked(pub(crate) Vec<std::sync::Arc<dyn Revocation>>);
+
+impl Revocation for AnyRevoked {
+    fn is_revoked(&self, claims: &RegisteredClaims<'_>) -> bool {
+        self.0.iter().any(|hook| hook.is_revoked(claims))
+    }
+}
+
 impl<R: Revocation> Revocation for std::sync::Arc<R> {
     fn is_revoked(&self, claims: &RegisteredClaims<'_>) -> bool {
         (**self).is_revoked(claims)

@@ -126,7 +126,7 @@ impl TrustedIssuer {
         if self.remote.is_some() {
             return self.rules.check();
         }
-        if self.keys.load().is_empty() {
+        if self.keys.current().is_empty() {
             return Err(BuildError::NoKeys);
         }
         self.rules.check()

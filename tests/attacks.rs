@@ -311,7 +311,7 @@ async fn hmac_forged_with_a_published_public_key_is_refused() {
         .with_kid("k1");
         let issuer = tower_jwt_auth::TokenIssuer::new(signer);
         let store = tower_jwt_auth::store::MemoryStore::new();
-        let auth = tower_jwt_auth::Auth::builder(issuer, store.clone(), store)
+        let auth = tower_jwt_auth::Auth::builder(issuer, store)
             .bcrypt_cost(4)
             .build()
             .unwrap();

@@ -235,8 +235,8 @@ fn debug_of_every_config_and_key_type_redacts_the_secret() {
     let validator = Validator::new(KeySet::new([hmac()]), Validation::new()).unwrap();
     let layer = JwtAuthLayer::builder(hmac()).build().unwrap();
     let store = MemoryStore::new();
-    let builder = Auth::builder(issuer(), store.clone(), store.clone()).accept_key(hmac());
-    let auth = Auth::builder(issuer(), store.clone(), store)
+    let builder = Auth::builder(issuer(), store.clone()).accept_key(hmac());
+    let auth = Auth::builder(issuer(), store)
         .bcrypt_cost(4)
         .build()
         .unwrap();

@@ -345,10 +345,10 @@ async fn every_documented_operation_is_a_real_route() {
     assert_every_operation_is_routed(&app, &spec).await;
 }
 
-fn auth_with(key: SigningKey) -> std::sync::Arc<Auth<MemoryStore, MemoryStore>> {
+fn auth_with(key: SigningKey) -> std::sync::Arc<Auth<MemoryStore>> {
     let store = MemoryStore::new();
-    Auth::builder(TokenIssuer::new(key), store.clone(), store)
-        .hasher(PasswordHasher::new(4, 1, 8))
+    Auth::builder(TokenIssuer::new(key), store)
+        .hasher(PasswordHasher::new(4, 1, 8).unwrap())
         .build()
         .unwrap()
 }

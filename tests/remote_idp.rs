@@ -25,7 +25,7 @@ use idp::{Mode, Provider, Proxy};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use tower_jwt_auth::remote::{FetchError, RemoteError, RemoteKeys, RemoteKeysBuilder};
-use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, Key, TrustedIssuer};
+use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, JwtAuthLayerBuilder, Key, TrustedIssuer};
 
 /// The least time between two refetches for unknown `kid`s in these tests.
 const COOLDOWN: Duration = Duration::from_secs(2);
@@ -56,13 +56,15 @@ fn keys_of(proxy: &Proxy) -> RemoteKeysBuilder {
 
 /// A layer trusting `keys` alone, for the provider's RFC 9068 access tokens to [`idp::AUDIENCE`].
 fn layer_for(keys: &RemoteKeys) -> JwtAuthLayer {
+    builder_for(keys).build().unwrap()
+}
+
+fn builder_for(keys: &RemoteKeys) -> JwtAuthLayerBuilder {
     JwtAuthLayer::builder_for(
         TrustedIssuer::remote(keys.clone())
             .audiences([idp::AUDIENCE])
             .access_token_jwt(),
     )
-    .build()
-    .unwrap()
 }
 
 /// What the inner service saw: `{"sub", "iss", "scopes"}` from the claims, or `null`s.
@@ -304,7 +306,7 @@ async fn a_flood_of_unknown_kids_fetches_once_per_cooldown_and_slows_no_valid_re
     let (proxy, provider) = start(&modules, "flood").await;
     let keys = keys_of(&proxy).build().await.unwrap();
     // Every valid request is verified in full, not answered from the cache.
-    let layer = layer_for(&keys).no_cache();
+    let layer = builder_for(&keys).no_cache().build().unwrap();
     let token = provider.token(idp::ES256).await;
     assert_accepted(&send(&layer, &token).await, &proxy);
 

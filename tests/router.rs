@@ -20,13 +20,13 @@ use tower_jwt_auth::{Algorithm, Auth, JwtClaims, SigningKey, TokenIssuer};
 struct App {
     router: Router,
     store: MemoryStore,
-    auth: Arc<Auth<MemoryStore, MemoryStore>>,
+    auth: Arc<Auth<MemoryStore>>,
 }
 
 /// The router plus a protected `/me` answering the token's `sub`.
 fn app_from(issuer: TokenIssuer, hasher: PasswordHasher) -> App {
     let store = MemoryStore::new();
-    let auth = Auth::builder(issuer, store.clone(), store.clone())
+    let auth = Auth::builder(issuer, store.clone())
         .hasher(hasher)
         .build()
         .unwrap();
@@ -49,7 +49,7 @@ fn app_with(hasher: PasswordHasher) -> App {
 }
 
 fn app() -> App {
-    app_with(PasswordHasher::new(4, 2, 64))
+    app_with(PasswordHasher::new(4, 2, 64).unwrap())
 }
 
 fn creds(username: &str, password: &str) -> Value {
@@ -299,7 +299,7 @@ async fn unknown_user_and_wrong_password_are_indistinguishable() {
 
 #[tokio::test]
 async fn login_rehashes_a_hash_below_the_configured_cost() {
-    let app = app_with(PasswordHasher::new(5, 2, 8));
+    let app = app_with(PasswordHasher::new(5, 2, 8).unwrap());
     let old = bcrypt::hash("correct horse", 4).unwrap();
     app.store.create_user("alice", &old).await.unwrap();
     assert_eq!(
@@ -522,7 +522,7 @@ async fn logout_with_the_refresh_token_in_the_header() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saturated_hasher_sheds_load_with_503_and_retry_after() {
-    let app = app_with(PasswordHasher::new(10, 1, 0));
+    let app = app_with(PasswordHasher::new(10, 1, 0).unwrap());
     let tasks: Vec<_> = (0..6)
         .map(|n| {
             let router = app.router.clone();
@@ -574,7 +574,7 @@ async fn jwks_publishes_asymmetric_public_keys_only() {
             .unwrap()
             .with_kid("2026-11"),
     );
-    let router = app_from(issuer, PasswordHasher::new(4, 1, 8)).router;
+    let router = app_from(issuer, PasswordHasher::new(4, 1, 8).unwrap()).router;
     let jwks = call(
         &router,
         Request::get("/.well-known/jwks.json")
@@ -670,8 +670,8 @@ impl tower_jwt_auth::store::RefreshTokenStore for DownStore {
 #[tokio::test]
 async fn an_unreachable_store_answers_503_and_never_lets_anyone_in() {
     let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap());
-    let auth = Auth::builder(issuer, DownStore, DownStore)
-        .hasher(PasswordHasher::new(4, 1, 8))
+    let auth = Auth::builder(issuer, DownStore)
+        .hasher(PasswordHasher::new(4, 1, 8).unwrap())
         .build()
         .unwrap();
     let router = auth.router();
@@ -697,7 +697,7 @@ async fn an_unknown_user_costs_a_bcrypt_verification_like_a_real_one() {
     // One worker, no queue. While a slow job (cost 13) holds the only
     // slot, a login for an unknown user cannot answer 401 at once: it needs a bcrypt job
     // for the dummy hash, so it is shed with 503 exactly like a login for a real user.
-    let app = app_with(PasswordHasher::new(13, 1, 0));
+    let app = app_with(PasswordHasher::new(13, 1, 0).unwrap());
     app.store
         .create_user("alice", &bcrypt::hash("correct horse", 4).unwrap())
         .await
@@ -736,7 +736,7 @@ async fn issuer_and_audience_are_stamped_and_required_when_configured() {
     let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap())
         .issuer("https://auth.example")
         .audience(tower_jwt_auth::Audience::One("api".into()));
-    let router = app_from(issuer, PasswordHasher::new(4, 1, 8)).router;
+    let router = app_from(issuer, PasswordHasher::new(4, 1, 8).unwrap()).router;
     call(
         &router,
         post_json("/signup", &creds("alice", "correct horse")),
@@ -769,4 +769,105 @@ async fn issuer_and_audience_are_stamped_and_required_when_configured() {
             .status,
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// A layer configured from `Auth::layer_builder`: a cookie source, optional mode, another
+/// claims type and an extra revocation hook, and logout still reaches it.
+#[tokio::test]
+async fn a_configured_layer_from_auth_honours_logout() {
+    #[derive(Clone, serde::Deserialize)]
+    struct Subject {
+        sub: String,
+    }
+    /// Revokes nothing: only here to show that adding a hook keeps auth's own.
+    struct Never;
+    impl tower_jwt_auth::Revocation for Never {
+        fn is_revoked(&self, _: &tower_jwt_auth::RegisteredClaims<'_>) -> bool {
+            false
+        }
+    }
+    let app = app();
+    let layer = app
+        .auth
+        .layer_builder()
+        .cookie("access_token")
+        .optional()
+        .revocation(Arc::new(Never))
+        .claims::<Subject>()
+        .build()
+        .unwrap();
+    let who = Router::new()
+        .route(
+            "/who",
+            get(|request: Request<Body>| async move {
+                axum::Json(
+                    request
+                        .extensions()
+                        .get::<Subject>()
+                        .map_or_else(|| "anonymous".to_owned(), |claims| claims.sub.clone()),
+                )
+            }),
+        )
+        .layer(layer);
+    let router = app.router.clone().merge(who);
+    let (access, refresh) = signup_and_login(&app, "alice").await;
+    let with_cookie = |token: &str| {
+        Request::get("/who")
+            .header("cookie", format!("access_token={token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let text = |answer: common::Answer| (answer.status, answer.body);
+    // Optional mode: no credentials pass through without claims.
+    let anonymous = call(&router, Request::get("/who").body(Body::empty()).unwrap()).await;
+    assert_eq!(text(anonymous), (StatusCode::OK, json!("anonymous")));
+    let alice = call(&router, with_cookie(&access)).await;
+    assert_eq!(text(alice), (StatusCode::OK, json!("alice")));
+
+    let logout = call(&router, bearer_request("POST", "/logout", &refresh)).await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    let logout = Request::post("/logout")
+        .header("authorization", format!("Bearer {access}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&router, logout).await.status, StatusCode::NO_CONTENT);
+    // The cookie's token is now revoked: refused, even in optional mode.
+    let after = call(&router, with_cookie(&access)).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(after.body, json!({ "detail": "Invalid token" }));
+}
+
+#[test]
+fn bad_bcrypt_costs_and_password_bounds_are_build_errors() {
+    use tower_jwt_auth::BuildError;
+    let issuer = || TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap());
+    for cost in [0, 3, 32, u32::MAX] {
+        let built = Auth::builder(issuer(), MemoryStore::new())
+            .bcrypt_cost(cost)
+            .build();
+        assert!(
+            matches!(built, Err(BuildError::BcryptCost(c)) if c == cost),
+            "{cost}: {built:?}"
+        );
+        assert!(matches!(
+            PasswordHasher::new(cost, 1, 1),
+            Err(BuildError::BcryptCost(_))
+        ));
+    }
+    for (min, max) in [(0, 72), (9, 8), (8, 73), (1, usize::MAX)] {
+        let built = Auth::builder(issuer(), MemoryStore::new())
+            .password_len(min, max)
+            .build();
+        assert!(
+            matches!(built, Err(BuildError::PasswordBounds { min: a, max: b }) if (a, b) == (min, max)),
+            "{min}..={max}: {built:?}"
+        );
+    }
+    for (min, max) in [(1, 1), (8, 72), (72, 72)] {
+        let built = Auth::builder(issuer(), MemoryStore::new())
+            .bcrypt_cost(4)
+            .password_len(min, max)
+            .build();
+        assert!(built.is_ok(), "{min}..={max}");
+    }
 }

@@ -39,12 +39,11 @@ const HOUR: Duration = Duration::from_secs(3600);
 async fn app(throttle: LoginThrottle, users: &[&str]) -> (Router, CountingStore) {
     let store = CountingStore::default();
     let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap());
-    let auth: Arc<Auth<CountingStore, CountingStore>> =
-        Auth::builder(issuer, store.clone(), store.clone())
-            .hasher(PasswordHasher::new(4, 2, 64))
-            .login_throttle(throttle)
-            .build()
-            .unwrap();
+    let auth: Arc<Auth<CountingStore>> = Auth::builder(issuer, store.clone())
+        .hasher(PasswordHasher::new(4, 2, 64).unwrap())
+        .login_throttle(throttle)
+        .build()
+        .unwrap();
     let router = auth.router();
     for user in users {
         let answer = call(&router, post_json("/signup", &creds(user, PASSWORD))).await;

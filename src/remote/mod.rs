@@ -160,7 +160,7 @@ impl fmt::Debug for RemoteKeys {
         f.debug_struct("RemoteKeys")
             .field("issuer", &self.inner.issuer)
             .field("jwks_url", &self.inner.jwks_url.get())
-            .field("keys", &self.inner.ring.load().len())
+            .field("keys", &self.inner.ring.current().len())
             .finish_non_exhaustive()
     }
 }

@@ -133,7 +133,7 @@ fn check_username(max: usize, username: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
-fn check_password<U, R>(auth: &Auth<U, R>, password: &str) -> Result<(), AuthError> {
+fn check_password<S>(auth: &Auth<S>, password: &str) -> Result<(), AuthError> {
     let (min, max) = (auth.min_password, auth.max_password);
     if password.len() < min {
         return Err(AuthError::InvalidInput(
@@ -157,8 +157,8 @@ fn check_password<U, R>(auth: &Auth<U, R>, password: &str) -> Result<(), AuthErr
         JsonBodyRejections, Unavailable,
     ),
 ))]
-pub(super) async fn signup<U: UserStore, R: RefreshTokenStore>(
-    State(auth): State<Arc<Auth<U, R>>>,
+pub(super) async fn signup<S: UserStore + RefreshTokenStore>(
+    State(auth): State<Arc<Auth<S>>>,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<impl IntoResponse, AuthError> {
     held(&auth, sign_up(&auth, body).await).await
@@ -168,7 +168,7 @@ pub(super) async fn signup<U: UserStore, R: RefreshTokenStore>(
 /// for one to two times the configured hold, at random, so that clients
 /// refused together do not all come back together; see
 /// [`AuthBuilder::hold_refusals`](super::AuthBuilder::hold_refusals).
-async fn held<U, R, T>(auth: &Auth<U, R>, outcome: Result<T, AuthError>) -> Result<T, AuthError> {
+async fn held<S, T>(auth: &Auth<S>, outcome: Result<T, AuthError>) -> Result<T, AuthError> {
     if matches!(outcome, Err(AuthError::Busy | AuthError::Throttled { .. })) {
         let jitter = rand::random::<f64>();
         tokio::time::sleep(auth.hold_refusals.mul_f64(1.0 + jitter)).await;
@@ -176,15 +176,15 @@ async fn held<U, R, T>(auth: &Auth<U, R>, outcome: Result<T, AuthError>) -> Resu
     outcome
 }
 
-async fn sign_up<U: UserStore, R: RefreshTokenStore>(
-    auth: &Auth<U, R>,
+async fn sign_up<S: UserStore + RefreshTokenStore>(
+    auth: &Auth<S>,
     body: Credentials,
 ) -> Result<(StatusCode, Json<SignupResponse>), AuthError> {
     check_username(auth.max_username, &body.username)?;
     check_password(auth, &body.password)?;
     let hash = auth.hasher.hash(&body.password).await.map_err(hashing)?;
     match auth
-        .users
+        .store
         .create_user(&body.username, &hash)
         .await
         .map_err(unavailable)?
@@ -212,8 +212,8 @@ async fn sign_up<U: UserStore, R: RefreshTokenStore>(
         JsonBodyRejections, Unavailable,
     ),
 ))]
-pub(super) async fn login<U: UserStore, R: RefreshTokenStore>(
-    State(auth): State<Arc<Auth<U, R>>>,
+pub(super) async fn login<S: UserStore + RefreshTokenStore>(
+    State(auth): State<Arc<Auth<S>>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<Credentials>,
@@ -222,8 +222,8 @@ pub(super) async fn login<U: UserStore, R: RefreshTokenStore>(
     held(&auth, log_in(&auth, peer, &headers, body).await).await
 }
 
-async fn log_in<U: UserStore, R: RefreshTokenStore>(
-    auth: &Auth<U, R>,
+async fn log_in<S: UserStore + RefreshTokenStore>(
+    auth: &Auth<S>,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
     body: Credentials,
@@ -234,7 +234,7 @@ async fn log_in<U: UserStore, R: RefreshTokenStore>(
         .check(&body.username, max_username, peer, headers)?;
     // Overlong input cannot match a stored account; it still costs a verification.
     let user = if body.username.len() <= max_username && body.password.len() <= auth.max_password {
-        auth.users
+        auth.store
             .find_user(&body.username)
             .await
             .map_err(unavailable)?
@@ -261,7 +261,7 @@ async fn log_in<U: UserStore, R: RefreshTokenStore>(
     if auth.hasher.needs_rehash(&user.password_hash) {
         match auth.hasher.hash(&body.password).await {
             Ok(hash) => {
-                if let Err(error) = auth.users.update_password_hash(&user.username, &hash).await {
+                if let Err(error) = auth.store.update_password_hash(&user.username, &hash).await {
                     tracing::warn!(error = %error, "could not store the rehashed password");
                 }
             }
@@ -272,7 +272,7 @@ async fn log_in<U: UserStore, R: RefreshTokenStore>(
     let family = random_id();
     let jti = random_id();
     let expires_at = now.saturating_add(auth.issuer.refresh_lifetime().as_secs());
-    auth.refresh
+    auth.store
         .create_family(NewFamily {
             family_id: &family,
             username: &user.username,
@@ -285,8 +285,8 @@ async fn log_in<U: UserStore, R: RefreshTokenStore>(
     tokens(auth, &user.username, &family, &jti, now, expires_at)
 }
 
-fn tokens<U, R>(
-    auth: &Auth<U, R>,
+fn tokens<S>(
+    auth: &Auth<S>,
     sub: &str,
     family: &str,
     jti: &str,
@@ -311,7 +311,7 @@ fn tokens<U, R>(
     Ok(response)
 }
 
-fn refresh_claims<U, R>(auth: &Auth<U, R>, token: &str) -> Result<RefreshClaims, AuthError> {
+fn refresh_claims<S>(auth: &Auth<S>, token: &str) -> Result<RefreshClaims, AuthError> {
     auth.refresh_validator
         .validate::<RefreshClaims>(token)
         .map(|verified| verified.claims)
@@ -324,15 +324,15 @@ fn refresh_claims<U, R>(auth: &Auth<U, R>, token: &str) -> Result<RefreshClaims,
         })
 }
 
-async fn rotate<U: UserStore, R: RefreshTokenStore>(
-    auth: &Auth<U, R>,
+async fn rotate<S: UserStore + RefreshTokenStore>(
+    auth: &Auth<S>,
     token: &str,
 ) -> Result<Response, AuthError> {
     let claims = refresh_claims(auth, token)?;
     let next = random_id();
     let now = now();
     match auth
-        .refresh
+        .store
         .rotate(&claims.fam, &claims.jti, &next, now)
         .await
         .map_err(unavailable)?
@@ -362,8 +362,8 @@ fn header_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
         Unavailable,
     ),
 ))]
-pub(super) async fn refresh_from_header<U: UserStore, R: RefreshTokenStore>(
-    State(auth): State<Arc<Auth<U, R>>>,
+pub(super) async fn refresh_from_header<S: UserStore + RefreshTokenStore>(
+    State(auth): State<Arc<Auth<S>>>,
     headers: HeaderMap,
 ) -> Result<Response, AuthError> {
     let token = header_token(&headers)?.ok_or(AuthError::NotAuthenticated)?;
@@ -380,8 +380,8 @@ pub(super) async fn refresh_from_header<U: UserStore, R: RefreshTokenStore>(
         JsonBodyRejections, Unavailable,
     ),
 ))]
-pub(super) async fn refresh_from_body<U: UserStore, R: RefreshTokenStore>(
-    State(auth): State<Arc<Auth<U, R>>>,
+pub(super) async fn refresh_from_body<S: UserStore + RefreshTokenStore>(
+    State(auth): State<Arc<Auth<S>>>,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Response, AuthError> {
     rotate(&auth, &body.refresh_token).await
@@ -402,8 +402,8 @@ pub(super) async fn refresh_from_body<U: UserStore, R: RefreshTokenStore>(
         OptionalBodyRejections, Unavailable,
     ),
 ))]
-pub(super) async fn logout<U: UserStore, R: RefreshTokenStore>(
-    State(auth): State<Arc<Auth<U, R>>>,
+pub(super) async fn logout<S: UserStore + RefreshTokenStore>(
+    State(auth): State<Arc<Auth<S>>>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<StatusCode, AuthError> {
@@ -422,7 +422,7 @@ pub(super) async fn logout<U: UserStore, R: RefreshTokenStore>(
         .transpose()?;
     if let Some(token) = from_header {
         // The header may carry the access token (cut it short) or the refresh token.
-        match auth.access.validate::<Claims>(token) {
+        match auth.access_validator().validate::<Claims>(token) {
             Ok(verified) => {
                 if let Some(jti) = &verified.claims.jti {
                     auth.revoked.revoke(jti, verified.exp);
@@ -434,7 +434,7 @@ pub(super) async fn logout<U: UserStore, R: RefreshTokenStore>(
         }
     }
     if let Some(claims) = refresh {
-        auth.refresh
+        auth.store
             .revoke_family(&claims.fam)
             .await
             .map_err(unavailable)?;
@@ -448,8 +448,8 @@ pub(super) async fn logout<U: UserStore, R: RefreshTokenStore>(
     description = "The public signing keys (only with an asymmetric signing key).",
     responses((status = 200, description = "A JWK Set (RFC 7517 §5)", body = Object)),
 ))]
-pub(super) async fn jwks<U: UserStore, R: RefreshTokenStore>(
-    State(auth): State<Arc<Auth<U, R>>>,
+pub(super) async fn jwks<S: UserStore + RefreshTokenStore>(
+    State(auth): State<Arc<Auth<S>>>,
 ) -> Response {
     let keys: Vec<_> = auth.issuer.key().public_jwk().into_iter().collect();
     Json(serde_json::json!({ "keys": keys })).into_response()

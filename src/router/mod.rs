@@ -39,7 +39,7 @@ use crate::claims::REFRESH_TOKEN;
 use crate::error::BuildError;
 use crate::issuer::TokenIssuer;
 use crate::key::{KeyRing, KeySet};
-use crate::layer::JwtAuthLayer;
+use crate::layer::{JwtAuthLayer, JwtAuthLayerBuilder};
 use crate::password::{BCRYPT_MAX_PASSWORD_LEN, DEFAULT_BCRYPT_COST, PasswordHasher};
 use crate::revocation::RevocationList;
 use crate::store::{RefreshTokenStore, UserStore};
@@ -52,14 +52,19 @@ pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
 /// second that the 503's `Retry-After` asks for.
 pub const DEFAULT_HOLD_REFUSALS: Duration = Duration::from_millis(250);
 
-/// The auth service: stores, issuer, validators, hasher and revocation list.
+/// The auth service: store, issuer, validators, hasher and revocation list.
 /// Build it with [`Auth::builder`], then mount [`Auth::router`] and protect
-/// your routes with [`Auth::layer`].
-pub struct Auth<U, R> {
-    pub(crate) users: U,
-    pub(crate) refresh: R,
+/// your routes with [`Auth::layer`] (or a layer configured from
+/// [`Auth::layer_builder`]).
+pub struct Auth<S> {
+    pub(crate) store: S,
     pub(crate) issuer: TokenIssuer,
-    pub(crate) access: Validator,
+    /// The keys and rules of access tokens, from which every layer starts.
+    keys: KeyRing,
+    access_rules: Validation,
+    /// The layer [`Auth::layer`] hands out; its validator checks the access
+    /// tokens that logout revokes.
+    layer: JwtAuthLayer,
     pub(crate) refresh_validator: Validator,
     pub(crate) hasher: PasswordHasher,
     pub(crate) revoked: Arc<RevocationList>,
@@ -71,7 +76,7 @@ pub struct Auth<U, R> {
     pub(crate) hold_refusals: Duration,
 }
 
-impl<U, R> std::fmt::Debug for Auth<U, R> {
+impl<S> std::fmt::Debug for Auth<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Auth")
             .field("issuer", &self.issuer)
@@ -83,15 +88,13 @@ impl<U, R> std::fmt::Debug for Auth<U, R> {
 /// Builds an [`Auth`].
 #[must_use]
 #[derive(Debug)]
-pub struct AuthBuilder<U, R> {
-    users: U,
-    refresh: R,
+pub struct AuthBuilder<S> {
+    store: S,
     issuer: TokenIssuer,
     extra_keys: Vec<crate::key::Key>,
     hasher: Option<PasswordHasher>,
     bcrypt_cost: u32,
-    min_password: usize,
-    max_password: usize,
+    password_len: (usize, usize),
     max_username: usize,
     body_limit: usize,
     leeway: Duration,
@@ -99,19 +102,21 @@ pub struct AuthBuilder<U, R> {
     hold_refusals: Duration,
 }
 
-impl<U: UserStore, R: RefreshTokenStore> Auth<U, R> {
+impl<S: UserStore + RefreshTokenStore> Auth<S> {
     /// Starts an auth service that signs with `issuer` and keeps users and
-    /// refresh families in the given stores (often the same store twice).
-    pub fn builder(issuer: TokenIssuer, users: U, refresh: R) -> AuthBuilder<U, R> {
+    /// refresh-token families in `store`.
+    ///
+    /// The store implements both store traits; every store of
+    /// [`store`](crate::store) does. To keep users and families apart, give
+    /// a type of your own that implements each trait by delegating.
+    pub fn builder(issuer: TokenIssuer, store: S) -> AuthBuilder<S> {
         AuthBuilder {
-            users,
-            refresh,
+            store,
             issuer,
             extra_keys: Vec::new(),
             hasher: None,
             bcrypt_cost: DEFAULT_BCRYPT_COST,
-            min_password: 8,
-            max_password: BCRYPT_MAX_PASSWORD_LEN,
+            password_len: (8, BCRYPT_MAX_PASSWORD_LEN),
             max_username: 64,
             body_limit: DEFAULT_BODY_LIMIT,
             leeway: crate::validator::DEFAULT_LEEWAY,
@@ -124,28 +129,44 @@ impl<U: UserStore, R: RefreshTokenStore> Auth<U, R> {
     /// `nest`.
     pub fn router(self: &Arc<Self>) -> Router {
         let mut router = Router::new()
-            .route("/signup", post(handlers::signup::<U, R>))
-            .route("/login", post(handlers::login::<U, R>))
-            .route("/refresh_token", get(handlers::refresh_from_header::<U, R>))
-            .route("/refresh", post(handlers::refresh_from_body::<U, R>))
-            .route("/logout", post(handlers::logout::<U, R>));
+            .route("/signup", post(handlers::signup::<S>))
+            .route("/login", post(handlers::login::<S>))
+            .route("/refresh_token", get(handlers::refresh_from_header::<S>))
+            .route("/refresh", post(handlers::refresh_from_body::<S>))
+            .route("/logout", post(handlers::logout::<S>));
         if self.issuer.key().public_jwk().is_some() {
-            router = router.route("/.well-known/jwks.json", get(handlers::jwks::<U, R>));
+            router = router.route("/.well-known/jwks.json", get(handlers::jwks::<S>));
         }
         router
             .layer(DefaultBodyLimit::max(self.body_limit))
             .with_state(Arc::clone(self))
     }
+}
 
-    /// A [`JwtAuthLayer`] accepting this service's access tokens, with the
-    /// revocation list that logout feeds.
+impl<S> Auth<S> {
+    /// A [`JwtAuthLayer`] accepting this service's access tokens, refusing
+    /// those that logout revoked, with the defaults of
+    /// [`JwtAuthLayer::builder`]. Every call hands out the same layer, with
+    /// one verified-token cache.
     pub fn layer(&self) -> JwtAuthLayer {
-        JwtAuthLayer::from_validator(self.access.clone())
+        self.layer.clone()
     }
 
-    /// The access-token validator.
+    /// A layer builder that starts from this service's keys, access-token
+    /// rules and revocation list, with every option of
+    /// [`JwtAuthLayer::builder`]: token sources, optional mode, claims type,
+    /// rejection format, cache, more issuers.
+    ///
+    /// The hook that logout feeds stays whatever else is set:
+    /// [`JwtAuthLayerBuilder::revocation`](crate::JwtAuthLayerBuilder::revocation)
+    /// adds hooks, it replaces none.
+    pub fn layer_builder(&self) -> JwtAuthLayerBuilder {
+        layer_builder(&self.keys, &self.access_rules, &self.revoked)
+    }
+
+    /// The access-token validator (the one [`Auth::layer`] uses).
     pub fn access_validator(&self) -> &Validator {
-        &self.access
+        self.layer.validator()
     }
 
     /// The revocation list that logout feeds.
@@ -159,8 +180,21 @@ impl<U: UserStore, R: RefreshTokenStore> Auth<U, R> {
     }
 }
 
-impl<U: UserStore, R: RefreshTokenStore> AuthBuilder<U, R> {
-    /// The bcrypt cost (default 12; tests may use 4).
+/// The one way every layer over an [`Auth`]'s tokens starts.
+fn layer_builder(
+    keys: &KeyRing,
+    rules: &Validation,
+    revoked: &Arc<RevocationList>,
+) -> JwtAuthLayerBuilder {
+    JwtAuthLayer::builder(keys.clone())
+        .validation(rules.clone())
+        .revocation(revoked.clone())
+}
+
+impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
+    /// The bcrypt cost (default 12; tests may use 4): within
+    /// [`BCRYPT_COSTS`](crate::password::BCRYPT_COSTS), or
+    /// [`AuthBuilder::build`] fails.
     pub fn bcrypt_cost(mut self, cost: u32) -> Self {
         self.bcrypt_cost = cost;
         self
@@ -172,11 +206,11 @@ impl<U: UserStore, R: RefreshTokenStore> AuthBuilder<U, R> {
         self
     }
 
-    /// Password length bounds in bytes (default 8..=72). The maximum cannot
-    /// exceed bcrypt's 72 bytes.
+    /// Password length bounds in bytes (default 8..=72): `min` at least 1,
+    /// `max` at least `min` and at most bcrypt's 72 bytes. Other bounds make
+    /// [`AuthBuilder::build`] fail.
     pub fn password_len(mut self, min: usize, max: usize) -> Self {
-        self.min_password = min.max(1);
-        self.max_password = max.min(BCRYPT_MAX_PASSWORD_LEN);
+        self.password_len = (min, max);
         self
     }
 
@@ -225,46 +259,57 @@ impl<U: UserStore, R: RefreshTokenStore> AuthBuilder<U, R> {
     ///
     /// # Errors
     ///
-    /// [`BuildError`] if the validators cannot be built.
-    ///
-    /// # Panics
-    ///
-    /// If the bcrypt cost is outside 4..=31.
-    pub fn build(self) -> Result<Arc<Auth<U, R>>, BuildError> {
+    /// [`BuildError::BcryptCost`] for a bcrypt cost outside 4..=31,
+    /// [`BuildError::PasswordBounds`] for password bounds that
+    /// [`AuthBuilder::password_len`] refuses.
+    pub fn build(self) -> Result<Arc<Auth<S>>, BuildError> {
+        let (min_password, max_password) = self.password_len;
+        if min_password == 0
+            || max_password < min_password
+            || max_password > BCRYPT_MAX_PASSWORD_LEN
+        {
+            return Err(BuildError::PasswordBounds {
+                min: min_password,
+                max: max_password,
+            });
+        }
+        let hasher = match self.hasher {
+            Some(hasher) => hasher,
+            None => PasswordHasher::with_cost(self.bcrypt_cost)?,
+        };
         let mut keys = KeySet::new([self.issuer.key().verifying_key().clone()]);
         for key in self.extra_keys {
             keys = keys.with(key);
         }
-        let ring = KeyRing::new(keys);
-        let mut rules = Validation::new().leeway(self.leeway);
+        let keys = KeyRing::new(keys);
+        let mut access_rules = Validation::new().leeway(self.leeway);
         if let Some(iss) = self.issuer.issuer_name() {
-            rules = rules.issuers([iss]);
+            access_rules = access_rules.issuers([iss]);
         }
         if let Some(aud) = self.issuer.audience_value() {
             let list = match aud {
                 crate::claims::Audience::One(one) => vec![one.clone()],
                 crate::claims::Audience::Many(many) => many.clone(),
             };
-            rules = rules.audiences(list);
+            access_rules = access_rules.audiences(list);
         }
         let revoked = Arc::new(RevocationList::new());
-        let access = Validator::new(ring.clone(), rules)?.with_revocation(revoked.clone());
+        let layer = layer_builder(&keys, &access_rules, &revoked).build()?;
         let refresh_rules = Validation::new()
             .leeway(self.leeway)
             .token_type("scope", REFRESH_TOKEN);
-        let refresh_validator = Validator::new(ring, refresh_rules)?;
+        let refresh_validator = Validator::new(keys.clone(), refresh_rules)?;
         Ok(Arc::new(Auth {
-            users: self.users,
-            refresh: self.refresh,
+            store: self.store,
             issuer: self.issuer,
-            access,
+            keys,
+            access_rules,
+            layer,
             refresh_validator,
-            hasher: self
-                .hasher
-                .unwrap_or_else(|| PasswordHasher::with_cost(self.bcrypt_cost)),
+            hasher,
             revoked,
-            min_password: self.min_password,
-            max_password: self.max_password,
+            min_password,
+            max_password,
             max_username: self.max_username,
             body_limit: self.body_limit,
             throttle: self.throttle.build(),

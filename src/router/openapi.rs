@@ -19,7 +19,7 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, b"a secret of at least thirty-two bytes!!")?);
-//! let auth = Auth::builder(issuer, MemoryStore::new(), MemoryStore::new()).build()?;
+//! let auth = Auth::builder(issuer, MemoryStore::new()).build()?;
 //! let app: axum::Router = axum::Router::new().nest("/auth", auth.router());
 //! let doc = MyApi::openapi().nest("/auth", auth.openapi());
 //! assert!(doc.paths.paths.contains_key("/auth/login"));
@@ -75,7 +75,7 @@ const JWKS_PATH: &str = "/.well-known/jwks.json";
 )]
 pub struct ApiDoc;
 
-impl<U, R> Auth<U, R> {
+impl<S> Auth<S> {
     /// The OpenAPI 3.1 description of the routes [`Auth::router`] mounts,
     /// with their schemas and the bearer security schemes. Nest it at the
     /// router's mount point with `utoipa::openapi::OpenApi::nest` (or merge

@@ -133,7 +133,7 @@ impl Validator {
     /// list.
     pub fn new(keys: impl Into<KeyRing>, rules: Validation) -> Result<Self, BuildError> {
         let keys = keys.into();
-        if keys.load().is_empty() {
+        if keys.current().is_empty() {
             return Err(BuildError::NoKeys);
         }
         let entry = Entry::new(keys, rules)?;
@@ -294,7 +294,7 @@ impl Validator {
         jws::decode_into(compact.header, &mut header).ok()?;
         let header = Header::parse(&header).ok()?;
         let missing = match header.kid.as_deref() {
-            Some(kid) => !entry.keys.load().has_kid(kid),
+            Some(kid) => !entry.keys.current().has_kid(kid),
             None => error == TokenError::UnknownKey,
         };
         missing.then_some(remote)
@@ -318,7 +318,7 @@ impl Validator {
         if token.len() > rules.max_token_len {
             return Err(TokenError::TooLarge);
         }
-        let keys = entry.keys.load();
+        let keys = entry.keys.current();
         // The usual headers are recognised in their encoded form, unparsed,
         // unless the header's `typ` is to be checked.
         let parsed;
