@@ -1,10 +1,8 @@
 //! Keys and algorithms: every supported algorithm from PEM and JWK, weak secrets, and
 //! the attacks where the token tries to choose how it is verified.
 
-mod common;
-
-use common::*;
 use serde_json::json;
+use support::*;
 use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, KeyError, KeySet, SigningKey};
 
 fn layer(key: Key) -> JwtAuthLayer {

@@ -2,8 +2,6 @@
 //! predicates, the 403 answer, missing claims, malformed scope claims, and the axum
 //! extractor on one handler.
 
-mod common;
-
 use std::convert::Infallible;
 use std::marker::PhantomData;
 
@@ -11,11 +9,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use bytes::Bytes;
-use common::*;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use support::*;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_jwt_auth::authorize::{
     Authorize, RequireLayer, RequireScopeLayer, ScopeClaims, ScopeRequirement, ScopeSource, Scoped,
@@ -28,11 +26,11 @@ trait Reached {
     fn assert_reached(&self);
 }
 
-impl Reached for Outcome {
+impl Reached for Answer {
     fn assert_reached(&self) {
         assert_eq!(
             (self.status, &self.body),
-            (200, &json!("reached")),
+            (StatusCode::OK, &json!("reached")),
             "{self:?}"
         );
     }
@@ -63,7 +61,7 @@ async fn send<C, A>(
     authenticate: &JwtAuthLayer<C>,
     require: &RequireLayer<A, C>,
     request: Request<Full<Bytes>>,
-) -> Outcome
+) -> Answer
 where
     C: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
     A: Authorize<C>,
@@ -74,7 +72,7 @@ where
         .service_fn(|_: Request<Full<Bytes>>| async {
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"\"reached\""))))
         });
-    outcome(service.oneshot(request).await.unwrap()).await
+    answer(service.oneshot(request).await.unwrap()).await
 }
 
 /// Signs `extra` into OAuth-style claims and sends them through the OAuth layer and
@@ -82,7 +80,7 @@ where
 async fn send_claims<A: Authorize<Value>>(
     require: &RequireLayer<A, Value>,
     extra: Value,
-) -> Outcome {
+) -> Answer {
     let token = hs256().sign(&oauth_claims(extra)).unwrap();
     send(&oauth_layer(), require, with_bearer(&token)).await
 }
@@ -256,7 +254,7 @@ async fn missing_claims_are_not_authenticated_with_a_bare_challenge() {
         .service_fn(|_: Request<Full<Bytes>>| async {
             Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
         });
-    outcome(service.oneshot(with_bearer(&token)).await.unwrap())
+    answer(service.oneshot(with_bearer(&token)).await.unwrap())
         .await
         .assert_not_authenticated();
 }
@@ -344,10 +342,10 @@ async fn custom_rejection_format_sees_insufficient_scope() {
         .service_fn(|_: Request<Full<Bytes>>| async {
             Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
         });
-    let answer = outcome(service.oneshot(with_bearer(&token)).await.unwrap()).await;
+    let answer = answer(service.oneshot(with_bearer(&token)).await.unwrap()).await;
     assert_eq!(
         (answer.status, answer.body),
-        (403, json!("needs read+write"))
+        (StatusCode::FORBIDDEN, json!("needs read+write"))
     );
 }
 
@@ -439,7 +437,7 @@ fn app(layer: JwtAuthLayer<Value>) -> Router {
         .layer(layer)
 }
 
-async fn call(app: &Router, uri: &str, extra: Option<Value>) -> (Outcome, String) {
+async fn call(app: &Router, uri: &str, extra: Option<Value>) -> (Answer, String) {
     let mut request = Request::builder().uri(uri);
     if let Some(extra) = extra {
         let token = hs256().sign(&oauth_claims(extra)).unwrap();
@@ -453,7 +451,7 @@ async fn call(app: &Router, uri: &str, extra: Option<Value>) -> (Outcome, String
     let (parts, body) = response.into_parts();
     let bytes = body.collect().await.unwrap().to_bytes();
     let text = String::from_utf8(bytes.to_vec()).unwrap();
-    let answer = outcome(Response::from_parts(parts, Full::new(bytes))).await;
+    let answer = answer(Response::from_parts(parts, Full::new(bytes))).await;
     (answer, text)
 }
 
@@ -467,7 +465,10 @@ async fn scoped_extractor_guards_one_handler_and_leaves_the_others() {
 
     let writer = json!({ "scope": "orders:read orders:write" });
     let (answer, text) = call(&app, "/orders", Some(writer)).await;
-    assert_eq!((answer.status, text.as_str()), (200, "order by alice"));
+    assert_eq!(
+        (answer.status, text.as_str()),
+        (StatusCode::OK, "order by alice")
+    );
 }
 
 #[tokio::test]
@@ -475,7 +476,10 @@ async fn scoped_extractor_with_any_of_and_another_source() {
     let app = app(oauth_layer());
     let support = json!({ "realm_access": { "roles": ["support"] } });
     let (answer, text) = call(&app, "/staff", Some(support)).await;
-    assert_eq!((answer.status, text.as_str()), (200, "staff alice"));
+    assert_eq!(
+        (answer.status, text.as_str()),
+        (StatusCode::OK, "staff alice")
+    );
     let user = json!({ "realm_access": { "roles": ["user"] }, "scope": "admin" });
     call(&app, "/staff", Some(user))
         .await

@@ -1,14 +1,12 @@
 //! The layer and the extractor in axum 0.8: `Router::layer`, `route_layer`, optional mode
 //! with `Option<JwtClaims>`, and the 500 that names the missing layer.
 
-mod common;
-
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
-use common::*;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use support::*;
 use tower::ServiceExt;
 use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, JwtClaims, Key};
 

@@ -2,11 +2,9 @@
 //! rotation empties it, it stays within its capacity, and it can be turned off.
 //! (Expiry and `nbf` on a hit are tested with a controlled clock in `src/cache.rs`.)
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use support::*;
 use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, KeySet, RevocationList, SigningKey};
 
 const OTHER: &[u8] = b"a rotated-in secret of at least 32 bytes long";

@@ -5,14 +5,12 @@
 //! token-type rule. `TwoPass` is `Claims` behind `#[serde(transparent)]`: another type, so
 //! it takes the two passes, with exactly `Claims`' rules.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{SECRET, raw_hs256};
 use proptest::prelude::*;
 use serde::Deserialize;
+use support::{SECRET, raw_hs256};
 use tower_jwt_auth::{
     Algorithm, Claims, Key, RegisteredClaims, Revocation, TokenError, Validation, Validator,
 };
@@ -49,13 +47,13 @@ fn rules() -> Vec<Validation> {
     ]
 }
 
-type Outcome = (Result<Claims, TokenError>, Vec<String>);
+type Answer = (Result<Claims, TokenError>, Vec<String>);
 
 fn run<C: serde::de::DeserializeOwned + 'static>(
     rules: &Validation,
     token: &str,
     claims: impl FnOnce(C) -> Claims,
-) -> Outcome {
+) -> Answer {
     let recorder = Arc::new(Recorder::default());
     let validator = Validator::new(Key::hmac(Algorithm::HS256, SECRET).unwrap(), rules.clone())
         .unwrap()

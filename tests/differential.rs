@@ -8,11 +8,9 @@
 //! `sub` that is not a string), the generators stay clear of it and
 //! `deliberately_stricter_cases` pins the difference down.
 
-mod common;
-
-use common::{SECRET, b64, raw_hs256};
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use support::{SECRET, b64, raw_hs256};
 use tower_jwt_auth::{Algorithm, Key, TokenError, Validation, Validator};
 
 fn now() -> u64 {

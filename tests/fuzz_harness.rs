@@ -1,11 +1,9 @@
-//! The cargo-fuzz harness of the token decoder (`fuzz/harness.rs`), driven by proptest
+//! The cargo-fuzz harness of the token decoder (`support::fuzz`), driven by proptest
 //! in the normal test run: arbitrary bytes, arbitrary header and claims text under a
 //! valid signature, and single-byte mutations of valid tokens. The harness panics if
 //! anything is accepted without a valid MAC, an object of claims and a live `exp`.
 
-#[allow(dead_code, unreachable_pub)]
-#[path = "../fuzz/harness.rs"]
-mod harness;
+use support::fuzz as harness;
 
 use proptest::prelude::*;
 use serde_json::json;

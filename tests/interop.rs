@@ -4,12 +4,10 @@
 //! `tests/data/pyjwt/tokens.json` was made by `tests/data/pyjwt/make_tokens.py fixtures`.
 //! When python3 with PyJWT is installed, the test also mints fresh tokens live.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
 use serde_json::Value;
+use support::*;
 use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key};
 
 fn layers(secret: &str) -> Vec<(&'static str, JwtAuthLayer)> {

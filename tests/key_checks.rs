@@ -2,17 +2,15 @@
 //! JWK, `DecodingKey`, JWKS), JWKs are read strictly (`use`, `oct`, `alg` inference), and
 //! JWKS documents shaped like those of real identity providers give the expected keys.
 
-mod common;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::*;
 use curve25519_dalek::Scalar;
 use curve25519_dalek::constants::EIGHT_TORSION;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::traits::{Identity, IsIdentity};
 use jsonwebtoken::DecodingKey;
 use serde_json::{Value, json};
+use support::*;
 use tower_jwt_auth::jwk::Jwk;
 use tower_jwt_auth::{Algorithm, JwksError, JwtAuthLayer, Key, KeyError, KeySet, SigningKey};
 

@@ -1,16 +1,14 @@
 //! The layer's behaviour through its public API: claims checks, token sources, the
 //! rejection table, optional mode, revocation and key rotation.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::json;
+use support::*;
 use tower::ServiceExt;
 use tower_jwt_auth::{
     Algorithm, JwtAuthLayer, Key, KeyRing, KeySet, Rejection, RevocationList, SigningKey,
@@ -26,7 +24,7 @@ async fn valid_access_token_reaches_the_service_with_its_claims() {
 async fn missing_credentials_get_a_bare_bearer_challenge() {
     let outcome = send(&hs256_layer(), Request::new(Full::default())).await;
     outcome.assert_not_authenticated();
-    assert_eq!(outcome.content_type.as_deref(), Some("application/json"));
+    assert_eq!(outcome.content_type(), Some("application/json"));
 }
 
 #[tokio::test]
@@ -279,7 +277,7 @@ async fn optional_mode_passes_anonymous_requests_but_not_bad_tokens() {
     let anonymous = send(&layer, Request::new(Full::default())).await;
     assert_eq!(
         (anonymous.status, anonymous.body),
-        (200, json!({ "sub": null }))
+        (http::StatusCode::OK, json!({ "sub": null }))
     );
     send_token(&layer, &hs256().sign(&access_claims("bob")).unwrap())
         .await

@@ -4,7 +4,6 @@
 //! and remote keys side by side, and lazy and eager start. Skips without
 //! `TOWER_JWT_AUTH_TEST_OIDC_PROVIDER` (never in CI).
 
-mod common;
 mod idp;
 
 use std::convert::Infallible;
@@ -17,12 +16,12 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use common::{Outcome, outcome};
 use futures_util::FutureExt;
 use http::{Request, Response};
 use http_body_util::Full;
 use idp::{Mode, Provider, Proxy};
 use serde_json::{Value, json};
+use support::{Answer, answer};
 use tower::ServiceExt;
 use tower_jwt_auth::remote::{FetchError, RemoteError, RemoteKeys, RemoteKeysBuilder};
 use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, JwtAuthLayerBuilder, Key, TrustedIssuer};
@@ -86,19 +85,19 @@ fn with_bearer(token: &str) -> Request<Full<Bytes>> {
 }
 
 /// Sends `token` through `layer` in front of [`echo`].
-async fn send(layer: &JwtAuthLayer, token: &str) -> Outcome {
+async fn send(layer: &JwtAuthLayer, token: &str) -> Answer {
     let service = tower::ServiceBuilder::new()
         .layer(layer.clone())
         .service_fn(echo);
-    outcome(service.oneshot(with_bearer(token)).await.unwrap()).await
+    answer(service.oneshot(with_bearer(token)).await.unwrap()).await
 }
 
 /// Asserts that the handler was reached with the provider's claims.
-fn assert_accepted(outcome: &Outcome, proxy: &Proxy) {
+fn assert_accepted(outcome: &Answer, proxy: &Proxy) {
     assert_eq!(
         (outcome.status, &outcome.body),
         (
-            200,
+            http::StatusCode::OK,
             &json!({ "sub": idp::CLIENT_ID, "iss": proxy.url(), "scopes": ["read", "write"] })
         ),
         "{outcome:?}"
@@ -540,7 +539,7 @@ async fn a_hanging_provider_holds_one_fetch_and_no_request_past_the_timeout() {
                 .now_or_never()
                 .expect("answered without waiting")
                 .unwrap();
-            assert_accepted(&outcome(response).await, &proxy);
+            assert_accepted(&answer(response).await, &proxy);
         }
     }
 
@@ -554,7 +553,7 @@ async fn static_hmac_keys_and_a_remote_issuer_share_one_layer() {
     };
     let (proxy, provider) = start(&modules, "mix").await;
     let keys = keys_of(&proxy).build().await.unwrap();
-    let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, common::SECRET).unwrap())
+    let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, support::SECRET).unwrap())
         .issuer(
             TrustedIssuer::remote(keys.clone())
                 .audiences([idp::AUDIENCE])
@@ -564,14 +563,14 @@ async fn static_hmac_keys_and_a_remote_issuer_share_one_layer() {
         .unwrap();
 
     // The tutorial's own token, without `iss`.
-    let own = common::hs256()
-        .sign(&common::access_claims("alice"))
+    let own = support::hs256()
+        .sign(&support::access_claims("alice"))
         .unwrap();
     let outcome = send(&layer, &own).await;
     assert_eq!(
         (outcome.status, &outcome.body),
         (
-            200,
+            http::StatusCode::OK,
             &json!({ "sub": "alice", "iss": null, "scopes": ["access_token"] })
         ),
         "{outcome:?}"
@@ -583,16 +582,16 @@ async fn static_hmac_keys_and_a_remote_issuer_share_one_layer() {
 
     // An `iss` nobody trusts, and the secret claiming the provider's name (an RFC 9068
     // header, so that only the key decides): neither is the provider's.
-    let now = common::now();
+    let now = support::now();
     for iss in ["https://nobody.example".to_owned(), proxy.url()] {
         let claims = json!({
             "sub": "mallory", "iss": iss, "aud": idp::AUDIENCE, "scope": "read write",
             "iat": now, "exp": now + 600,
         });
-        let forged = common::raw_hs256(
+        let forged = support::raw_hs256(
             r#"{"alg":"HS256","typ":"at+jwt"}"#,
             &claims.to_string(),
-            common::SECRET,
+            support::SECRET,
         );
         send(&layer, &forged).await.assert_invalid_token();
     }

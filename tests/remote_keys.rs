@@ -5,18 +5,16 @@
 //! machine's speed. The same behaviour against a real identity provider is in
 //! `tests/remote_idp.rs`.
 
-mod common;
-
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use http_body_util::Full;
 use serde_json::json;
+use support::*;
 use tower_jwt_auth::remote::{
     Fetch, FetchError, FetchFuture, FetchRequest, Fetched, RemoteError, RemoteKeys,
     RemoteKeysBuilder,

@@ -11,15 +11,13 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use serde_json::json;
+use support::{APP_SECRET, Answer, send_http};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tower_jwt_auth::{Algorithm, SigningKey};
 
-/// The tutorial's `APP_SECRET_STRING`, at least 32 bytes.
-const APP_SECRET: &str = "an-app-secret-string-that-is-32-bytes-or-more";
 /// How long the server may take to print a line or to exit.
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -148,51 +146,16 @@ impl Server {
     }
 }
 
-/// An answer of the server, over a fresh connection.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    /// The `WWW-Authenticate` header, if any.
-    challenge: Option<String>,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {self:?}"))
-    }
-}
-
-/// `GET path` on `addr` with `token` as bearer token, if any.
-async fn get(addr: &str, path: &str, token: Option<&str>) -> Reply {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let authorization = token
-        .map(|token| format!("Authorization: Bearer {token}\r\n"))
-        .unwrap_or_default();
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{authorization}Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(DEADLINE, stream.read_to_string(&mut response))
+/// `GET path` on `addr` with `token` as bearer token, if any, over a fresh connection.
+async fn get(addr: &str, path: &str, token: Option<&str>) -> Answer {
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|value| ("authorization", value.as_str()))
+        .collect();
+    send_http(addr.parse().unwrap(), "GET", path, &headers, None)
         .await
-        .expect("an answer within 30 s")
-        .unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("a whole response");
-    let mut head = head.lines();
-    let status = head
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .expect("a status line");
-    let challenge = head
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.eq_ignore_ascii_case("www-authenticate"))
-        .map(|(_, value)| value.trim().to_owned());
-    Reply {
-        status,
-        challenge,
-        body: body.to_owned(),
-    }
+        .unwrap()
 }
 
 /// An access token of the tutorial's app: HS256 with `secret`, `scope` = `access_token`.
@@ -231,16 +194,16 @@ async fn provider_and_tutorial_tokens_reach_me_and_the_rest_is_refused_per_rfc_6
     assert!(proxy.jwks_requests() >= 1);
 
     let health = get(&addr, "/health", None).await;
-    assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+    assert_eq!((health.status.as_u16(), health.text.as_str()), (200, "ok"));
 
     let anonymous = get(&addr, "/me", None).await;
     assert_eq!(anonymous.status, 401, "{anonymous:?}");
-    assert_eq!(anonymous.challenge.as_deref(), Some("Bearer"));
+    assert_eq!(anonymous.challenge(), Some("Bearer"));
 
     let token = provider.token(idp::RS256).await;
     let me = get(&addr, "/me", Some(&token)).await;
     assert_eq!(me.status, 200, "{me:?}");
-    let claims = me.json();
+    let claims = me.body;
     assert_eq!(claims["sub"], idp::CLIENT_ID);
     assert_eq!(claims["iss"], proxy.url());
     assert_eq!(claims["scope"], idp::SCOPE);
@@ -249,8 +212,8 @@ async fn provider_and_tutorial_tokens_reach_me_and_the_rest_is_refused_per_rfc_6
 
     let tutorial = get(&addr, "/me", Some(&tutorial_token(APP_SECRET, "alice"))).await;
     assert_eq!(tutorial.status, 200, "{tutorial:?}");
-    assert_eq!(tutorial.json()["sub"], "alice");
-    assert_eq!(tutorial.json()["scope"], "access_token");
+    assert_eq!(tutorial.body["sub"], "alice");
+    assert_eq!(tutorial.body["scope"], "access_token");
 
     let other_audience = provider.token(idp::OTHER).await;
     for (what, token) in [
@@ -264,8 +227,7 @@ async fn provider_and_tutorial_tokens_reach_me_and_the_rest_is_refused_per_rfc_6
         assert_eq!(refused.status, 401, "{what}: {refused:?}");
         assert!(
             refused
-                .challenge
-                .as_deref()
+                .challenge()
                 .is_some_and(|c| c.starts_with("Bearer") && c.contains("invalid_token")),
             "{what}: {refused:?}"
         );
@@ -298,7 +260,7 @@ async fn a_provider_token_without_the_required_scope_is_refused_with_insufficien
     let refused = get(&addr, "/me", Some(&token)).await;
     assert_eq!(refused.status, 403, "{refused:?}");
     assert_eq!(
-        refused.challenge.as_deref(),
+        refused.challenge(),
         Some("Bearer error=\"insufficient_scope\", scope=\"read admin\"")
     );
     // The tutorial's tokens carry no OAuth scopes and are not subject to REQUIRED_SCOPE.
@@ -364,17 +326,16 @@ async fn with_lazy_keys_an_unreachable_issuer_starts_refuses_tokens_and_stops_on
     let addr = server.addr().await;
 
     let health = get(&addr, "/health", None).await;
-    assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+    assert_eq!((health.status.as_u16(), health.text.as_str()), (200, "ok"));
     let anonymous = get(&addr, "/me", None).await;
     assert_eq!(anonymous.status, 401);
-    assert_eq!(anonymous.challenge.as_deref(), Some("Bearer"));
+    assert_eq!(anonymous.challenge(), Some("Bearer"));
     // Without APP_SECRET_STRING the tutorial's tokens are foreign too.
     let tutorial = get(&addr, "/me", Some(&tutorial_token(APP_SECRET, "alice"))).await;
     assert_eq!(tutorial.status, 401, "{tutorial:?}");
     assert!(
         tutorial
-            .challenge
-            .as_deref()
+            .challenge()
             .is_some_and(|c| c.contains("invalid_token")),
         "{tutorial:?}"
     );

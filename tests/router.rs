@@ -1,9 +1,7 @@
 //! The auth router end to end over the in-memory store: signup, login, refresh with
 //! rotation and reuse detection, logout, input rules, and store failures.
 
-mod common;
-
-use common::{bearer_request, call, post_json};
+use support::{bearer_request, call, creds, post_json};
 
 use std::sync::Arc;
 
@@ -44,16 +42,12 @@ fn app_from(issuer: TokenIssuer, hasher: PasswordHasher) -> App {
 }
 
 fn app_with(hasher: PasswordHasher) -> App {
-    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap());
+    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, support::SECRET).unwrap());
     app_from(issuer, hasher)
 }
 
 fn app() -> App {
     app_with(PasswordHasher::new(4, 2, 64).unwrap())
-}
-
-fn creds(username: &str, password: &str) -> Value {
-    json!({ "username": username, "password": password })
 }
 
 fn claims_of(token: &str) -> Value {
@@ -414,8 +408,8 @@ async fn refresh_by_post_body_works_and_access_tokens_are_refused() {
 #[tokio::test]
 async fn expired_refresh_token_says_so() {
     let app = app();
-    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap());
-    let now = common::now();
+    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, support::SECRET).unwrap());
+    let now = support::now();
     let expired = issuer
         .refresh("alice", "fam", "jti", now - 7200, now - 3600)
         .unwrap();
@@ -568,7 +562,7 @@ async fn jwks_publishes_asymmetric_public_keys_only() {
         StatusCode::NOT_FOUND
     );
 
-    let pem = common::data("keys/ec256_private.pem");
+    let pem = support::data("keys/ec256_private.pem");
     let issuer = TokenIssuer::new(
         SigningKey::ec_pem(Algorithm::ES256, pem)
             .unwrap()
@@ -601,7 +595,7 @@ async fn jwks_publishes_asymmetric_public_keys_only() {
         .build()
         .unwrap();
     let token = login.body["access_token"].as_str().unwrap();
-    let outcome = common::send(&layer, common::with_bearer(token)).await;
+    let outcome = support::send(&layer, support::with_bearer(token)).await;
     outcome.assert_ok("alice");
 }
 
@@ -669,14 +663,14 @@ impl tower_jwt_auth::store::RefreshTokenStore for DownStore {
 
 #[tokio::test]
 async fn an_unreachable_store_answers_503_and_never_lets_anyone_in() {
-    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap());
+    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, support::SECRET).unwrap());
     let auth = Auth::builder(issuer, DownStore)
         .hasher(PasswordHasher::new(4, 1, 8).unwrap())
         .build()
         .unwrap();
     let router = auth.router();
-    let refresh = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap())
-        .refresh("alice", "fam", "jti", common::now(), common::now() + 600)
+    let refresh = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, support::SECRET).unwrap())
+        .refresh("alice", "fam", "jti", support::now(), support::now() + 600)
         .unwrap();
     let requests = [
         post_json("/signup", &creds("alice", "correct horse")),
@@ -733,7 +727,7 @@ async fn an_unknown_user_costs_a_bcrypt_verification_like_a_real_one() {
 
 #[tokio::test]
 async fn issuer_and_audience_are_stamped_and_required_when_configured() {
-    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap())
+    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, support::SECRET).unwrap())
         .issuer("https://auth.example")
         .audience(tower_jwt_auth::Audience::One("api".into()));
     let router = app_from(issuer, PasswordHasher::new(4, 1, 8).unwrap()).router;
@@ -760,8 +754,8 @@ async fn issuer_and_audience_are_stamped_and_required_when_configured() {
         StatusCode::OK
     );
     // A token from the same key without iss/aud is refused by this service's layer.
-    let bare = common::hs256()
-        .sign(&common::access_claims("alice"))
+    let bare = support::hs256()
+        .sign(&support::access_claims("alice"))
         .unwrap();
     assert_eq!(
         call(&router, bearer_request("GET", "/me", &bare))
@@ -817,7 +811,7 @@ async fn a_configured_layer_from_auth_honours_logout() {
             .body(Body::empty())
             .unwrap()
     };
-    let text = |answer: common::Answer| (answer.status, answer.body);
+    let text = |answer: support::Answer| (answer.status, answer.body);
     // Optional mode: no credentials pass through without claims.
     let anonymous = call(&router, Request::get("/who").body(Body::empty()).unwrap()).await;
     assert_eq!(text(anonymous), (StatusCode::OK, json!("anonymous")));
@@ -840,7 +834,7 @@ async fn a_configured_layer_from_auth_honours_logout() {
 #[test]
 fn bad_bcrypt_costs_and_password_bounds_are_build_errors() {
     use tower_jwt_auth::BuildError;
-    let issuer = || TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap());
+    let issuer = || TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, support::SECRET).unwrap());
     for cost in [0, 3, 32, u32::MAX] {
         let built = Auth::builder(issuer(), MemoryStore::new())
             .bcrypt_cost(cost)

@@ -1,8 +1,7 @@
 //! cargo-fuzz target: the token decoder (`Validator::validate_at`) on arbitrary input.
 #![no_main]
 
-#[path = "../harness.rs"]
-mod harness;
+use tower_jwt_auth_test_support::fuzz as harness;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     harness::check(data);

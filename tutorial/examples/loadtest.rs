@@ -1,9 +1,9 @@
-//! A load test of `examples/server.rs` over loopback: throughput and latency of `/notsecret`
+//! A load test of the tutorial's server over loopback: throughput and latency of `/notsecret`
 //! and `/secret`, and how `/notsecret` fares while clients hammer `/login`.
 //!
 //! ```sh
-//! cargo build --release --example server --all-features
-//! cargo run --release --example loadtest --all-features -- --duration 5 --connections 32
+//! cargo build --release -p tower-jwt-auth-tutorial
+//! cargo run --release -p tower-jwt-auth-tutorial --example loadtest -- --duration 5 --connections 32
 //! ```
 //!
 //! The tool starts the release server binary as a child process (port 0, a fresh SQLite file
@@ -20,7 +20,7 @@
 //!    without the layer), then `/secret` with a new valid token on every request (each one a
 //!    cache miss);
 //! 2. the same routes without the cache: the tool runs itself as the server
-//!    (`--serve-uncached`), rebuilding the example's routes (`examples/server.rs` is compiled
+//!    (`--serve-uncached`), rebuilding the example's routes (`tutorial` is compiled
 //!    in) with `auth.layer_builder().no_cache()`; `/notsecret`, then `/secret` with one token reused;
 //!
 //!    1 and 2 run twice: first with the server on one core (one tokio worker, pinned to CPU 0)
@@ -64,10 +64,6 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tower_jwt_auth::{Algorithm, SigningKey, TokenIssuer};
 
-#[allow(dead_code, unreachable_pub)]
-#[path = "server.rs"]
-mod server;
-
 const SECRET: &str = "a load-test secret that is at least thirty-two bytes long";
 const USER: &str = "loadtest";
 const PASSWORD: &str = "correct horse battery";
@@ -87,16 +83,26 @@ struct Options {
     resource_server: PathBuf,
 }
 
+/// The profile directory this tool was built into (`target/release`), where the server
+/// binary and the root crate's examples are built too.
+fn release_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/release/examples/loadtest → target/release
+    exe.parent()
+        .and_then(std::path::Path::parent)
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
 fn options() -> Result<Options, String> {
     let mut options = Options {
         duration: Duration::from_secs(5),
         connections: 32,
         login_clients: vec![(16, false), (64, true), (64, false)],
-        server: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/examples/server"),
+        server: release_dir().join("server"),
         login_only: false,
         kid_flood: false,
-        resource_server: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("target/release/examples/resource_server"),
+        resource_server: release_dir().join("examples/resource_server"),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -238,7 +244,7 @@ fn spawn_server(
         .spawn()
         .map_err(|err| {
             format!(
-                "{}: {err}; build it first: cargo build --release --example server --all-features",
+                "{}: {err}; build it first: cargo build --release -p tower-jwt-auth-tutorial",
                 path.display()
             )
         })?;
@@ -814,7 +820,7 @@ fn serve_jwks(body: String) -> Result<(SocketAddr, Arc<AtomicUsize>), String> {
 async fn kid_flood(options: &Options) -> Result<(), String> {
     const ISSUER: &str = "https://issuer.loadtest.invalid";
     const AUDIENCE: &str = "loadtest-api";
-    let pem = include_bytes!("../tests/data/keys/ec256_private.pem");
+    let pem = include_bytes!("../../tests/data/keys/ec256_private.pem");
     let key = SigningKey::ec_pem(Algorithm::ES256, pem)
         .map_err(|err| err.to_string())?
         .with_kid("load-1");
@@ -850,7 +856,7 @@ async fn kid_flood(options: &Options) -> Result<(), String> {
     ];
     let server = start_server_with(&options.resource_server, &[], &env, cores).map_err(|err| {
         format!(
-            "{err} (build it: cargo build --release --example resource_server --features axum,remote)"
+            "{err} (build it: cargo build --release -p tower-jwt-auth --example resource_server --features axum,remote)"
         )
     })?;
     let addr = server.addr;
@@ -1034,7 +1040,7 @@ async fn serve_uncached() -> Result<(), Box<dyn std::error::Error>> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let config = server::config_from_env()?;
+    let config = tutorial::config_from_env()?;
     let store = SqliteStore::connect(&config.database_url).await?;
     let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, &config.secret)?)
         .access_ttl(config.access_ttl)

@@ -2,8 +2,12 @@
 //! with the tutorial's paths and response shapes and without its flaws.
 //!
 //! ```sh
-//! cargo run --example server --all-features
+//! cargo run -p tower-jwt-auth-tutorial
 //! ```
+//!
+//! The app is a library (this crate, `tutorial`) with a small binary (`server`, in
+//! `src/main.rs`): the tests build the app in process through [`app`] and
+//! [`config_from`], and start the binary when they need a real process.
 //!
 //! `/docs` serves Swagger UI (from the binary, nothing fetched) over the generated
 //! OpenAPI 3.1 document at `/openapi.json`.
@@ -22,7 +26,7 @@
 //! - `RUST_LOG`: log filter (default `info`). Logs carry ANSI colours only when stdout is
 //!   a terminal and `NO_COLOR` is unset.
 //!
-//! Serving limits (see `server/serving.rs`; seconds may be fractional, e.g. `0.5`):
+//! Serving limits (see [`serving`]; seconds may be fractional, e.g. `0.5`):
 //! - `HEADER_READ_TIMEOUT` (10): seconds a client may take to send a request head; hyper
 //!   runs the same timer while a keep-alive connection waits idle for its next request, so
 //!   it is the idle limit too.
@@ -37,7 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use tower_jwt_auth::router::BearerRejections;
 use tower_jwt_auth::router::LoginThrottle;
 use tower_jwt_auth::store::{RefreshTokenStore, UserStore};
@@ -45,7 +49,6 @@ use tower_jwt_auth::{Algorithm, Auth, JwtClaims, SigningKey, TokenIssuer};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
-#[path = "server/serving.rs"]
 pub mod serving;
 
 /// The server's configuration. `Debug` redacts the secret.
@@ -213,7 +216,11 @@ where
     let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, &config.secret)?)
         .access_ttl(config.access_ttl)
         .refresh_ttl(config.refresh_ttl);
-    tokio::spawn(purge_expired_families(store.clone()));
+    // The purge task lives as long as the app: the last clone of the router drops the guard,
+    // which stops it. Building an app never leaves a task behind.
+    let purge = Extension(Arc::new(AbortOnDrop(
+        tokio::spawn(purge_expired_families(store.clone())).abort_handle(),
+    )));
     let auth: Arc<Auth<S>> = Auth::builder(issuer, store)
         .bcrypt_cost(config.bcrypt_cost)
         .login_throttle(if config.login_throttle {
@@ -233,7 +240,17 @@ where
         .route("/notsecret", get(notsecret))
         .merge(protected)
         .merge(auth.router())
-        .merge(docs))
+        .merge(docs)
+        .layer(purge))
+}
+
+/// Stops a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Deletes expired refresh families every ten minutes, for as long as the server runs.
@@ -259,74 +276,13 @@ pub async fn app_from_config(config: &Config) -> Result<Router, Box<dyn std::err
     if config.database_url.starts_with("postgres://")
         || config.database_url.starts_with("postgresql://")
     {
-        #[cfg(feature = "postgres")]
         return app(
             tower_jwt_auth::store::PostgresStore::connect(&config.database_url).await?,
             config,
         );
-        #[cfg(not(feature = "postgres"))]
-        return Err("DATABASE_URL is PostgreSQL, but the `postgres` feature is off".into());
     }
-    #[cfg(feature = "sqlite")]
-    return app(
+    app(
         tower_jwt_auth::store::SqliteStore::connect(&config.database_url).await?,
         config,
-    );
-    #[cfg(not(feature = "sqlite"))]
-    return Err("DATABASE_URL is SQLite, but the `sqlite` feature is off".into());
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
-}
-
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    // Colours for a person at a terminal; plain lines for a log collector or a pipe.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout())
-        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_ansi(ansi)
-        .init();
-    let result = async {
-        let config = config_from_env()?;
-        let settings = serving::Serving::from_lookup(|name| std::env::var(name).ok())?;
-        let app = app_from_config(&config).await?;
-        let listener = tokio::net::TcpListener::bind(config.addr).await?;
-        tracing::info!(?settings, "serving limits");
-        tracing::info!("listening on http://{}", listener.local_addr()?);
-        // Handlers see the peer address (login throttling uses it) as `ConnectInfo`.
-        serving::serve(listener, app, &settings, shutdown_signal()).await;
-        Ok::<_, Box<dyn std::error::Error>>(())
-    }
-    .await;
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!("{error}");
-            eprintln!("error: {error}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    )
 }

@@ -15,7 +15,7 @@ const { chromium } = require("playwright-core");
 
 // The same flags as tests/browser.rs, one a line.
 const FLAGS = fs
-  .readFileSync(path.join(__dirname, "data", "chromium-flags.txt"), "utf8")
+  .readFileSync(path.join(__dirname, "..", "..", "tests", "data", "chromium-flags.txt"), "utf8")
   .split("\n")
   .filter((flag) => flag !== "");
 const STEP_TIMEOUT_MS = 30_000;

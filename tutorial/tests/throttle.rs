@@ -2,13 +2,6 @@
 //! checked before the store and bcrypt, refilling by itself, and `X-Forwarded-For`
 //! trusted only from named proxies.
 
-mod common;
-mod support;
-
-#[allow(dead_code, unreachable_pub)]
-#[path = "../examples/server.rs"]
-mod server;
-
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,19 +9,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use common::{call, post_json};
 use http::{Request, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use support::CountingStore;
+use support::{call, creds, post_json};
 use tower_jwt_auth::password::PasswordHasher;
 use tower_jwt_auth::router::{DEFAULT_HOLD_REFUSALS, LoginThrottle, RateLimit};
 use tower_jwt_auth::{Algorithm, Auth, SigningKey, TokenIssuer};
 
 const PASSWORD: &str = "correct horse";
-
-fn creds(username: &str, password: &str) -> Value {
-    json!({ "username": username, "password": password })
-}
 
 fn limit(burst: u32, refill: Duration) -> Option<RateLimit> {
     RateLimit::new(burst, refill)
@@ -38,7 +27,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 async fn app(throttle: LoginThrottle, users: &[&str]) -> (Router, CountingStore) {
     let store = CountingStore::default();
-    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap());
+    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, support::SECRET).unwrap());
     let auth: Arc<Auth<CountingStore>> = Auth::builder(issuer, store.clone())
         .hasher(PasswordHasher::new(4, 2, 64).unwrap())
         .login_throttle(throttle)
@@ -72,7 +61,7 @@ fn login_from(
     request
 }
 
-fn assert_throttled(answer: &common::Answer, max_retry: u64) {
+fn assert_throttled(answer: &support::Answer, max_retry: u64) {
     assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{answer:?}");
     assert_eq!(
         answer.body,
@@ -326,9 +315,10 @@ fn the_default_limits_are_the_documented_ones() {
 
 #[test]
 fn the_example_reads_trusted_proxies_from_the_environment() {
-    let config = server::config_from(support::vars(&[])).unwrap();
+    let config = tutorial::config_from(support::vars(&[])).unwrap();
     assert!(config.trusted_proxies.is_empty(), "off by default");
-    let config = server::config_from(support::vars(&[("TRUSTED_PROXY", "10.0.0.1, ::1")])).unwrap();
+    let config =
+        tutorial::config_from(support::vars(&[("TRUSTED_PROXY", "10.0.0.1, ::1")])).unwrap();
     assert_eq!(
         config.trusted_proxies,
         vec![
@@ -337,7 +327,7 @@ fn the_example_reads_trusted_proxies_from_the_environment() {
         ]
     );
     let error =
-        server::config_from(support::vars(&[("TRUSTED_PROXY", "proxy.local")])).unwrap_err();
+        tutorial::config_from(support::vars(&[("TRUSTED_PROXY", "proxy.local")])).unwrap_err();
     assert!(error.contains("TRUSTED_PROXY"), "{error}");
 }
 
@@ -345,12 +335,12 @@ fn the_example_reads_trusted_proxies_from_the_environment() {
 /// peer address reaches the throttle, and the default limits apply.
 #[tokio::test]
 async fn the_example_server_throttles_by_peer_address_by_default() {
-    let config = server::config_from(support::vars(&[
+    let config = tutorial::config_from(support::vars(&[
         ("APP_SECRET_STRING", support::APP_SECRET),
         ("BCRYPT_COST", "4"),
     ]))
     .unwrap();
-    let app = server::app(tower_jwt_auth::store::MemoryStore::new(), &config).unwrap();
+    let app = tutorial::app(tower_jwt_auth::store::MemoryStore::new(), &config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let serving = tokio::spawn(async move {
@@ -367,7 +357,7 @@ async fn the_example_server_throttles_by_peer_address_by_default() {
     // back every 3 s, far slower than these requests unless each took seconds.
     for n in 0..burst + 100 {
         let body = creds(&format!("nobody{n}"), "wrong horse");
-        let reply = support::send(addr, "POST", "/login", &[], Some(&body))
+        let reply = support::send_http(addr, "POST", "/login", &[], Some(&body))
             .await
             .unwrap();
         statuses.push(reply.status);

@@ -2,32 +2,25 @@
 //! `detail`, and nothing is stored. SQL-looking usernames are plain data: stored and
 //! returned verbatim by every store.
 
-mod common;
-mod support;
-
-#[allow(dead_code, unreachable_pub)]
-#[path = "../examples/server.rs"]
-mod server;
-
 use axum::Router;
 use axum::body::Body;
-use common::{call, post_json};
 use http::{Request, StatusCode};
 use serde_json::json;
 use support::{APP_SECRET, CountingStore};
+use support::{call, post_json};
 use tower_jwt_auth::store::UserStore;
 
-fn config(database_url: Option<&str>) -> server::Config {
+fn config(database_url: Option<&str>) -> tutorial::Config {
     let mut vars = vec![("APP_SECRET_STRING", APP_SECRET), ("BCRYPT_COST", "4")];
     if let Some(url) = database_url {
         vars.push(("DATABASE_URL", url));
     }
-    server::config_from(support::vars(&vars)).unwrap()
+    tutorial::config_from(support::vars(&vars)).unwrap()
 }
 
 fn app() -> (Router, CountingStore) {
     let store = CountingStore::default();
-    (server::app(store.clone(), &config(None)).unwrap(), store)
+    (tutorial::app(store.clone(), &config(None)).unwrap(), store)
 }
 
 fn raw(uri: &str, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
@@ -461,7 +454,7 @@ async fn sql_looking_usernames_are_stored_and_returned_verbatim_in_sqlite() {
     let store = tower_jwt_auth::store::SqliteStore::connect(&url)
         .await
         .unwrap();
-    let app = server::app(store.clone(), &config(Some(&url))).unwrap();
+    let app = tutorial::app(store.clone(), &config(Some(&url))).unwrap();
     sql_looking_usernames_are_plain_data(&app, &store, "").await;
 }
 
@@ -473,7 +466,7 @@ async fn sql_looking_usernames_are_stored_and_returned_verbatim_in_postgres() {
     let store = tower_jwt_auth::store::PostgresStore::connect(&url)
         .await
         .unwrap();
-    let app = server::app(store.clone(), &config(Some(&url))).unwrap();
+    let app = tutorial::app(store.clone(), &config(Some(&url))).unwrap();
     let suffix = format!("-{}", &tower_jwt_auth::random_id()[..8]);
     sql_looking_usernames_are_plain_data(&app, &store, &suffix).await;
 }

@@ -1,26 +1,19 @@
-//! Hostile tokens against the example app (`examples/server.rs`) in process.
+//! Hostile tokens against the example app (`tutorial`) in process.
 //!
 //! Every case is sent to the protected route `POST /secret` and must get exactly the
 //! status, RFC 6750 challenge and body of the layer's rejection table; the same
 //! credentials are then sent to the refresh and logout routes, which must refuse them
 //! with a 4xx. No case may reach the handler, answer 5xx, panic, or write to the store.
 
-mod common;
-mod support;
-
-#[allow(dead_code, unreachable_pub)]
-#[path = "../examples/server.rs"]
-mod server;
-
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use common::{b64, call, now, post_json};
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderValue, Request, StatusCode};
 use serde_json::{Value, json};
 use support::{APP_SECRET, CountingStore};
+use support::{b64, call, now, post_json};
 use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key};
 
 /// What the layer's rejection table prescribes.
@@ -72,13 +65,13 @@ struct Target {
 }
 
 async fn target() -> Target {
-    let config = server::config_from(support::vars(&[
+    let config = tutorial::config_from(support::vars(&[
         ("APP_SECRET_STRING", APP_SECRET),
         ("BCRYPT_COST", "4"),
     ]))
     .unwrap();
     let store = CountingStore::default();
-    let app = server::app(store.clone(), &config).unwrap();
+    let app = tutorial::app(store.clone(), &config).unwrap();
     let creds = json!({ "username": "alice", "password": "correct horse" });
     assert_eq!(
         call(&app, post_json("/signup", &creds)).await.status,
@@ -188,7 +181,7 @@ fn with(changes: Value) -> String {
 
 fn rsa_signed(alg: jsonwebtoken::Algorithm, claims: &Value) -> String {
     let key =
-        jsonwebtoken::EncodingKey::from_rsa_pem(&common::data("keys/rsa_private.pem")).unwrap();
+        jsonwebtoken::EncodingKey::from_rsa_pem(&support::data("keys/rsa_private.pem")).unwrap();
     jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), claims, &key).unwrap()
 }
 
@@ -199,7 +192,7 @@ async fn the_forging_helpers_make_tokens_the_app_accepts() {
     for token in [target.access.clone(), forged(HS256, &claims().to_string())] {
         let answer = call(
             &target.app,
-            common::bearer_request("POST", "/secret", &token),
+            support::bearer_request("POST", "/secret", &token),
         )
         .await;
         assert_eq!(answer.status, StatusCode::OK);
@@ -260,10 +253,10 @@ async fn none_algorithm_and_algorithm_substitution_are_refused() {
     }
     let es = tower_jwt_auth::SigningKey::ec_pem(
         Algorithm::ES256,
-        common::data("keys/ec256_private.pem"),
+        support::data("keys/ec256_private.pem"),
     )
     .unwrap();
-    let ed = tower_jwt_auth::SigningKey::ed_pem(common::data("keys/ed25519_private.pem")).unwrap();
+    let ed = tower_jwt_auth::SigningKey::ed_pem(support::data("keys/ed25519_private.pem")).unwrap();
     for (name, signer) in [("ES256", es), ("EdDSA", ed)] {
         target
             .expect_token(name, &signer.sign(&claims()).unwrap(), Want::InvalidToken)
@@ -304,8 +297,8 @@ async fn hmac_forged_with_a_published_public_key_is_refused() {
         ),
     ] {
         let signer = match alg {
-            Algorithm::RS256 => tower_jwt_auth::SigningKey::rsa_pem(alg, common::data(private)),
-            _ => tower_jwt_auth::SigningKey::ec_pem(alg, common::data(private)),
+            Algorithm::RS256 => tower_jwt_auth::SigningKey::rsa_pem(alg, support::data(private)),
+            _ => tower_jwt_auth::SigningKey::ec_pem(alg, support::data(private)),
         }
         .unwrap()
         .with_kid("k1");
@@ -328,7 +321,7 @@ async fn hmac_forged_with_a_published_public_key_is_refused() {
         .await;
         assert_eq!(jwks.status, StatusCode::OK);
         let jwk = &jwks.body["keys"][0];
-        let public_pem = common::data(public);
+        let public_pem = support::data(public);
         let payload = claims().to_string();
         let mut secrets: Vec<(String, Vec<u8>)> = vec![
             ("PEM".into(), public_pem.clone()),
@@ -347,7 +340,7 @@ async fn hmac_forged_with_a_published_public_key_is_refused() {
         for (what, secret) in secrets {
             for header in [r#"{"alg":"HS256"}"#, r#"{"alg":"HS256","kid":"k1"}"#] {
                 let token = hs(Algorithm::HS256, &secret, header, &payload);
-                let answer = call(&app, common::bearer_request("POST", "/secret", &token)).await;
+                let answer = call(&app, support::bearer_request("POST", "/secret", &token)).await;
                 assert_eq!(
                     answer.status,
                     StatusCode::UNAUTHORIZED,

@@ -7,10 +7,6 @@
 //! `TOWER_JWT_AUTH_SCREENSHOT=docs/swagger.png cargo test --all-features --test browser`
 //! also saves a screenshot of the page (the README's).
 
-#[allow(dead_code, unreachable_pub)]
-#[path = "../examples/server.rs"]
-mod server;
-
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
@@ -24,7 +20,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The flags of every run, one a line (shared with `tests/docs_click_through.cjs`): headless,
 /// and nothing that talks to the network by itself.
-const FLAGS: &str = include_str!("data/chromium-flags.txt");
+const FLAGS: &str = include_str!("../../tests/data/chromium-flags.txt");
 
 /// Swagger UI renders after fetching `/openapi.json`; virtual time lets it settle.
 const VIRTUAL_TIME_BUDGET_MS: u32 = 20_000;
@@ -34,13 +30,13 @@ const WALL_CLOCK_LIMIT: Duration = Duration::from_secs(180);
 
 /// The example app, and the `(method, path)` of every operation its `/openapi.json` lists.
 async fn example_app() -> (axum::Router, Vec<(String, String)>) {
-    let config = server::config_from(|name| match name {
+    let config = tutorial::config_from(|name| match name {
         "APP_SECRET_STRING" => Some("an-app-secret-string-that-is-32-bytes-or-more".to_owned()),
         "BCRYPT_COST" => Some("4".to_owned()),
         _ => None,
     })
     .unwrap();
-    let app = server::app(MemoryStore::new(), &config).unwrap();
+    let app = tutorial::app(MemoryStore::new(), &config).unwrap();
     let request = http::Request::get("/openapi.json")
         .body(axum::body::Body::empty())
         .unwrap();

@@ -1,27 +1,21 @@
-//! The OpenAPI document: what `examples/server.rs` serves at `/openapi.json`, the router's
+//! The OpenAPI document: what the tutorial app serves at `/openapi.json`, the router's
 //! reusable fragment (`Auth::openapi`), and the server's real answers measured against them.
-
-mod common;
-
-#[allow(dead_code, unreachable_pub)]
-#[path = "../examples/server.rs"]
-mod server;
 
 use std::collections::BTreeSet;
 
 use axum::Router;
 use axum::body::Body;
-use common::{Answer, bearer_request, call, post_json};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use support::{Answer, bearer_request, call, post_json};
 use tower::ServiceExt;
 use tower_jwt_auth::password::PasswordHasher;
 use tower_jwt_auth::store::MemoryStore;
 use tower_jwt_auth::{Algorithm, Auth, SigningKey, TokenIssuer};
 use utoipa::OpenApi;
 
-const SECRET: &str = "an-app-secret-string-that-is-32-bytes-or-more";
+use support::APP_SECRET as SECRET;
 
 /// Every route of the example app, as `(method, path)`.
 const ROUTES: [(&str, &str); 7] = [
@@ -35,13 +29,13 @@ const ROUTES: [(&str, &str); 7] = [
 ];
 
 fn example_app() -> Router {
-    let config = server::config_from(|name| match name {
+    let config = tutorial::config_from(|name| match name {
         "APP_SECRET_STRING" => Some(SECRET.to_owned()),
         "BCRYPT_COST" => Some("4".to_owned()),
         _ => None,
     })
     .unwrap();
-    server::app(MemoryStore::new(), &config).unwrap()
+    tutorial::app(MemoryStore::new(), &config).unwrap()
 }
 
 async fn served_spec(app: &Router) -> Value {
@@ -359,7 +353,7 @@ async fn the_router_fragment_nests_under_the_prefix_the_router_is_mounted_at() {
     #[openapi(info(title = "an app"))]
     struct AppDoc;
 
-    let auth = auth_with(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap());
+    let auth = auth_with(SigningKey::hmac(Algorithm::HS256, support::SECRET).unwrap());
     let app = Router::new().nest("/api/auth", auth.router());
     let doc = AppDoc::openapi().nest("/api/auth", auth.openapi());
     let spec = serde_json::to_value(&doc).unwrap();
@@ -395,11 +389,11 @@ async fn the_router_fragment_nests_under_the_prefix_the_router_is_mounted_at() {
 
 #[tokio::test]
 async fn the_jwks_route_is_documented_exactly_when_it_is_served() {
-    let hmac = auth_with(SigningKey::hmac(Algorithm::HS256, common::SECRET).unwrap());
+    let hmac = auth_with(SigningKey::hmac(Algorithm::HS256, support::SECRET).unwrap());
     let spec = serde_json::to_value(hmac.openapi()).unwrap();
     assert!(spec["paths"]["/.well-known/jwks.json"].is_null());
 
-    let pem = common::data("keys/ec256_private.pem");
+    let pem = support::data("keys/ec256_private.pem");
     let ec = auth_with(SigningKey::ec_pem(Algorithm::ES256, pem).unwrap());
     let spec = serde_json::to_value(ec.openapi()).unwrap();
     assert!(spec["paths"]["/.well-known/jwks.json"]["get"].is_object());

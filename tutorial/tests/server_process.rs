@@ -1,16 +1,14 @@
 //! The example server as a real process: it refuses a weak secret at start, warns about a
 //! missing one, serves over loopback, and shuts down gracefully on SIGTERM.
 
-mod support;
-
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::{child_lines, example_binary, strip_ansi, wait_for_line};
+use support::{child_lines, strip_ansi, wait_for_line};
 
 fn spawn(envs: &[(&str, &str)], dir: &std::path::Path) -> Child {
-    let mut command = Command::new(example_binary());
+    let mut command = Command::new(std::path::PathBuf::from(env!("CARGO_BIN_EXE_server")));
     command
         .current_dir(dir)
         .env_remove("APP_SECRET_STRING")

@@ -1,6 +1,6 @@
 //! The token decoder's fuzz harness, shared by the cargo-fuzz target
-//! (`fuzz/fuzz_targets/token_decoder.rs`) and the property test that runs it in the
-//! normal test run (`tests/fuzz_harness.rs`).
+//! (`fuzz/fuzz_targets/token_decoder.rs`, through this crate) and the property test that
+//! runs it in the normal test run (`tests/fuzz_harness.rs`).
 //!
 //! The first byte chooses a mode:
 //! - even: the rest is a token, validated as sent;
@@ -19,7 +19,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use tower_jwt_auth::{Algorithm, Key, KeySet, Validation, Validator};
 
 /// The HS256 secret of the harness's validator.
-pub const SECRET: &[u8] = b"fuzzing-secret-that-is-at-least-32-bytes";
+pub const FUZZ_SECRET: &[u8] = b"fuzzing-secret-that-is-at-least-32-bytes";
 /// "Now" for validation: fixed, so that runs are reproducible.
 pub const NOW: u64 = 1_700_000_000;
 
@@ -27,7 +27,7 @@ fn validator() -> &'static Validator {
     static VALIDATOR: OnceLock<Validator> = OnceLock::new();
     VALIDATOR.get_or_init(|| {
         let keys = KeySet::new([
-            Key::hmac(Algorithm::HS256, SECRET).expect("a 40-byte secret"),
+            Key::hmac(Algorithm::HS256, FUZZ_SECRET).expect("a 40-byte secret"),
             Key::hmac(Algorithm::HS384, [7u8; 48])
                 .expect("a 48-byte secret")
                 .with_kid("k384"),
@@ -43,7 +43,7 @@ pub fn sign(header: &[u8], payload: &[u8]) -> String {
         URL_SAFE_NO_PAD.encode(header),
         URL_SAFE_NO_PAD.encode(payload)
     );
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET).expect("any length");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(FUZZ_SECRET).expect("any length");
     mac.update(input.as_bytes());
     let tag = mac.finalize().into_bytes();
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag))
@@ -73,7 +73,7 @@ pub fn check(data: &[u8]) -> bool {
     assert!(verified.claims.is_object(), "claims must be an object");
     assert!(verified.exp + 5 > NOW, "an expired token was accepted");
     assert!(
-        mac_matches::<Hmac<sha2::Sha256>>(&token, SECRET)
+        mac_matches::<Hmac<sha2::Sha256>>(&token, FUZZ_SECRET)
             || mac_matches::<Hmac<sha2::Sha384>>(&token, &[7u8; 48]),
         "accepted without a valid signature: {token}"
     );

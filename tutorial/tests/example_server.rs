@@ -1,13 +1,7 @@
-//! `examples/server.rs`, the tutorial's app: configuration, its routes, and a restart
+//! The tutorial's app (the `tutorial` crate): configuration, its routes, and a restart
 //! that keeps users and tokens.
 
-mod common;
-
-use common::{bearer_request, post_json};
-
-#[allow(dead_code, unreachable_pub)]
-#[path = "../examples/server.rs"]
-mod server;
+use support::{bearer_request, post_json};
 
 use std::collections::HashMap;
 
@@ -15,14 +9,14 @@ use axum::body::Body;
 use http::{Request, StatusCode};
 use serde_json::json;
 
-const SECRET: &str = "an-app-secret-string-that-is-32-bytes-or-more";
+use support::APP_SECRET as SECRET;
 
-fn config(vars: &[(&str, &str)]) -> Result<server::Config, String> {
+fn config(vars: &[(&str, &str)]) -> Result<tutorial::Config, String> {
     let vars: HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    server::config_from(|name| vars.get(name).cloned())
+    tutorial::config_from(|name| vars.get(name).cloned())
 }
 
 #[test]
@@ -55,15 +49,15 @@ fn defaults_are_the_tutorials() {
     assert!(config_from_bad_cost().is_err());
 }
 
-fn config_from_bad_throttle() -> Result<server::Config, String> {
+fn config_from_bad_throttle() -> Result<tutorial::Config, String> {
     config(&[("LOGIN_THROTTLE", "maybe")])
 }
 
-fn config_of(vars: &[(&str, &str)]) -> server::Config {
+fn config_of(vars: &[(&str, &str)]) -> tutorial::Config {
     config(vars).unwrap()
 }
 
-fn config_with_port() -> server::Config {
+fn config_with_port() -> tutorial::Config {
     config(&[
         ("HOST", "0.0.0.0"),
         ("PORT", "9000"),
@@ -72,7 +66,7 @@ fn config_with_port() -> server::Config {
     .unwrap()
 }
 
-fn config_from_bad_cost() -> Result<server::Config, String> {
+fn config_from_bad_cost() -> Result<tutorial::Config, String> {
     config(&[("BCRYPT_COST", "40")])
 }
 
@@ -86,10 +80,10 @@ async fn the_tutorial_walkthrough_and_a_restart_keep_users_and_tokens() {
         ("BCRYPT_COST", "4"),
     ])
     .unwrap();
-    let app = server::app_from_config(&config).await.unwrap();
+    let app = tutorial::app_from_config(&config).await.unwrap();
 
     assert_eq!(
-        common::call(
+        support::call(
             &app,
             Request::get("/notsecret").body(Body::empty()).unwrap()
         )
@@ -97,7 +91,7 @@ async fn the_tutorial_walkthrough_and_a_restart_keep_users_and_tokens() {
         .pair(),
         (StatusCode::OK, json!("Not secret data"))
     );
-    let (status, body) = common::call(&app, Request::post("/secret").body(Body::empty()).unwrap())
+    let (status, body) = support::call(&app, Request::post("/secret").body(Body::empty()).unwrap())
         .await
         .pair();
     assert_eq!(
@@ -110,24 +104,26 @@ async fn the_tutorial_walkthrough_and_a_restart_keep_users_and_tokens() {
 
     let creds = json!({ "username": "alice", "password": "correct horse" });
     assert_eq!(
-        common::call(&app, post_json("/signup", &creds))
+        support::call(&app, post_json("/signup", &creds))
             .await
             .pair(),
         (StatusCode::CREATED, json!({ "username": "alice" }))
     );
-    let (status, tokens) = common::call(&app, post_json("/login", &creds)).await.pair();
+    let (status, tokens) = support::call(&app, post_json("/login", &creds))
+        .await
+        .pair();
     assert_eq!(status, StatusCode::OK);
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
     let top_secret = json!("Top Secret data only authorized users can access this info");
     assert_eq!(
-        common::call(&app, bearer_request("POST", "/secret", &access))
+        support::call(&app, bearer_request("POST", "/secret", &access))
             .await
             .pair(),
         (StatusCode::OK, top_secret.clone())
     );
     assert_eq!(
-        common::call(&app, bearer_request("POST", "/secret", &refresh))
+        support::call(&app, bearer_request("POST", "/secret", &refresh))
             .await
             .pair()
             .0,
@@ -136,19 +132,19 @@ async fn the_tutorial_walkthrough_and_a_restart_keep_users_and_tokens() {
     drop(app);
 
     // Restart with the same secret and database.
-    let app = server::app_from_config(&config).await.unwrap();
+    let app = tutorial::app_from_config(&config).await.unwrap();
     assert_eq!(
-        common::call(&app, bearer_request("POST", "/secret", &access))
+        support::call(&app, bearer_request("POST", "/secret", &access))
             .await
             .pair(),
         (StatusCode::OK, top_secret)
     );
-    let (status, rotated) = common::call(&app, bearer_request("GET", "/refresh_token", &refresh))
+    let (status, rotated) = support::call(&app, bearer_request("GET", "/refresh_token", &refresh))
         .await
         .pair();
     assert_eq!(status, StatusCode::OK, "{rotated}");
     assert_eq!(
-        common::call(&app, post_json("/login", &creds))
+        support::call(&app, post_json("/login", &creds))
             .await
             .pair()
             .0,
@@ -177,18 +173,18 @@ async fn postgres_database_url_selects_postgres() {
         ("BCRYPT_COST", "4"),
     ])
     .unwrap();
-    let app = server::app_from_config(&config).await.unwrap();
+    let app = tutorial::app_from_config(&config).await.unwrap();
     let username = format!("example-{}", tower_jwt_auth::random_id());
     let creds = json!({ "username": username, "password": "correct horse" });
     assert_eq!(
-        common::call(&app, post_json("/signup", &creds))
+        support::call(&app, post_json("/signup", &creds))
             .await
             .pair()
             .0,
         StatusCode::CREATED
     );
     assert_eq!(
-        common::call(&app, post_json("/login", &creds))
+        support::call(&app, post_json("/login", &creds))
             .await
             .pair()
             .0,

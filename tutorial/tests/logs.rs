@@ -3,23 +3,16 @@
 //! sqlx's events), contains no token, no password and no hash; and the `Debug` of every
 //! public config and key type redacts its secret.
 
-mod common;
-mod support;
-
-#[allow(dead_code, unreachable_pub)]
-#[path = "../examples/server.rs"]
-mod server;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use common::{bearer_request, call, post_json};
 use http::{Request, StatusCode};
 use serde_json::json;
 use support::APP_SECRET;
+use support::{bearer_request, call, post_json};
 use tower_jwt_auth::store::{MemoryStore, SqliteStore, UserStore};
 use tower_jwt_auth::{
     Algorithm, Auth, JwtAuthLayer, Key, KeyRing, KeySet, SigningKey, TokenIssuer, Validation,
@@ -123,13 +116,13 @@ fn a_full_flow_logged_at_trace_level_shows_no_token_password_or_hash() {
 async fn flow() -> (Vec<(&'static str, String)>, Vec<String>, String) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("auth.db").display());
-    let config = server::config_from(support::vars(&[
+    let config = tutorial::config_from(support::vars(&[
         ("APP_SECRET_STRING", APP_SECRET),
         ("DATABASE_URL", &url),
         ("BCRYPT_COST", "4"),
     ]))
     .unwrap();
-    let app = server::app_from_config(&config).await.unwrap();
+    let app = tutorial::app_from_config(&config).await.unwrap();
     let password = "correct horse battery";
     let wrong = "wrong horse battery";
     let creds = json!({ "username": "alice", "password": password });
@@ -229,7 +222,7 @@ const HMAC_SECRET: &[u8] = b"a-distinctive-hmac-secret-0123456789-abcdefghij-KLM
 fn debug_of_every_config_and_key_type_redacts_the_secret() {
     let hmac = || Key::hmac(Algorithm::HS512, HMAC_SECRET).unwrap();
     let signer = || SigningKey::hmac(Algorithm::HS512, HMAC_SECRET).unwrap();
-    let rsa_pem = common::data("keys/rsa_private.pem");
+    let rsa_pem = support::data("keys/rsa_private.pem");
     let rsa = SigningKey::rsa_pem(Algorithm::RS256, &rsa_pem).unwrap();
     let issuer = || TokenIssuer::new(signer());
     let validator = Validator::new(KeySet::new([hmac()]), Validation::new()).unwrap();
@@ -240,8 +233,8 @@ fn debug_of_every_config_and_key_type_redacts_the_secret() {
         .bcrypt_cost(4)
         .build()
         .unwrap();
-    let issued = issuer().access("alice", common::now()).unwrap();
-    let config = server::config_from(support::vars(&[(
+    let issued = issuer().access("alice", support::now()).unwrap();
+    let config = tutorial::config_from(support::vars(&[(
         "APP_SECRET_STRING",
         std::str::from_utf8(HMAC_SECRET).unwrap(),
     )]))

@@ -3,12 +3,6 @@
 //! partial requests open still ends within the shutdown deadline, and logs to a pipe carry
 //! no colour codes. Every wait is bounded; the bounds are generous.
 
-mod support;
-
-#[allow(dead_code, unreachable_pub)]
-#[path = "../examples/server.rs"]
-mod server;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -17,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use http::StatusCode;
-use server::serving::{Serving, with_request_timeout};
-use support::{child_lines, example_binary, vars, wait_for_line};
+use support::{child_lines, vars, wait_for_line};
 use tower::ServiceExt;
+use tutorial::serving::{Serving, with_request_timeout};
 
 /// Room on top of a configured timeout for a loaded machine.
 const MARGIN: Duration = Duration::from_secs(5);
@@ -35,7 +29,7 @@ struct Server {
 impl Server {
     fn start(envs: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut command = Command::new(example_binary());
+        let mut command = Command::new(std::path::PathBuf::from(env!("CARGO_BIN_EXE_server")));
         command
             .current_dir(dir.path())
             .env_remove("DATABASE_URL")

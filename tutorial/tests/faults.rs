@@ -3,24 +3,17 @@
 //! away mid-run gives 503 (never a login or a refresh), and service resumes when it
 //! comes back, without a restart.
 
-mod common;
-mod support;
-
-#[allow(dead_code, unreachable_pub)]
-#[path = "../examples/server.rs"]
-mod server;
-
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{example_binary, strip_ansi};
+use support::strip_ansi;
 
-use common::{bearer_request, post_json};
 use http::StatusCode;
 use serde_json::json;
+use support::{bearer_request, post_json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
@@ -28,7 +21,7 @@ use tokio::task::JoinHandle;
 
 /// Starts the example server on port 0 over `database_url`; returns it and its address.
 async fn start_server(database_url: &str) -> (Child, SocketAddr) {
-    let mut child = Command::new(example_binary())
+    let mut child = Command::new(std::path::PathBuf::from(env!("CARGO_BIN_EXE_server")))
         .env("PORT", "0")
         .env("HOST", "127.0.0.1")
         .env("APP_SECRET_STRING", support::APP_SECRET)
@@ -60,10 +53,6 @@ async fn start_server(database_url: &str) -> (Child, SocketAddr) {
     (child, addr)
 }
 
-fn creds(username: &str) -> serde_json::Value {
-    json!({ "username": username, "password": "correct horse" })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_signup_load_loses_no_acknowledged_signup() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,8 +71,8 @@ async fn sigkill_during_a_signup_load_loses_no_acknowledged_signup() {
             tokio::spawn(async move {
                 for n in 0..PER_CLIENT {
                     let username = format!("load-{client}-{n}");
-                    let body = creds(&username);
-                    match support::send(addr, "POST", "/signup", &[], Some(&body)).await {
+                    let body = support::creds(&username, "correct horse");
+                    match support::send_http(addr, "POST", "/signup", &[], Some(&body)).await {
                         Ok(reply) if reply.status == StatusCode::CREATED => {
                             acknowledged.lock().unwrap().push(username);
                         }
@@ -149,12 +138,12 @@ async fn sigkill_during_a_signup_load_loses_no_acknowledged_signup() {
     let (_child, addr) = start_server(&url).await;
     for (n, username) in acknowledged.iter().enumerate() {
         let client = format!("10.0.{}.{}", n / 250, n % 250 + 1);
-        let reply = support::send(
+        let reply = support::send_http(
             addr,
             "POST",
             "/login",
             &[("x-forwarded-for", &client)],
-            Some(&creds(username)),
+            Some(&support::creds(username, "correct horse")),
         )
         .await
         .unwrap();
@@ -243,31 +232,45 @@ async fn postgres_going_away_gives_503_and_service_resumes_without_a_restart() {
     let store = tower_jwt_auth::store::PostgresStore::from_pool(pool)
         .await
         .unwrap();
-    let config = server::config_from(support::vars(&[
+    let config = tutorial::config_from(support::vars(&[
         ("APP_SECRET_STRING", support::APP_SECRET),
         ("BCRYPT_COST", "4"),
     ]))
     .unwrap();
-    let app = server::app(store, &config).unwrap();
+    let app = tutorial::app(store, &config).unwrap();
     let call = |request| {
         let app = app.clone();
-        async move { common::call(&app, request).await.pair() }
+        async move { support::call(&app, request).await.pair() }
     };
 
     let user = format!("pg-fault-{}", &tower_jwt_auth::random_id()[..8]);
     assert_eq!(
-        call(post_json("/signup", &creds(&user))).await.0,
+        call(post_json(
+            "/signup",
+            &support::creds(&user, "correct horse")
+        ))
+        .await
+        .0,
         StatusCode::CREATED
     );
-    let (status, tokens) = call(post_json("/login", &creds(&user))).await;
+    let (status, tokens) = call(post_json("/login", &support::creds(&user, "correct horse"))).await;
     assert_eq!(status, StatusCode::OK);
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
 
     proxy.cut();
     let down = [
-        ("signup", post_json("/signup", &creds(&format!("{user}-2")))),
-        ("login", post_json("/login", &creds(&user))),
+        (
+            "signup",
+            post_json(
+                "/signup",
+                &support::creds(&format!("{user}-2"), "correct horse"),
+            ),
+        ),
+        (
+            "login",
+            post_json("/login", &support::creds(&user, "correct horse")),
+        ),
         (
             "refresh by header",
             bearer_request("GET", "/refresh_token", &refresh),
@@ -293,7 +296,8 @@ async fn postgres_going_away_gives_503_and_service_resumes_without_a_restart() {
     // The pool replaces its dead connections by itself; give it a few tries.
     let mut resumed = None;
     for _ in 0..20 {
-        let (status, body) = call(post_json("/login", &creds(&user))).await;
+        let (status, body) =
+            call(post_json("/login", &support::creds(&user, "correct horse"))).await;
         if status == StatusCode::OK {
             resumed = Some(body);
             break;
@@ -306,9 +310,12 @@ async fn postgres_going_away_gives_503_and_service_resumes_without_a_restart() {
     let (status, body) = call(bearer_request("GET", "/refresh_token", &refresh)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
-        call(post_json("/signup", &creds(&format!("{user}-2"))))
-            .await
-            .0,
+        call(post_json(
+            "/signup",
+            &support::creds(&format!("{user}-2"), "correct horse")
+        ))
+        .await
+        .0,
         StatusCode::CREATED
     );
 }
