@@ -83,6 +83,8 @@
 //! - `remote`: keys fetched from identity providers ([`remote`]): OpenID
 //!   Connect / RFC 8414 discovery and remote JWKS, refreshed in the
 //!   background, with a default HTTP client (reqwest, rustls).
+//! - `tonic`: gRPC ([`grpc`]): [`GrpcRejection`] answers with gRPC statuses
+//!   (`UNAUTHENTICATED`, `PERMISSION_DENIED`) for a tonic server.
 //!
 //! [tower]: https://docs.rs/tower
 //! [hyper]: https://docs.rs/hyper
@@ -98,6 +100,8 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod future;
+#[cfg(feature = "tonic")]
+pub mod grpc;
 #[cfg(feature = "router")]
 mod issuer;
 mod jwks;
@@ -127,6 +131,8 @@ pub use error::{BuildError, KeyError, TokenError};
 #[cfg(feature = "axum")]
 pub use extract::{JwtClaims, MissingJwtAuthLayer};
 pub use future::ResponseFuture;
+#[cfg(feature = "tonic")]
+pub use grpc::GrpcRejection;
 #[cfg(feature = "router")]
 pub use issuer::{
     DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL, IssuedAccess, RefreshClaims, TokenIssuer, random_id,

@@ -36,6 +36,11 @@ use crate::rejection::{JsonRejection, OnRejection, Rejection};
 /// in optional mode and no credentials came, the layer is missing or
 /// misordered, or it decodes another claims type than `C`. The request is
 /// then refused as [`Rejection::MissingCredentials`], never let through.
+///
+/// Refusals are rendered by [`JsonRejection`] unless
+/// [`on_rejection`](Self::on_rejection) sets another format: in front of a
+/// tonic server, `.on_rejection(GrpcRejection)` (feature `tonic`) answers
+/// `PERMISSION_DENIED` and `UNAUTHENTICATED` instead of 403 and 401.
 pub struct RequireLayer<A, C = Claims, O = JsonRejection> {
     authorize: Arc<A>,
     on_rejection: O,
