@@ -2,13 +2,11 @@
 //! rejections arrive as gRPC statuses with the RFC 6750 challenge in `www-authenticate`, and
 //! the handler reads the claims from `Request::extensions()`.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
 use serde_json::{Value, json};
+use support::*;
 use tokio::net::TcpListener;
 use tonic::codegen::tokio_stream;
 use tonic::transport::server::TcpIncoming;
