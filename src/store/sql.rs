@@ -6,7 +6,7 @@
 //! The query text uses `$1`-style placeholders, which PostgreSQL and SQLite
 //! (through sqlx) both read, and only SQL both dialects accept.
 
-use super::{FamilyState, Rotation};
+use super::{Attributes, FamilyState, Rotation, StoreError};
 
 /// The table in which this crate records its applied migrations, kept apart
 /// from the application's own `_sqlx_migrations`.
@@ -27,6 +27,36 @@ pub(super) fn unrotated(state: Option<(bool, i64)>, now: i64) -> Rotation {
         expired: expires_at <= now,
         current: false,
     }))
+}
+
+/// Attributes as stored: JSON text.
+///
+/// # Errors
+///
+/// [`StoreError::Attributes`] if the text would not read back: serde_json
+/// writes nesting of any depth but reads at most 128 levels, and a user whose
+/// attributes cannot be read could not log in any more. The check is the
+/// reader [`attributes_from_text`] uses.
+pub(super) fn attributes_to_text(attributes: &Attributes) -> Result<String, StoreError> {
+    let text = serde_json::to_string(attributes).map_err(StoreError::Attributes)?;
+    serde_json::from_str::<Attributes>(&text).map_err(StoreError::Attributes)?;
+    Ok(text)
+}
+
+/// Reads stored attributes.
+///
+/// # Errors
+///
+/// [`StoreError::Database`] (a column that does not decode, as sqlx reports
+/// one) if the text is not a JSON object, which only a writer other than this
+/// store can have stored.
+pub(super) fn attributes_from_text(text: &str) -> Result<Attributes, StoreError> {
+    serde_json::from_str(text).map_err(|error| {
+        StoreError::from(sqlx::Error::ColumnDecode {
+            index: "attributes".to_owned(),
+            source: Box::new(error),
+        })
+    })
 }
 
 /// Defines the store type `$name` over the sqlx database `$db`: the struct
@@ -90,15 +120,20 @@ macro_rules! sql_store {
                 &self,
                 username: &str,
             ) -> Result<Option<$crate::store::User>, Self::Error> {
-                let row: Option<(String, String)> = ::sqlx::query_as(
-                    "SELECT username, password_hash FROM tja_users WHERE username = $1",
+                let row: Option<(String, String, String)> = ::sqlx::query_as(
+                    "SELECT username, password_hash, attributes FROM tja_users \
+                     WHERE username = $1",
                 )
                 .bind(username)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.map(|(username, password_hash)| $crate::store::User {
+                let Some((username, password_hash, attributes)) = row else {
+                    return Ok(None);
+                };
+                Ok(Some($crate::store::User {
                     username,
                     password_hash,
+                    attributes: $crate::store::sql::attributes_from_text(&attributes)?,
                 }))
             }
 
@@ -110,6 +145,23 @@ macro_rules! sql_store {
                 let result =
                     ::sqlx::query("UPDATE tja_users SET password_hash = $1 WHERE username = $2")
                         .bind(password_hash)
+                        .bind(username)
+                        .execute(&self.pool)
+                        .await?;
+                Ok(result.rows_affected() > 0)
+            }
+
+            async fn set_attributes(
+                &self,
+                username: &str,
+                attributes: &$crate::store::Attributes,
+            ) -> Result<bool, Self::Error> {
+                let text = $crate::store::sql::attributes_to_text(attributes)?;
+                // One UPDATE of one column: atomic, and the password hash is
+                // left alone.
+                let result =
+                    ::sqlx::query("UPDATE tja_users SET attributes = $1 WHERE username = $2")
+                        .bind(text)
                         .bind(username)
                         .execute(&self.pool)
                         .await?;

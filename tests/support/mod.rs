@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tower_jwt_auth::store::{
-    CreateUser, MemoryStore, NewFamily, RefreshTokenStore, Rotation, User, UserStore,
+    Attributes, CreateUser, MemoryStore, NewFamily, RefreshTokenStore, Rotation, User, UserStore,
 };
 
 /// An `APP_SECRET_STRING` for the example app.
@@ -98,6 +98,15 @@ impl UserStore for CountingStore {
     async fn update_password_hash(&self, username: &str, hash: &str) -> Result<bool, Self::Error> {
         self.write();
         self.inner.update_password_hash(username, hash).await
+    }
+
+    async fn set_attributes(
+        &self,
+        username: &str,
+        attributes: &Attributes,
+    ) -> Result<bool, Self::Error> {
+        self.write();
+        self.inner.set_attributes(username, attributes).await
     }
 }
 
