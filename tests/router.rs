@@ -634,6 +634,13 @@ impl tower_jwt_auth::store::UserStore for DownStore {
     async fn update_password_hash(&self, _: &str, _: &str) -> Result<bool, Down> {
         Err(Down)
     }
+    async fn set_attributes(
+        &self,
+        _: &str,
+        _: &tower_jwt_auth::store::Attributes,
+    ) -> Result<bool, Down> {
+        Err(Down)
+    }
 }
 
 impl tower_jwt_auth::store::RefreshTokenStore for DownStore {

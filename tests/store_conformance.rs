@@ -29,9 +29,12 @@ fn unique(prefix: &str) -> String {
 mod suite {
     use std::sync::Arc;
 
+    use serde_json::json;
     use tokio::sync::Barrier;
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    use tower_jwt_auth::store::StoreError;
     use tower_jwt_auth::store::{
-        CreateUser, NewFamily, RefreshTokenStore, Rotation, User, UserStore,
+        Attributes, CreateUser, NewFamily, RefreshTokenStore, Rotation, User, UserStore,
     };
 
     use super::unique;
@@ -99,6 +102,7 @@ mod suite {
             Some(User {
                 username: name.clone(),
                 password_hash: "hash-1".to_owned(),
+                attributes: Attributes::new(),
             })
         );
 
@@ -243,6 +247,231 @@ mod suite {
             user.password_hash, winners[0],
             "the winner's hash is stored"
         );
+    }
+
+    /// Attributes from a JSON literal (must be an object).
+    fn attributes(value: serde_json::Value) -> Attributes {
+        match value {
+            serde_json::Value::Object(map) => map,
+            other => panic!("not a JSON object: {other}"),
+        }
+    }
+
+    /// The attributes `find_user` gives for an existing user.
+    async fn stored_attributes<S: Store>(store: &S, username: &str) -> Attributes {
+        store
+            .find_user(username)
+            .await
+            .expect("find_user")
+            .expect("user vanished")
+            .attributes
+    }
+
+    /// Sets an existing user's attributes and checks that `find_user` reads
+    /// back exactly them.
+    async fn set_and_read_back<S: Store>(store: &S, username: &str, attributes: &Attributes) {
+        assert!(
+            store
+                .set_attributes(username, attributes)
+                .await
+                .expect("set_attributes"),
+            "the user exists"
+        );
+        assert_eq!(&stored_attributes(store, username).await, attributes);
+    }
+
+    pub(crate) async fn new_users_have_no_attributes<S: Store>(store: S) {
+        let name = unique("uma");
+        store.create_user(&name, "hash").await.expect("create_user");
+        assert_eq!(stored_attributes(&store, &name).await, Attributes::new());
+    }
+
+    pub(crate) async fn set_attributes_replaces_them_whole<S: Store>(store: S) {
+        let name = unique("victor");
+        let other = unique("wendy");
+        store.create_user(&name, "hash").await.expect("create_user");
+        store
+            .create_user(&other, "other")
+            .await
+            .expect("create_user");
+
+        let first = attributes(json!({ "roles": ["admin", "ops"], "tier": 1 }));
+        set_and_read_back(&store, &name, &first).await;
+
+        // Replaced, not merged: "tier" is gone.
+        set_and_read_back(&store, &name, &attributes(json!({ "roles": [] }))).await;
+        // The password hash is untouched, and so is every other user.
+        let user = store
+            .find_user(&name)
+            .await
+            .expect("find_user")
+            .expect("user vanished");
+        assert_eq!(user.password_hash, "hash");
+        assert_eq!(stored_attributes(&store, &other).await, Attributes::new());
+
+        // Back to none.
+        set_and_read_back(&store, &name, &Attributes::new()).await;
+        // A later password change keeps the attributes.
+        set_and_read_back(&store, &name, &first).await;
+        assert!(
+            store
+                .update_password_hash(&name, "rehashed")
+                .await
+                .expect("update_password_hash")
+        );
+        assert_eq!(stored_attributes(&store, &name).await, first);
+    }
+
+    pub(crate) async fn set_attributes_of_missing_user_creates_nothing<S: Store>(store: S) {
+        let missing = unique("xavier");
+        let roles = attributes(json!({ "roles": ["admin"] }));
+        assert!(
+            !store
+                .set_attributes(&missing, &roles)
+                .await
+                .expect("set_attributes")
+        );
+        assert_eq!(store.find_user(&missing).await.expect("find_user"), None);
+        // Nothing was left behind for a later signup to inherit.
+        assert_eq!(
+            store
+                .create_user(&missing, "hash")
+                .await
+                .expect("create_user"),
+            CreateUser::Created
+        );
+        assert_eq!(stored_attributes(&store, &missing).await, Attributes::new());
+    }
+
+    pub(crate) async fn unusual_attributes_round_trip<S: Store>(store: S) {
+        let name = unique("yolanda");
+        store.create_user(&name, "hash").await.expect("create_user");
+        let mut nested = json!("bottom");
+        for _ in 0..100 {
+            nested = json!([nested]);
+        }
+        let odd = attributes(json!({
+            "": "empty key",
+            "quote \" backslash \\ newline \n": "key with escapes",
+            "'); DROP TABLE tja_users; --": "'); DROP TABLE tja_users; --",
+            "caf\u{e9} e\u{301} \u{1F600}": "non-ASCII",
+            "nul": "before\u{0}after",
+            "numbers": [u64::MAX, i64::MIN, 0.1, 1e308, -0.0],
+            "null": null,
+            "flags": [true, false],
+            "nested": nested,
+            "large": "x".repeat(1 << 20),
+        }));
+        set_and_read_back(&store, &name, &odd).await;
+    }
+
+    pub(crate) async fn unreadable_attributes_are_refused_or_kept<S: Store>(store: S) {
+        let name = unique("zed");
+        store.create_user(&name, "hash").await.expect("create_user");
+        let before = attributes(json!({ "roles": ["user"] }));
+        set_and_read_back(&store, &name, &before).await;
+
+        // Deeper than serde_json reads back by default (128 levels).
+        let mut deep = json!(0);
+        for _ in 0..300 {
+            deep = json!({ "d": deep });
+        }
+        let deep = attributes(json!({ "deep": deep }));
+        match store.set_attributes(&name, &deep).await {
+            // Kept whole...
+            Ok(stored) => {
+                assert!(stored);
+                assert_eq!(stored_attributes(&store, &name).await, deep);
+            }
+            // ...or refused, leaving the user readable as before.
+            Err(error) => {
+                assert!(!error.to_string().is_empty());
+                assert_eq!(stored_attributes(&store, &name).await, before);
+            }
+        }
+    }
+
+    pub(crate) async fn concurrent_set_attributes_leave_one_whole_value<S: Store>(store: S) {
+        const TASKS: usize = 16;
+        let name = unique("race-attributes");
+        store.create_user(&name, "old").await.expect("create_user");
+        let written: Vec<Attributes> = (0..TASKS)
+            .map(|i| {
+                attributes(json!({
+                    "writer": i,
+                    "roles": [format!("role-{i}-a"), format!("role-{i}-b")],
+                    "padding": "p".repeat(i * 4096),
+                }))
+            })
+            .collect();
+        let barrier = Arc::new(Barrier::new(TASKS + 1));
+        let mut tasks = Vec::with_capacity(TASKS);
+        for mine in written.clone() {
+            let store = store.clone();
+            let name = name.clone();
+            let barrier = Arc::clone(&barrier);
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .set_attributes(&name, &mine)
+                    .await
+                    .expect("set_attributes")
+            }));
+        }
+        // A password change racing the attribute writes must survive them.
+        let rehash = {
+            let store = store.clone();
+            let name = name.clone();
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .update_password_hash(&name, "new")
+                    .await
+                    .expect("update_password_hash")
+            })
+        };
+        for task in tasks {
+            assert!(task.await.expect("task panicked"), "the user exists");
+        }
+        assert!(rehash.await.expect("task panicked"));
+
+        let user = store
+            .find_user(&name)
+            .await
+            .expect("find_user")
+            .expect("user vanished");
+        assert!(
+            written.contains(&user.attributes),
+            "the stored attributes are not one writer's whole value: {:?}",
+            user.attributes.get("writer")
+        );
+        assert_eq!(user.password_hash, "new");
+    }
+
+    /// Attributes that something other than the store wrote and that are not
+    /// a JSON object make `find_user` fail cleanly; setting them again heals
+    /// the user. `write_raw(username, text)` writes the stored text as is.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) async fn corrupt_stored_attributes_are_an_error<S>(
+        store: S,
+        write_raw: impl AsyncFn(&str, &str),
+    ) where
+        S: Store + UserStore<Error = StoreError>,
+    {
+        let name = unique("corrupt");
+        store.create_user(&name, "hash").await.expect("create_user");
+        for text in ["not json", "", "[]", "null", "{\"roles\": [", "{} {}"] {
+            write_raw(&name, text).await;
+            let error = store
+                .find_user(&name)
+                .await
+                .expect_err("unreadable attributes must fail find_user");
+            assert!(!error.is_unavailable(), "{error:?}");
+            assert!(!error.to_string().contains(&name), "{error}");
+        }
+        let roles = attributes(json!({ "roles": ["admin"] }));
+        set_and_read_back(&store, &name, &roles).await;
     }
 
     pub(crate) async fn rotation_chain<S: Store>(store: S) {
@@ -572,13 +801,20 @@ mod suite {
 
 /// Instantiates the whole suite as `#[tokio::test]`s. `$fixture` is an async
 /// fn returning `Option<(store, guard)>`: `None` skips the test, and the guard
-/// (for example a temporary directory) lives until the test ends.
+/// (for example a temporary directory) lives until the test ends. `@sql`
+/// adds the checks that reach past an SQL store into its tables (the store
+/// has a `pool()`).
 macro_rules! conformance_tests {
     ($fixture:path) => {
         conformance_tests!(@current_thread $fixture;
             create_and_find_user,
             usernames_are_compared_exactly,
             update_password_hash,
+            new_users_have_no_attributes,
+            set_attributes_replaces_them_whole,
+            set_attributes_of_missing_user_creates_nothing,
+            unusual_attributes_round_trip,
+            unreadable_attributes_are_refused_or_kept,
             rotation_chain,
             reuse_revokes_the_family,
             foreign_token_revokes_the_family,
@@ -593,7 +829,28 @@ macro_rules! conformance_tests {
         conformance_tests!(@multi_thread $fixture;
             concurrent_signups_create_one_user,
             concurrent_rotations_rotate_once,
+            concurrent_set_attributes_leave_one_whole_value,
         );
+    };
+    (@sql $fixture:path) => {
+        #[tokio::test]
+        async fn corrupt_stored_attributes_are_an_error() {
+            let Some((store, _guard)) = $fixture().await else {
+                return;
+            };
+            let pool = store.pool().clone();
+            // What a writer other than the store might do; the same text
+            // for every SQL dialect.
+            let write_raw = async |username: &str, text: &str| {
+                sqlx::query("UPDATE tja_users SET attributes = $1 WHERE username = $2")
+                    .bind(text)
+                    .bind(username)
+                    .execute(&pool)
+                    .await
+                    .expect("raw write");
+            };
+            crate::suite::corrupt_stored_attributes_are_an_error(store, write_raw).await;
+        }
     };
     (@current_thread $fixture:path; $($name:ident),* $(,)?) => {
         $(
@@ -637,10 +894,36 @@ mod memory {
             .create_user("visible-name", "secret-hash")
             .await
             .expect("create_user");
+        let serde_json::Value::Object(attributes) =
+            serde_json::json!({ "email": "private@example.com" })
+        else {
+            unreachable!("a JSON object literal");
+        };
+        assert!(
+            store
+                .set_attributes("visible-name", &attributes)
+                .await
+                .expect("set_attributes")
+        );
+
         let rendered = format!("{store:?}");
         assert!(rendered.contains("MemoryStore"), "{rendered}");
         assert!(!rendered.contains("secret-hash"), "{rendered}");
         assert!(!rendered.contains("visible-name"), "{rendered}");
+        assert!(!rendered.contains("private@example.com"), "{rendered}");
+
+        // A user shows its name and the names of its attributes, never the
+        // hash or the attributes' values.
+        let user = store
+            .find_user("visible-name")
+            .await
+            .expect("find_user")
+            .expect("user");
+        let rendered = format!("{user:?}");
+        assert!(rendered.contains("visible-name"), "{rendered}");
+        assert!(rendered.contains("email"), "{rendered}");
+        assert!(!rendered.contains("secret-hash"), "{rendered}");
+        assert!(!rendered.contains("private@example.com"), "{rendered}");
     }
 }
 
@@ -661,6 +944,41 @@ mod sqlite {
     }
 
     conformance_tests!(fixture);
+    conformance_tests!(@sql fixture);
+
+    /// A pool on a new database file, with sqlx's default settings and no
+    /// schema.
+    async fn plain_pool(path: &std::path::Path) -> sqlx::sqlite::SqlitePool {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        sqlx::sqlite::SqlitePool::connect_with(options)
+            .await
+            .expect("pool")
+    }
+
+    #[tokio::test]
+    async fn upgrade_gives_existing_users_empty_attributes() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let pool = plain_pool(&dir.path().join("old.db")).await;
+        // The schema as the first release left it, with a user in it.
+        let mut first_release = sqlx::migrate!("migrations/sqlite");
+        first_release.dangerous_set_table_name("_tja_sqlx_migrations");
+        first_release.run_to(1, &pool).await.expect("migration 1");
+        sqlx::query("INSERT INTO tja_users (username, password_hash) VALUES ('old', 'h')")
+            .execute(&pool)
+            .await
+            .expect("insert");
+
+        let store = SqliteStore::from_pool(pool).await.expect("upgrade");
+        let user = store
+            .find_user("old")
+            .await
+            .expect("find_user")
+            .expect("user lost in the upgrade");
+        assert_eq!(user.password_hash, "h");
+        assert!(user.attributes.is_empty(), "{user:?}");
+    }
 
     #[tokio::test]
     async fn data_survives_reconnect() {
@@ -745,12 +1063,7 @@ mod sqlite {
     #[tokio::test]
     async fn from_pool_migrates() {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(dir.path().join("pool.db"))
-            .create_if_missing(true);
-        let pool = sqlx::sqlite::SqlitePool::connect_with(options)
-            .await
-            .expect("pool");
+        let pool = plain_pool(&dir.path().join("pool.db")).await;
         let store = SqliteStore::from_pool(pool).await.expect("from_pool");
         assert_eq!(
             store.create_user("bob", "h").await.expect("create_user"),
@@ -800,6 +1113,7 @@ mod postgres {
     }
 
     conformance_tests!(fixture);
+    conformance_tests!(@sql fixture);
 
     #[tokio::test]
     async fn unreachable_database_fails_fast() {

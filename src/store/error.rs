@@ -24,6 +24,11 @@ pub enum StoreError {
     /// Applying the store's schema migrations failed.
     #[error("migrating the token store schema failed")]
     Migrate(#[source] MigrateError),
+    /// User attributes were refused because the store could not read them
+    /// back (for example JSON nested deeper than its reader accepts).
+    /// Nothing was changed.
+    #[error("the user attributes cannot be stored")]
+    Attributes(#[source] serde_json::Error),
 }
 
 impl StoreError {

@@ -7,7 +7,15 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::{CreateUser, FamilyState, NewFamily, RefreshTokenStore, Rotation, User, UserStore};
+use super::{
+    Attributes, CreateUser, FamilyState, NewFamily, RefreshTokenStore, Rotation, User, UserStore,
+};
+
+/// What is kept of one user, under the username.
+struct Account {
+    password_hash: String,
+    attributes: Attributes,
+}
 
 /// The state of one refresh-token family.
 struct Family {
@@ -19,8 +27,8 @@ struct Family {
 
 #[derive(Default)]
 struct Inner {
-    /// Username to password hash.
-    users: DashMap<String, String>,
+    /// Username to account.
+    users: DashMap<String, Account>,
     /// Family id to family state.
     families: DashMap<String, Family>,
 }
@@ -32,9 +40,10 @@ struct Inner {
 /// accounts on restart. Clones share the same data.
 ///
 /// Each atomic operation runs under the lock of the map entry it touches:
-/// [`UserStore::create_user`] inserts only into a vacant entry and
-/// [`RefreshTokenStore::rotate`] checks and replaces the current token while
-/// holding the family's entry.
+/// [`UserStore::create_user`] inserts only into a vacant entry,
+/// [`UserStore::set_attributes`] replaces the attributes while holding the
+/// user's entry and [`RefreshTokenStore::rotate`] checks and replaces the
+/// current token while holding the family's entry.
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
@@ -68,7 +77,10 @@ impl UserStore for MemoryStore {
         Ok(match self.inner.users.entry(username.to_owned()) {
             Entry::Occupied(_) => CreateUser::AlreadyExists,
             Entry::Vacant(vacant) => {
-                vacant.insert(password_hash.to_owned());
+                vacant.insert(Account {
+                    password_hash: password_hash.to_owned(),
+                    attributes: Attributes::new(),
+                });
                 CreateUser::Created
             }
         })
@@ -77,7 +89,8 @@ impl UserStore for MemoryStore {
     async fn find_user(&self, username: &str) -> Result<Option<User>, Self::Error> {
         Ok(self.inner.users.get(username).map(|entry| User {
             username: entry.key().clone(),
-            password_hash: entry.value().clone(),
+            password_hash: entry.password_hash.clone(),
+            attributes: entry.attributes.clone(),
         }))
     }
 
@@ -88,11 +101,27 @@ impl UserStore for MemoryStore {
     ) -> Result<bool, Self::Error> {
         Ok(match self.inner.users.get_mut(username) {
             Some(mut entry) => {
-                password_hash.clone_into(entry.value_mut());
+                password_hash.clone_into(&mut entry.password_hash);
                 true
             }
             None => false,
         })
+    }
+
+    async fn set_attributes(
+        &self,
+        username: &str,
+        attributes: &Attributes,
+    ) -> Result<bool, Self::Error> {
+        // Cloned before and dropped after the entry's lock, which is held
+        // only for the swap.
+        let attributes = attributes.clone();
+        let replaced = self
+            .inner
+            .users
+            .get_mut(username)
+            .map(|mut entry| std::mem::replace(&mut entry.attributes, attributes));
+        Ok(replaced.is_some())
     }
 }
 

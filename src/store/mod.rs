@@ -2,13 +2,16 @@
 //!
 //! The auth router talks to storage through two traits, [`UserStore`] and
 //! [`RefreshTokenStore`]. Stores know nothing about HTTP or JWTs: they keep
-//! usernames, password hashes and the state of refresh-token *families*.
+//! usernames, password hashes, per-user [`Attributes`] and the state of
+//! refresh-token *families*.
 //!
 //! Every operation that must be atomic is a single method, so that the
 //! router never does read-then-write:
 //!
 //! - [`UserStore::create_user`] creates a user only if the username is free
 //!   and reports a conflict otherwise;
+//! - [`UserStore::set_attributes`] replaces all of a user's attributes at
+//!   once, and only if the user exists;
 //! - [`RefreshTokenStore::rotate`] consumes the current refresh token of a
 //!   family and installs the next one in one step, detecting reuse.
 //!
@@ -41,6 +44,12 @@ mod postgres;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 
+/// A user's attributes: a JSON object such as `{"roles": ["admin"]}`.
+///
+/// A store keeps them per user, opaque to it; a new user has none (an empty
+/// object).
+pub type Attributes = serde_json::Map<String, serde_json::Value>;
+
 /// A stored user account.
 #[derive(Clone, PartialEq, Eq)]
 pub struct User {
@@ -48,13 +57,18 @@ pub struct User {
     pub username: String,
     /// The password hash (a bcrypt hash string).
     pub password_hash: String,
+    /// The user's attributes (empty for a new user); replaced as a whole by
+    /// [`UserStore::set_attributes`].
+    pub attributes: Attributes,
 }
 
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The names of the attributes only: their values may be personal data.
         f.debug_struct("User")
             .field("username", &self.username)
             .field("password_hash", &"[redacted]")
+            .field("attributes", &self.attributes.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -93,6 +107,21 @@ pub trait UserStore: Send + Sync + 'static {
         &self,
         username: &str,
         password_hash: &str,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Replaces all of a user's attributes with `attributes`, as one atomic
+    /// operation: of concurrent calls, one wins whole and readers never see a
+    /// mix. Returns `false`, creating nothing, if there is no such user. The
+    /// password hash is left alone. Read them back with
+    /// [`find_user`](UserStore::find_user).
+    ///
+    /// A store may refuse attributes it could not read back (for example the
+    /// SQL stores refuse nesting deeper than their JSON reader accepts); it
+    /// then fails and leaves the stored attributes as they were.
+    fn set_attributes(
+        &self,
+        username: &str,
+        attributes: &Attributes,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tower_jwt_auth::store::{
-    CreateUser, MemoryStore, NewFamily, RefreshTokenStore, Rotation, User, UserStore,
+    Attributes, CreateUser, MemoryStore, NewFamily, RefreshTokenStore, Rotation, User, UserStore,
 };
 
 /// How many operations of each kind reached a [`CountingStore`].
@@ -56,6 +56,15 @@ impl UserStore for CountingStore {
     async fn update_password_hash(&self, username: &str, hash: &str) -> Result<bool, Self::Error> {
         self.write();
         self.inner.update_password_hash(username, hash).await
+    }
+
+    async fn set_attributes(
+        &self,
+        username: &str,
+        attributes: &Attributes,
+    ) -> Result<bool, Self::Error> {
+        self.write();
+        self.inner.set_attributes(username, attributes).await
     }
 }
 
