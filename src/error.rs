@@ -171,4 +171,9 @@ pub enum BuildError {
     /// challenge.
     #[error("the scope name {0:?} is not an RFC 6749 scope token")]
     InvalidScope(String),
+    /// The [DPoP](crate::dpop) configuration cannot work: a base URL that is
+    /// not an absolute `http(s)` URL, an HMAC algorithm, a zero window or
+    /// capacity, a short nonce secret.
+    #[error("{0}")]
+    Dpop(&'static str),
 }
