@@ -52,12 +52,17 @@ pub struct Outcome {
     pub status: u16,
     pub challenge: Option<String>,
     pub content_type: Option<String>,
+    /// The `DPoP-Nonce` header (RFC 9449 §8).
+    pub dpop_nonce: Option<String>,
     pub body: Value,
 }
 
 /// Sends `request` through `layer` in front of an echo service that answers 200 with
 /// `{"sub": …}` from the claims in the extensions, or `{"sub": null}`.
-pub async fn send(layer: &JwtAuthLayer, request: Request<Full<Bytes>>) -> Outcome {
+pub async fn send<O>(layer: &JwtAuthLayer<Claims, O>, request: Request<Full<Bytes>>) -> Outcome
+where
+    O: tower_jwt_auth::OnRejection<Full<Bytes>> + Clone,
+{
     let service = tower::ServiceBuilder::new()
         .layer(layer.clone())
         .service_fn(|req: Request<Full<Bytes>>| async move {
@@ -85,6 +90,7 @@ where
             .map(|value| value.to_str().unwrap().to_owned())
     };
     let (challenge, content_type) = (header("www-authenticate"), header("content-type"));
+    let dpop_nonce = header("dpop-nonce");
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -92,6 +98,7 @@ where
         status,
         challenge,
         content_type,
+        dpop_nonce,
         body,
     }
 }
