@@ -66,7 +66,11 @@ where
 }
 
 fn pem(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/data/keys/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn request_costs(c: &mut Criterion) {
@@ -88,7 +92,11 @@ fn request_costs(c: &mut Criterion) {
     for (alg, signing, encoding) in clients {
         // Room for every proof of the run: none is refused as the cache fills.
         let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
-            .dpop(Dpop::new(BASE).replay_capacity(1 << 21).max_age(Duration::from_secs(600)))
+            .dpop(
+                Dpop::new(BASE)
+                    .replay_capacity(1 << 21)
+                    .max_age(Duration::from_secs(600)),
+            )
             .build()
             .unwrap();
         let mut service = ServiceBuilder::new().layer(layer).service_fn(noop);
