@@ -359,45 +359,72 @@ async fn a_cached_token_still_needs_a_good_proof_on_every_request() {
     .await;
 }
 
-// The attack table.
+// The attack table: each row a test, refused with `invalid_dpop_proof` (or `invalid_token`
+// for the downgrade) and nothing entered into the verified-token cache (see `Api::refuses`).
+
+/// An API with the default DPoP configuration, an ES256 client and a token bound to its key.
+struct Scene {
+    api: Api,
+    client: Client,
+    token: String,
+}
+
+impl Scene {
+    fn new() -> Self {
+        let client = Client::es256();
+        let token = client.token();
+        Self {
+            api: Api::default(),
+            client,
+            token,
+        }
+    }
+
+    /// `GET /secret` with the token and a proof whose claims `edit` changed.
+    fn with_claims(&self, edit: impl FnOnce(&mut Value)) -> Request<Full<Bytes>> {
+        let mut claims = self.client.claims(&self.token);
+        edit(&mut claims);
+        dpop_get(&self.token, &[&self.client.proof(&claims)])
+    }
+
+    /// `GET /secret` with the token and a proof, signed by the client, whose header JSON
+    /// `edit` changed.
+    fn with_header(&self, edit: impl FnOnce(&mut Value)) -> Request<Full<Bytes>> {
+        let mut header = self.client.header_json();
+        edit(&mut header);
+        let claims = self.client.claims(&self.token);
+        let proof = self.client.proof_with_header(&header.to_string(), &claims);
+        dpop_get(&self.token, &[&proof])
+    }
+
+    async fn refuses(&self, request: Request<Full<Bytes>>, error: ProofError) -> Outcome {
+        self.api
+            .refuses(request, DpopError::InvalidProof(error))
+            .await
+    }
+}
 
 #[tokio::test]
 async fn a_replayed_proof_is_refused() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
-    let proof = client.proof(&client.claims(&token));
-    api.send(dpop_get(&token, &[&proof]))
-        .await
-        .assert_ok("alice");
-    api.refuses(
-        dpop_get(&token, &[&proof]),
-        DpopError::InvalidProof(ProofError::Replayed),
-    )
-    .await;
+    let scene = Scene::new();
+    let proof = scene.client.proof(&scene.client.claims(&scene.token));
+    let request = || dpop_get(&scene.token, &[&proof]);
+    scene.api.send(request()).await.assert_ok("alice");
+    scene.refuses(request(), ProofError::Replayed).await;
 }
 
 #[tokio::test]
 async fn a_proof_for_another_method_is_refused() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
+    let scene = Scene::new();
     for htm in ["POST", "get", "HEAD"] {
-        let mut claims = client.claims(&token);
-        claims["htm"] = htm.into();
-        api.refuses(
-            dpop_get(&token, &[&client.proof(&claims)]),
-            DpopError::InvalidProof(ProofError::WrongMethod),
-        )
-        .await;
+        let request = scene.with_claims(|claims| claims["htm"] = htm.into());
+        scene.refuses(request, ProofError::WrongMethod).await;
     }
 }
 
 #[tokio::test]
 async fn a_proof_for_another_url_is_refused() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
+    let scene = Scene::new();
     for htu in [
         "https://api.example.com/other",
         "https://api.example.com/secret/",
@@ -407,243 +434,175 @@ async fn a_proof_for_another_url_is_refused() {
         "/secret",
         "not a url",
     ] {
-        let mut claims = client.claims(&token);
-        claims["htu"] = htu.into();
-        api.refuses(
-            dpop_get(&token, &[&client.proof(&claims)]),
-            DpopError::InvalidProof(ProofError::WrongUrl),
-        )
-        .await;
+        let request = scene.with_claims(|claims| claims["htu"] = htu.into());
+        scene.refuses(request, ProofError::WrongUrl).await;
     }
 }
 
 #[tokio::test]
 async fn a_stale_proof_is_refused() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
-    let mut claims = client.claims(&token);
-    claims["iat"] = (now() - 120).into();
-    api.refuses(
-        dpop_get(&token, &[&client.proof(&claims)]),
-        DpopError::InvalidProof(ProofError::Stale),
-    )
-    .await;
+    let scene = Scene::new();
+    let request = scene.with_claims(|claims| claims["iat"] = (now() - 120).into());
+    scene.refuses(request, ProofError::Stale).await;
 }
 
 #[tokio::test]
 async fn a_proof_from_the_future_is_refused() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
-    let mut claims = client.claims(&token);
-    claims["iat"] = (now() + 60).into();
-    api.refuses(
-        dpop_get(&token, &[&client.proof(&claims)]),
-        DpopError::InvalidProof(ProofError::IssuedInFuture),
-    )
-    .await;
+    let scene = Scene::new();
+    let request = scene.with_claims(|claims| claims["iat"] = (now() + 60).into());
+    scene.refuses(request, ProofError::IssuedInFuture).await;
 }
 
 #[tokio::test]
 async fn a_proof_signed_by_another_key_than_cnf_jkt_is_refused() {
-    let owner = Client::es256();
+    let scene = Scene::new();
     let thief = Client::eddsa();
-    let api = Api::default();
-    let token = owner.token();
     // A perfectly good proof, by the thief's own key.
-    let proof = thief.proof(&thief.claims(&token));
-    api.refuses(
-        dpop_get(&token, &[&proof]),
-        DpopError::InvalidProof(ProofError::KeyMismatch),
-    )
-    .await;
-    // The thief's key with the owner's thumbprint in the header is not the owner's key.
+    let proof = thief.proof(&thief.claims(&scene.token));
+    scene
+        .refuses(dpop_get(&scene.token, &[&proof]), ProofError::KeyMismatch)
+        .await;
+    // The thief's key with the owner's thumbprint as its `kid` is still the thief's key.
     let mut header = thief.header_json();
-    header["kid"] = owner.jkt().into();
-    let proof = thief.proof_with_header(&header.to_string(), &thief.claims(&token));
-    api.refuses(
-        dpop_get(&token, &[&proof]),
-        DpopError::InvalidProof(ProofError::KeyMismatch),
-    )
-    .await;
+    header["jwk"]["kid"] = scene.client.jkt().into();
+    let proof = thief.proof_with_header(&header.to_string(), &thief.claims(&scene.token));
+    scene
+        .refuses(dpop_get(&scene.token, &[&proof]), ProofError::KeyMismatch)
+        .await;
 }
 
 #[tokio::test]
 async fn a_proof_without_ath_is_refused() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
-    let mut claims = client.claims(&token);
-    claims.as_object_mut().unwrap().remove("ath");
-    api.refuses(
-        dpop_get(&token, &[&client.proof(&claims)]),
-        DpopError::InvalidProof(ProofError::MissingAccessTokenHash),
-    )
-    .await;
+    let scene = Scene::new();
+    let request = scene.with_claims(|claims| {
+        claims.as_object_mut().unwrap().remove("ath");
+    });
+    scene
+        .refuses(request, ProofError::MissingAccessTokenHash)
+        .await;
 }
 
 #[tokio::test]
 async fn a_proof_with_the_ath_of_another_token_is_refused() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
-    let other = bound_token(&client.jkt());
-    let mut claims = client.claims(&token);
-    claims["ath"] = access_token_hash(format!("{other}x")).into();
-    api.refuses(
-        dpop_get(&token, &[&client.proof(&claims)]),
-        DpopError::InvalidProof(ProofError::WrongAccessTokenHash),
-    )
-    .await;
+    let scene = Scene::new();
+    // Another token bound to the same key.
+    let mut claims = access_claims("mallory");
+    claims["cnf"] = json!({ "jkt": scene.client.jkt() });
+    let other = hs256().sign(&claims).unwrap();
+    assert_ne!(other, scene.token);
+    let request = scene.with_claims(|claims| claims["ath"] = access_token_hash(other).into());
+    scene
+        .refuses(request, ProofError::WrongAccessTokenHash)
+        .await;
 }
 
 #[tokio::test]
 async fn alg_none_in_a_proof_is_refused() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
-    let claims = client.claims(&token);
-    let mut header = client.header_json();
-    header["alg"] = "none".into();
-    let header = header.to_string();
+    let scene = Scene::new();
     // Signed anyway, so that only `alg` is wrong; and unsigned, as `none` means.
-    let signed = client.proof_with_header(&header, &claims);
-    api.refuses(
-        dpop_get(&token, &[&signed]),
-        DpopError::InvalidProof(ProofError::UnsupportedAlgorithm),
-    )
-    .await;
+    let request = scene.with_header(|header| header["alg"] = "none".into());
+    scene
+        .refuses(request, ProofError::UnsupportedAlgorithm)
+        .await;
+    let mut header = scene.client.header_json();
+    header["alg"] = "none".into();
+    let claims = scene.client.claims(&scene.token);
     let unsigned = format!(
         "{}.{}.",
-        b64(header.as_bytes()),
+        b64(header.to_string().as_bytes()),
         b64(claims.to_string().as_bytes())
     );
-    api.refuses(
-        dpop_get(&token, &[&unsigned]),
-        DpopError::InvalidProof(ProofError::Malformed),
-    )
-    .await;
+    scene
+        .refuses(dpop_get(&scene.token, &[&unsigned]), ProofError::Malformed)
+        .await;
 }
 
 #[tokio::test]
 async fn hs256_in_a_proof_is_refused() {
-    let client = Client::es256();
-    let api = Api::default();
+    let scene = Scene::new();
+    let claims = scene.client.claims(&scene.token);
     let secret = [7u8; 32];
-    let token = bound_token(&client.jkt());
-    let claims = client.claims(&token);
     // An HMAC "key" in the header, and an HMAC over the public key's bytes (key
     // confusion): neither is an algorithm a proof may use.
     let oct =
         json!({ "typ": "dpop+jwt", "alg": "HS256", "jwk": { "kty": "oct", "k": b64(&secret) } });
-    let mut confused = client.header_json();
+    let mut confused = scene.client.header_json();
     confused["alg"] = "HS256".into();
-    for (header, secret) in [
-        (oct.to_string(), secret.to_vec()),
-        (
-            confused.to_string(),
-            client.jwk_json().to_string().into_bytes(),
-        ),
-    ] {
-        let proof = raw_hs256(&header, &claims.to_string(), &secret);
-        api.refuses(
-            dpop_get(&token, &[&proof]),
-            DpopError::InvalidProof(ProofError::UnsupportedAlgorithm),
-        )
-        .await;
+    let public_bytes = scene.client.jwk_json().to_string().into_bytes();
+    for (header, secret) in [(oct, secret.to_vec()), (confused, public_bytes)] {
+        let proof = raw_hs256(&header.to_string(), &claims.to_string(), &secret);
+        scene
+            .refuses(
+                dpop_get(&scene.token, &[&proof]),
+                ProofError::UnsupportedAlgorithm,
+            )
+            .await;
     }
 }
 
 #[tokio::test]
 async fn a_private_key_in_the_proof_jwk_is_refused() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
+    let scene = Scene::new();
     for member in ["d", "p", "q", "dp", "dq", "qi", "k"] {
-        let mut header = client.header_json();
-        header["jwk"][member] = "AAAA".into();
-        let proof = client.proof_with_header(&header.to_string(), &client.claims(&token));
-        api.refuses(
-            dpop_get(&token, &[&proof]),
-            DpopError::InvalidProof(ProofError::PrivateKey),
-        )
-        .await;
+        let request = scene.with_header(|header| header["jwk"][member] = "AAAA".into());
+        scene.refuses(request, ProofError::PrivateKey).await;
     }
 }
 
 #[tokio::test]
 async fn a_jwk_with_members_that_would_change_the_thumbprint_is_refused() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
+    let scene = Scene::new();
     // Members of another key type: a thumbprint over "whatever is there" would differ.
-    for (name, value) in [("n", "AQAB"), ("e", "AQAB")] {
-        let mut header = client.header_json();
-        header["jwk"][name] = value.into();
-        let proof = client.proof_with_header(&header.to_string(), &client.claims(&token));
-        api.refuses(
-            dpop_get(&token, &[&proof]),
-            DpopError::InvalidProof(ProofError::AmbiguousKey),
-        )
-        .await;
+    for member in ["n", "e"] {
+        let request = scene.with_header(|header| header["jwk"][member] = "AQAB".into());
+        scene.refuses(request, ProofError::AmbiguousKey).await;
     }
     // A thumbprint member twice: the first for one reader, the last for another.
-    let jwk = client.jwk_json();
+    let jwk = scene.client.jwk_json();
     let header = format!(
         r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{{"kty":"EC","crv":"P-256","x":"{}","x":"{}","y":"{}"}}}}"#,
         Client::eddsa().jwk_json()["x"].as_str().unwrap(),
         jwk["x"].as_str().unwrap(),
         jwk["y"].as_str().unwrap(),
     );
-    let proof = client.proof_with_header(&header, &client.claims(&token));
-    api.refuses(
-        dpop_get(&token, &[&proof]),
-        DpopError::InvalidProof(ProofError::Malformed),
-    )
-    .await;
+    let proof = scene
+        .client
+        .proof_with_header(&header, &scene.client.claims(&scene.token));
+    scene
+        .refuses(dpop_get(&scene.token, &[&proof]), ProofError::Malformed)
+        .await;
 }
 
 #[tokio::test]
 async fn two_dpop_headers_are_refused() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
-    let first = client.proof(&client.claims(&token));
-    let second = client.proof(&client.claims(&token));
-    api.refuses(
-        dpop_get(&token, &[&first, &second]),
-        DpopError::InvalidProof(ProofError::Repeated),
-    )
-    .await;
+    let scene = Scene::new();
+    let proof = || scene.client.proof(&scene.client.claims(&scene.token));
+    let (first, second) = (proof(), proof());
+    scene
+        .refuses(
+            dpop_get(&scene.token, &[&first, &second]),
+            ProofError::Repeated,
+        )
+        .await;
     // Neither was used up.
-    api.send(dpop_get(&token, &[&first]))
-        .await
-        .assert_ok("alice");
+    let outcome = scene.api.send(dpop_get(&scene.token, &[&first])).await;
+    outcome.assert_ok("alice");
 }
 
 #[tokio::test]
 async fn a_10_kb_proof_is_refused() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
-    let mut claims = client.claims(&token);
-    claims["pad"] = "x".repeat(10 * 1024).into();
-    let proof = client.proof(&claims);
-    assert!(proof.len() > 10 * 1024);
-    api.refuses(
-        dpop_get(&token, &[&proof]),
-        DpopError::InvalidProof(ProofError::TooLarge),
-    )
-    .await;
+    let scene = Scene::new();
+    let request = scene.with_claims(|claims| claims["pad"] = "x".repeat(10 * 1024).into());
+    let proof = request.headers()["dpop"].len();
+    assert!(proof > 10 * 1024, "{proof}");
+    scene.refuses(request, ProofError::TooLarge).await;
 }
 
 #[tokio::test]
 async fn a_bound_token_used_as_bearer_is_refused() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
-    let proof = client.proof(&client.claims(&token));
+    let scene = Scene::new();
+    let (api, token) = (&scene.api, &scene.token);
+    let proof = scene.client.proof(&scene.client.claims(token));
     for proofs in [&[][..], &[proof.as_str()][..]] {
         let request = request("GET", "/secret", &format!("Bearer {token}"), proofs);
         api.refuses(request, DpopError::BoundTokenAsBearer).await;
