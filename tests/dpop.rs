@@ -269,6 +269,52 @@ fn rfc9449_ath_example() {
     );
 }
 
+/// An API with the default DPoP configuration, an ES256 client and a token bound to its key.
+struct Scene {
+    api: Api,
+    client: Client,
+    token: String,
+}
+
+impl Scene {
+    fn new() -> Self {
+        Self::with(Dpop::new(BASE))
+    }
+
+    fn with(dpop: Dpop) -> Self {
+        let client = Client::es256();
+        let token = client.token();
+        Self {
+            api: Api::new(dpop),
+            client,
+            token,
+        }
+    }
+
+    /// `GET /secret` with the token and a proof whose claims `edit` changed.
+    fn with_claims(&self, edit: impl FnOnce(&mut Value)) -> Request<Full<Bytes>> {
+        let mut claims = self.client.claims(&self.token);
+        edit(&mut claims);
+        dpop_get(&self.token, &[&self.client.proof(&claims)])
+    }
+
+    /// `GET /secret` with the token and a proof, signed by the client, whose header JSON
+    /// `edit` changed.
+    fn with_header(&self, edit: impl FnOnce(&mut Value)) -> Request<Full<Bytes>> {
+        let mut header = self.client.header_json();
+        edit(&mut header);
+        let claims = self.client.claims(&self.token);
+        let proof = self.client.proof_with_header(&header.to_string(), &claims);
+        dpop_get(&self.token, &[&proof])
+    }
+
+    async fn refuses(&self, request: Request<Full<Bytes>>, error: ProofError) -> Outcome {
+        self.api
+            .refuses(request, DpopError::InvalidProof(error))
+            .await
+    }
+}
+
 // The happy path.
 
 #[tokio::test]
@@ -309,100 +355,41 @@ async fn the_url_is_compared_in_normal_form_and_without_query() {
 
 #[tokio::test]
 async fn a_base_url_with_a_path_prefix_stands_for_what_the_proxy_strips() {
-    let client = Client::es256();
-    let api = Api::new(Dpop::new("https://example.com/api"));
-    let token = client.token();
-    let mut claims = client.claims(&token);
-    claims["htu"] = "https://example.com/api/secret".into();
-    let proof = client.proof(&claims);
-    api.send(dpop_get(&token, &[&proof]))
-        .await
-        .assert_ok("alice");
+    let scene = Scene::with(Dpop::new("https://example.com/api"));
+    let request =
+        scene.with_claims(|claims| claims["htu"] = "https://example.com/api/secret".into());
+    scene.api.send(request).await.assert_ok("alice");
 }
 
 #[tokio::test]
 async fn optional_jwk_members_do_not_change_the_thumbprint() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
-    let mut header = client.header_json();
-    header["jwk"]["kid"] = "device-1".into();
-    header["jwk"]["alg"] = "ES256".into();
-    header["jwk"]["use"] = "sig".into();
-    let proof = client.proof_with_header(&header.to_string(), &client.claims(&token));
-    api.send(dpop_get(&token, &[&proof]))
-        .await
-        .assert_ok("alice");
+    let scene = Scene::new();
+    let request = scene.with_header(|header| {
+        header["jwk"]["kid"] = "device-1".into();
+        header["jwk"]["alg"] = "ES256".into();
+        header["jwk"]["use"] = "sig".into();
+    });
+    scene.api.send(request).await.assert_ok("alice");
 }
 
 #[tokio::test]
 async fn a_cached_token_still_needs_a_good_proof_on_every_request() {
-    let client = Client::es256();
-    let api = Api::default();
-    let token = client.token();
-    let proof = client.proof(&client.claims(&token));
-    api.send(dpop_get(&token, &[&proof]))
+    let scene = Scene::new();
+    scene
+        .api
+        .send(scene.with_claims(|_| {}))
         .await
         .assert_ok("alice");
-    assert_eq!(api.layer.cached_tokens(), 1);
-    api.refuses(
-        dpop_get(&token, &[]),
-        DpopError::InvalidProof(ProofError::Missing),
-    )
-    .await;
-    let mut claims = client.claims(&token);
-    claims["htm"] = "POST".into();
-    api.refuses(
-        dpop_get(&token, &[&client.proof(&claims)]),
-        DpopError::InvalidProof(ProofError::WrongMethod),
-    )
-    .await;
+    assert_eq!(scene.api.layer.cached_tokens(), 1);
+    scene
+        .refuses(dpop_get(&scene.token, &[]), ProofError::Missing)
+        .await;
+    let request = scene.with_claims(|claims| claims["htm"] = "POST".into());
+    scene.refuses(request, ProofError::WrongMethod).await;
 }
 
 // The attack table: each row a test, refused with `invalid_dpop_proof` (or `invalid_token`
 // for the downgrade) and nothing entered into the verified-token cache (see `Api::refuses`).
-
-/// An API with the default DPoP configuration, an ES256 client and a token bound to its key.
-struct Scene {
-    api: Api,
-    client: Client,
-    token: String,
-}
-
-impl Scene {
-    fn new() -> Self {
-        let client = Client::es256();
-        let token = client.token();
-        Self {
-            api: Api::default(),
-            client,
-            token,
-        }
-    }
-
-    /// `GET /secret` with the token and a proof whose claims `edit` changed.
-    fn with_claims(&self, edit: impl FnOnce(&mut Value)) -> Request<Full<Bytes>> {
-        let mut claims = self.client.claims(&self.token);
-        edit(&mut claims);
-        dpop_get(&self.token, &[&self.client.proof(&claims)])
-    }
-
-    /// `GET /secret` with the token and a proof, signed by the client, whose header JSON
-    /// `edit` changed.
-    fn with_header(&self, edit: impl FnOnce(&mut Value)) -> Request<Full<Bytes>> {
-        let mut header = self.client.header_json();
-        edit(&mut header);
-        let claims = self.client.claims(&self.token);
-        let proof = self.client.proof_with_header(&header.to_string(), &claims);
-        dpop_get(&self.token, &[&proof])
-    }
-
-    async fn refuses(&self, request: Request<Full<Bytes>>, error: ProofError) -> Outcome {
-        self.api
-            .refuses(request, DpopError::InvalidProof(error))
-            .await
-    }
-}
 
 #[tokio::test]
 async fn a_replayed_proof_is_refused() {
