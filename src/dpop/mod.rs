@@ -48,7 +48,7 @@
 //! # The replay cache
 //!
 //! Each layer remembers the `jti` of the proofs it accepted for as long as
-//! they could be accepted (`max_age + leeway`), in at most
+//! they could be accepted (`max_age + leeway`, and a second), in at most
 //! [`Dpop::replay_capacity`] entries (about 80 bytes each when full). A full cache
 //! refuses new proofs rather than forgetting old ones; size it for your
 //! peak rate of DPoP requests times the window. Only proofs that came with
@@ -324,9 +324,12 @@ impl Dpop {
             leeway,
             max_proof_len: self.max_proof_len,
             required: self.required,
+            // A proof entered at `t` may have `iat` = `t + leeway`, and is
+            // accepted until `iat + max_age` inclusive: its entry must outlive
+            // that second.
             replay: ReplayCache::with_hasher(
                 self.replay_capacity,
-                max_age.saturating_add(leeway),
+                max_age.saturating_add(leeway).saturating_add(1),
                 keyed(&replay_key)?,
             ),
             nonces,

@@ -5,7 +5,7 @@
 //! entry is 16 bytes of a keyed hash of the `jti` and its expiry (about 80
 //! bytes with the map's and the queue's overhead when full), not the `jti`
 //! itself, so a long `jti` costs no more than a short one. An entry expires when a
-//! proof with its `iat` could no longer be accepted: `max_age + leeway`
+//! proof with its `iat` could no longer be accepted: `max_age + leeway + 1 s`
 //! after it was entered. When the cache is full of unexpired entries, a new
 //! proof is refused (fail closed) rather than an older `jti` forgotten,
 //! which would let that proof be replayed.
