@@ -183,4 +183,9 @@ pub enum BuildError {
         /// The maximum given.
         max: usize,
     },
+    /// The [DPoP](crate::dpop) configuration cannot work: a base URL that is
+    /// not an absolute `http(s)` URL, an HMAC algorithm, a zero window or
+    /// capacity, a short nonce secret.
+    #[error("{0}")]
+    Dpop(&'static str),
 }

@@ -135,7 +135,12 @@ where
                         .expect("ResponseFuture polled after completion");
                     // Once more, now without waiting: a token whose key is
                     // still unknown is refused.
-                    match authenticate(&shared, request.headers(), request.uri(), false) {
+                    let head = crate::dpop::RequestHead {
+                        method: request.method(),
+                        uri: request.uri(),
+                        headers: request.headers(),
+                    };
+                    match authenticate(&shared, &head, false) {
                         Ok(claims) => {
                             if let Some(claims) = claims {
                                 request.extensions_mut().insert(claims);

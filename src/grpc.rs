@@ -97,7 +97,8 @@ impl From<Rejection> for Status {
         let code = match rejection {
             Rejection::MissingCredentials
             | Rejection::InvalidRequest
-            | Rejection::InvalidToken(_) => Code::Unauthenticated,
+            | Rejection::InvalidToken(_)
+            | Rejection::Dpop(_) => Code::Unauthenticated,
             Rejection::InsufficientScope { .. } => Code::PermissionDenied,
         };
         let mut headers = HeaderMap::with_capacity(1);

@@ -9,6 +9,7 @@ use tower_layer::Layer;
 
 use crate::cache::{DEFAULT_CACHE_CAPACITY, TokenCache};
 use crate::claims::Claims;
+use crate::dpop::{Dpop, DpopVerifier};
 use crate::error::BuildError;
 use crate::key::KeyRing;
 use crate::rejection::JsonRejection;
@@ -24,6 +25,7 @@ pub(crate) struct Shared<C> {
     pub(crate) sources: TokenSources,
     pub(crate) optional: bool,
     pub(crate) cache: Option<TokenCache<C>>,
+    pub(crate) dpop: Option<Arc<DpopVerifier>>,
 }
 
 impl<C: Clone> Shared<C> {
@@ -33,7 +35,15 @@ impl<C: Clone> Shared<C> {
             validator,
             sources,
             optional,
+            dpop: None,
         }
+    }
+
+    /// With DPoP checks; see [`JwtAuthLayerBuilder::dpop`].
+    fn with_dpop(mut self, dpop: Option<Arc<DpopVerifier>>) -> Self {
+        self.sources.dpop = dpop.is_some();
+        self.dpop = dpop;
+        self
     }
 }
 
@@ -93,6 +103,7 @@ impl JwtAuthLayer {
             sources: TokenSources::default(),
             optional: false,
             cache: DEFAULT_CACHE_CAPACITY,
+            dpop: None,
             on_rejection: JsonRejection,
             _claims: PhantomData,
         }
@@ -127,6 +138,7 @@ impl<C, O> fmt::Debug for JwtAuthLayer<C, O> {
         f.debug_struct("JwtAuthLayer")
             .field("validator", &self.shared.validator)
             .field("optional", &self.shared.optional)
+            .field("dpop", &self.shared.dpop)
             .field("claims", &std::any::type_name::<C>())
             .finish_non_exhaustive()
     }
@@ -157,6 +169,7 @@ pub struct JwtAuthLayerBuilder<C = Claims, O = JsonRejection> {
     sources: TokenSources,
     optional: bool,
     cache: usize,
+    dpop: Option<Dpop>,
     on_rejection: O,
     _claims: PhantomData<fn() -> C>,
 }
@@ -169,6 +182,7 @@ impl<C, O> fmt::Debug for JwtAuthLayerBuilder<C, O> {
             .field("rules", &self.rules)
             .field("optional", &self.optional)
             .field("cache", &self.cache)
+            .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
 }
@@ -268,6 +282,15 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
         self.cache(0)
     }
 
+    /// Accepts DPoP-bound tokens (RFC 9449) with `Authorization: DPoP` and
+    /// a proof in the `DPoP` header, and refuses bound tokens sent as
+    /// bearer tokens; see [`dpop`](crate::dpop). The proof is checked on
+    /// every request, whether or not the token is in the cache.
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
     /// Decodes the claims into `C2` instead.
     pub fn claims<C2>(self) -> JwtAuthLayerBuilder<C2, O> {
         JwtAuthLayerBuilder {
@@ -278,6 +301,7 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
             sources: self.sources,
             optional: self.optional,
             cache: self.cache,
+            dpop: self.dpop,
             on_rejection: self.on_rejection,
             _claims: PhantomData,
         }
@@ -293,6 +317,7 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
             sources: self.sources,
             optional: self.optional,
             cache: self.cache,
+            dpop: self.dpop,
             on_rejection,
             _claims: PhantomData,
         }
@@ -305,7 +330,8 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
     /// [`BuildError::NoKeys`] for an empty key set given in code,
     /// [`BuildError::DuplicateIssuer`] for an issuer trusted twice,
     /// [`BuildError::EmptyList`] for an empty issuer or audience list,
-    /// [`BuildError::EmptySourceName`] for an empty cookie or query name.
+    /// [`BuildError::EmptySourceName`] for an empty cookie or query name,
+    /// [`BuildError::Dpop`] for a DPoP configuration that cannot work.
     pub fn build(self) -> Result<JwtAuthLayer<C, O>, BuildError>
     where
         C: Clone,
@@ -329,13 +355,11 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
             1 => validator = validator.with_revocation(hooks.remove(0)),
             _ => validator = validator.with_revocation(Arc::new(AnyRevoked(hooks))),
         }
+        let dpop = self.dpop.map(Dpop::build).transpose()?.map(Arc::new);
         Ok(JwtAuthLayer {
-            shared: Arc::new(Shared::new(
-                validator,
-                self.sources,
-                self.optional,
-                self.cache,
-            )),
+            shared: Arc::new(
+                Shared::new(validator, self.sources, self.optional, self.cache).with_dpop(dpop),
+            ),
             on_rejection: self.on_rejection,
             _claims: PhantomData,
         })

@@ -69,6 +69,13 @@
 //! HS256 tokens can be accepted on the same layer. Scopes and roles are
 //! required per route with [`authorize`].
 //!
+//! # Sender-constrained tokens (DPoP)
+//!
+//! With [`JwtAuthLayerBuilder::dpop`], the layer also accepts tokens bound
+//! to a client's key (RFC 9449): `Authorization: DPoP <token>` with a proof
+//! in the `DPoP` header, checked on every request; a bound token sent as a
+//! bearer token is refused. See [`dpop`].
+//!
 //! # Features
 //!
 //! - `aws-lc-rs` (default) / `rust-crypto`: jsonwebtoken's crypto backend for
@@ -96,6 +103,7 @@
 pub mod authorize;
 mod cache;
 mod claims;
+pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;

@@ -8,6 +8,9 @@
 //! | Malformed request | 400 | `Bearer error="invalid_request"` | `{"detail":"Invalid request"}` |
 //! | Valid token, requirement not met ([`authorize`](crate::authorize)) | 403 | `Bearer error="insufficient_scope", scope="…"` | `{"detail":"Insufficient scope"}` |
 //!
+//! A layer with [DPoP](crate::dpop) answers with DPoP challenges instead
+//! (see [`DpopRejection`]).
+//!
 //! Replace the format with your own [`OnRejection`] (a closure works).
 
 use bytes::Bytes;
@@ -15,6 +18,7 @@ use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::authorize::ScopeList;
+use crate::dpop::{DPOP_NONCE, DpopRejection};
 use crate::error::TokenError;
 
 /// Why a request was refused.
@@ -38,6 +42,9 @@ pub enum Rejection {
         /// The scopes required, named in the challenge.
         required: ScopeList,
     },
+    /// Refused by a layer with [DPoP](crate::dpop): a DPoP challenge, and
+    /// for `use_dpop_nonce` a `DPoP-Nonce` header.
+    Dpop(DpopRejection),
 }
 
 impl Rejection {
@@ -47,6 +54,7 @@ impl Rejection {
         match self {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::Dpop(dpop) => dpop.status(),
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -69,6 +77,7 @@ impl Rejection {
             Self::InvalidToken(TokenError::Expired) => EXPIRED,
             Self::InvalidToken(_) => INVALID_TOKEN,
             Self::InsufficientScope { required } => required.challenge(),
+            Self::Dpop(dpop) => dpop.challenge(),
         }
     }
 
@@ -82,6 +91,7 @@ impl Rejection {
             Self::InvalidToken(TokenError::Expired) => "Token expired",
             Self::InvalidToken(_) => "Invalid token",
             Self::InsufficientScope { .. } => "Insufficient scope",
+            Self::Dpop(dpop) => dpop.detail(),
         }
     }
 
@@ -92,6 +102,7 @@ impl Rejection {
             Self::InvalidToken(TokenError::Expired) => br#"{"detail":"Token expired"}"#,
             Self::InvalidToken(_) => br#"{"detail":"Invalid token"}"#,
             Self::InsufficientScope { .. } => br#"{"detail":"Insufficient scope"}"#,
+            Self::Dpop(dpop) => dpop.json_body(),
         })
     }
 }
@@ -106,7 +117,8 @@ pub trait OnRejection<B> {
 }
 
 /// The default rejection format: the table above, JSON bodies
-/// `{"detail": …}` with `Content-Type: application/json`.
+/// `{"detail": …}` with `Content-Type: application/json`, and the
+/// `DPoP-Nonce` header of a DPoP `use_dpop_nonce` refusal.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonRejection;
 
@@ -117,6 +129,11 @@ impl<B: From<Bytes>> OnRejection<B> for JsonRejection {
         let mut headers = HeaderMap::with_capacity(2);
         headers.insert(WWW_AUTHENTICATE, rejection.challenge());
         headers.insert(CONTENT_TYPE, JSON);
+        if let Rejection::Dpop(dpop) = &rejection
+            && let Some(nonce) = dpop.nonce()
+        {
+            headers.insert(DPOP_NONCE, nonce.clone());
+        }
         let mut response = Response::new(B::from(rejection.json_body()));
         *response.status_mut() = rejection.status();
         *response.headers_mut() = headers;

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use tower_service::Service;
 
 use crate::claims::Claims;
+use crate::dpop::RequestHead;
 use crate::error::TokenError;
 use crate::future::ResponseFuture;
 use crate::layer::Shared;
@@ -68,35 +69,59 @@ pub(crate) enum Refusal {
 /// The claims of the request's token (`None` in optional mode without
 /// credentials), or why the request is refused. `may_wait`: whether a
 /// token with an unknown `kid` may wait for its issuer's keys.
+///
+/// With DPoP, the proof is checked before the token, so that nothing a
+/// refused proof came with enters the verified-token cache, and on every
+/// request, cache hit or not; its `jti` is recorded once the token verified.
 pub(crate) fn authenticate<C>(
     shared: &Shared<C>,
-    headers: &http::HeaderMap,
-    uri: &http::Uri,
+    request: &RequestHead<'_>,
     may_wait: bool,
 ) -> Result<Option<C>, Refusal>
 where
     C: DeserializeOwned + Clone + 'static,
 {
-    let token = match shared.sources.find(headers, uri) {
-        Ok(Some(token)) => token,
+    let dpop = shared.dpop.as_deref();
+    let (scheme, token) = match shared.sources.find(request.headers, request.uri) {
+        Ok(Some(found)) => found,
         Ok(None) if shared.optional => return Ok(None),
-        Ok(None) => return Err(Refusal::Reject(Rejection::MissingCredentials)),
-        Err(SourceError::Malformed) => return Err(Refusal::Reject(Rejection::InvalidRequest)),
+        Ok(None) => {
+            let rejection = dpop.map_or(Rejection::MissingCredentials, |dpop| {
+                dpop.missing_credentials()
+            });
+            return Err(Refusal::Reject(rejection));
+        }
+        Err(SourceError::Malformed) => {
+            let rejection = dpop.map_or(Rejection::InvalidRequest, |dpop| dpop.invalid_request());
+            return Err(Refusal::Reject(rejection));
+        }
     };
     let validator = &shared.validator;
+    let proof = match dpop {
+        Some(dpop) => dpop
+            .check(scheme, token, request, validator.max_token_len())
+            .map_err(Refusal::Reject)?,
+        None => None,
+    };
     let outcome = match &shared.cache {
         Some(cache) => cache.validate(validator, token),
         None => validator.verify_at(token, now, |claims, _| claims),
     };
     match outcome {
-        Ok(claims) => Ok(Some(claims)),
+        Ok(claims) => {
+            if let (Some(dpop), Some(proof)) = (dpop, proof) {
+                dpop.record(proof).map_err(Refusal::Reject)?;
+            }
+            Ok(Some(claims))
+        }
         // The validator lets only base64url and dots through, so a token
         // it accepts is a token68. One refused as malformed or too large
         // may not even be that, and then the request is malformed (400,
         // RFC 6750 §3.1); every other refusal comes after the alphabet
         // check, so that token was a token68.
         Err(TokenError::Malformed | TokenError::TooLarge) if !is_token68(token) => {
-            Err(Refusal::Reject(Rejection::InvalidRequest))
+            let rejection = dpop.map_or(Rejection::InvalidRequest, |dpop| dpop.invalid_request());
+            Err(Refusal::Reject(rejection))
         }
         Err(error) => {
             #[cfg(feature = "remote")]
@@ -109,7 +134,10 @@ where
             #[cfg(not(feature = "remote"))]
             let _ = may_wait;
             tracing::debug!(%error, "bearer token refused");
-            Err(Refusal::Reject(Rejection::InvalidToken(error)))
+            Err(Refusal::Reject(match (dpop, proof) {
+                (Some(dpop), Some(_)) => dpop.invalid_token(error),
+                _ => Rejection::InvalidToken(error),
+            }))
         }
     }
 }
@@ -148,7 +176,12 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        match authenticate(&self.shared, req.headers(), req.uri(), true) {
+        let head = RequestHead {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+        };
+        match authenticate(&self.shared, &head, true) {
             Ok(Some(claims)) => {
                 req.extensions_mut().insert(claims);
             }

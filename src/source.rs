@@ -16,11 +16,23 @@ pub(crate) enum SourceError {
     Malformed,
 }
 
+/// The scheme a token came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// `Authorization: Bearer`, a cookie or a query parameter.
+    Bearer,
+    /// `Authorization: DPoP` (RFC 9449 §7.1), when the layer takes DPoP.
+    Dpop,
+}
+
 /// The configured token sources.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TokenSources {
     pub(crate) cookie: Option<String>,
     pub(crate) query: Option<String>,
+    /// Whether `Authorization: DPoP` is a token source; otherwise it is
+    /// another scheme, as `Basic` is.
+    pub(crate) dpop: bool,
 }
 
 impl TokenSources {
@@ -34,15 +46,18 @@ impl TokenSources {
         &self,
         headers: &'a HeaderMap,
         uri: &'a Uri,
-    ) -> Result<Option<&'a [u8]>, SourceError> {
-        let mut found = bearer_unchecked(headers)?;
+    ) -> Result<Option<(Scheme, &'a [u8])>, SourceError> {
+        let (scheme, mut found) = match authorization_unchecked(headers, self.dpop)? {
+            Some((scheme, token)) => (scheme, Some(token)),
+            None => (Scheme::Bearer, None),
+        };
         if let Some(name) = &self.cookie {
             found = only_one(found, cookie(headers, name)?)?;
         }
         if let Some(name) = &self.query {
             found = only_one(found, query(uri, name)?)?;
         }
-        Ok(found)
+        Ok(found.map(|token| (scheme, token)))
     }
 }
 
@@ -59,9 +74,9 @@ fn only_one<'a>(a: Option<&'a [u8]>, b: Option<&'a [u8]>) -> Result<Option<&'a [
 /// (e.g. `Basic`) means "no bearer credentials", not a malformed request.
 #[cfg(any(test, feature = "router"))]
 pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, SourceError> {
-    match bearer_unchecked(headers)? {
+    match authorization_unchecked(headers, false)? {
         // A token68 is visible ASCII: checking it checks the whole value.
-        Some(token) if is_token68(token) => std::str::from_utf8(token)
+        Some((_, token)) if is_token68(token) => std::str::from_utf8(token)
             .map(Some)
             .map_err(|_| SourceError::Malformed),
         Some(_) => Err(SourceError::Malformed),
@@ -69,8 +84,12 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, SourceError> {
     }
 }
 
-/// As [`bearer`], without checking that the token is a token68.
-fn bearer_unchecked(headers: &HeaderMap) -> Result<Option<&[u8]>, SourceError> {
+/// As [`bearer`], without checking that the token is a token68; with
+/// `dpop`, the `DPoP` scheme is taken too.
+fn authorization_unchecked(
+    headers: &HeaderMap,
+    dpop: bool,
+) -> Result<Option<(Scheme, &[u8])>, SourceError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -83,15 +102,19 @@ fn bearer_unchecked(headers: &HeaderMap) -> Result<Option<&[u8]>, SourceError> {
         Some(at) => (&value[..at], &value[at + 1..]),
         None => (value, &b""[..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if dpop && scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
         return if visible_ascii(value) && !scheme.is_empty() && is_token(scheme) {
             Ok(None)
         } else {
             Err(SourceError::Malformed)
         };
-    }
+    };
     let spaces = rest.iter().take_while(|b| **b == b' ').count();
-    Ok(Some(&rest[spaces..]))
+    Ok(Some((scheme, &rest[spaces..])))
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a [u8]>, SourceError> {
@@ -213,17 +236,21 @@ mod tests {
         let sources = TokenSources {
             cookie: Some("jwt".into()),
             query: Some("access_token".into()),
+            dpop: false,
         };
         let mut map = HeaderMap::new();
         map.insert(COOKIE, HeaderValue::from_static("theme=dark; jwt=c.o.k"));
         let plain: Uri = "/ws".parse().unwrap();
-        assert_eq!(sources.find(&map, &plain), Ok(Some(&b"c.o.k"[..])));
+        assert_eq!(
+            sources.find(&map, &plain),
+            Ok(Some((Scheme::Bearer, &b"c.o.k"[..])))
+        );
         assert_eq!(TokenSources::default().find(&map, &plain), Ok(None));
 
         let with_query: Uri = "/ws?x=1&access_token=q.u.e".parse().unwrap();
         assert_eq!(
             sources.find(&HeaderMap::new(), &with_query),
-            Ok(Some(&b"q.u.e"[..]))
+            Ok(Some((Scheme::Bearer, &b"q.u.e"[..])))
         );
         assert_eq!(sources.find(&map, &with_query), Err(SourceError::Malformed));
         let twice: Uri = "/ws?access_token=a&access_token=b".parse().unwrap();
@@ -231,5 +258,25 @@ mod tests {
             sources.find(&HeaderMap::new(), &twice),
             Err(SourceError::Malformed)
         );
+    }
+
+    #[test]
+    fn the_dpop_scheme_is_a_source_only_when_dpop_is_on() {
+        let map = headers(&["DPoP a.b.c"]);
+        let uri: Uri = "/".parse().unwrap();
+        assert_eq!(TokenSources::default().find(&map, &uri), Ok(None));
+        let dpop = TokenSources {
+            dpop: true,
+            ..TokenSources::default()
+        };
+        assert_eq!(
+            dpop.find(&map, &uri),
+            Ok(Some((Scheme::Dpop, &b"a.b.c"[..])))
+        );
+        assert_eq!(
+            dpop.find(&headers(&["dpop   a.b.c"]), &uri),
+            Ok(Some((Scheme::Dpop, &b"a.b.c"[..])))
+        );
+        assert_eq!(bearer(&map), Ok(None));
     }
 }

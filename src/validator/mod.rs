@@ -29,7 +29,7 @@ use crate::trusted_issuer::TrustedIssuer;
 pub(crate) use clock::now;
 pub use payload::RegisteredClaims;
 use payload::{CLAIMS_MEMBERS, ClaimsVisitor, RegisteredSeed};
-pub(crate) use payload::{numeric_date, optional_numeric_date};
+pub(crate) use payload::{CowStr, numeric_date, optional_numeric_date};
 pub use rules::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Validation};
 
 /// The largest decoded payload kept on the stack while it is parsed.

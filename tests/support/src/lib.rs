@@ -61,6 +61,11 @@ impl Answer {
         self.header("content-type")
     }
 
+    /// The `DPoP-Nonce` header (RFC 9449 §8).
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.header("dpop-nonce")
+    }
+
     /// A header as text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -233,7 +238,10 @@ pub fn raw_hs256(header: &str, payload: &str, secret: &[u8]) -> String {
 
 /// Sends `request` through `layer` in front of an echo service that answers 200 with
 /// `{"sub": …}` from the claims in the extensions, or `{"sub": null}`.
-pub async fn send(layer: &JwtAuthLayer, request: Request<Full<Bytes>>) -> Answer {
+pub async fn send<O>(layer: &JwtAuthLayer<Claims, O>, request: Request<Full<Bytes>>) -> Answer
+where
+    O: tower_jwt_auth::OnRejection<Full<Bytes>> + Clone,
+{
     let service = tower::ServiceBuilder::new()
         .layer(layer.clone())
         .service_fn(|req: Request<Full<Bytes>>| async move {

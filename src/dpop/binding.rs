@@ -1,0 +1,167 @@
+//! The key an access token is bound to: its `cnf` claim (RFC 7800), whose
+//! `jkt` member names a DPoP key by its thumbprint (RFC 9449 §6.1).
+//!
+//! Read from the token's payload before the token is validated, so that a
+//! token bound to another key, or a bound token sent as a bearer token, is
+//! refused before it could enter the verified-token cache. The token is
+//! then validated as sent, byte for byte: once its signature verified, the
+//! binding read here is the issuer's.
+
+use std::fmt;
+
+use serde::Deserializer as _;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+
+use crate::jws::{self, Compact};
+use crate::validator::CowStr;
+
+/// What a token's payload says about its binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Binding {
+    /// No `cnf` claim: a bearer token.
+    Unbound,
+    /// `cnf.jkt`: bound to the DPoP key of this thumbprint.
+    Jkt(String),
+    /// A `cnf` claim without a usable `jkt` (another confirmation method,
+    /// such as an mTLS certificate's `x5t#S256`, a `jkt` that is not a
+    /// string, or `cnf` twice): bound to something this layer cannot
+    /// check.
+    Other,
+}
+
+/// The binding of `token`; `None` when its payload is not a JSON object in
+/// canonical base64url (a token the validator refuses anyway).
+pub(crate) fn binding(token: &[u8]) -> Option<Binding> {
+    let compact = Compact::split(token).ok()?;
+    let mut payload = Vec::with_capacity(compact.payload.len() * 3 / 4 + 3);
+    jws::decode_into(compact.payload, &mut payload).ok()?;
+    if !jws::is_json_object(&payload) {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_slice(&payload);
+    let binding = de.deserialize_map(PayloadVisitor).ok()?;
+    de.end().ok()?;
+    Some(binding)
+}
+
+/// Reads a claims object for `cnf` alone.
+struct PayloadVisitor;
+
+impl<'de> Visitor<'de> for PayloadVisitor {
+    type Value = Binding;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWT claims object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Binding, A::Error> {
+        let mut binding = Binding::Unbound;
+        while let Some(CowStr(name)) = map.next_key()? {
+            if name != "cnf" {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let Cnf(jkt) = map.next_value()?;
+            binding = match (binding, jkt) {
+                (Binding::Unbound, Some(jkt)) => Binding::Jkt(jkt),
+                _ => Binding::Other,
+            };
+        }
+        Ok(binding)
+    }
+}
+
+/// A `cnf` value: its `jkt` if it is an object with exactly one string
+/// `jkt`.
+struct Cnf(Option<String>);
+
+impl<'de> de::Deserialize<'de> for Cnf {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CnfVisitor;
+        impl<'de> Visitor<'de> for CnfVisitor {
+            type Value = Cnf;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a confirmation claim")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Cnf, A::Error> {
+                let mut jkt = None;
+                let mut usable = true;
+                while let Some(CowStr(name)) = map.next_key()? {
+                    if name != "jkt" {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                    match map.next_value::<serde_json::Value>()? {
+                        serde_json::Value::String(value) if jkt.is_none() => jkt = Some(value),
+                        _ => usable = false,
+                    }
+                }
+                Ok(Cnf(jkt.filter(|_| usable)))
+            }
+            // Any other JSON value is a confirmation this layer cannot use.
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Cnf, E> {
+                Ok(Cnf(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Cnf, E> {
+                Ok(Cnf(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Cnf, E> {
+                Ok(Cnf(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Cnf, E> {
+                Ok(Cnf(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Cnf, E> {
+                Ok(Cnf(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Cnf, E> {
+                Ok(Cnf(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Cnf, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Cnf(None))
+            }
+        }
+        deserializer.deserialize_any(CnfVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(payload: &str) -> Vec<u8> {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.c2ln", b64(r#"{"alg":"ES256"}"#), b64(payload)).into_bytes()
+    }
+
+    #[test]
+    fn cnf_jkt_is_read_and_anything_else_in_cnf_is_another_binding() {
+        let cases = [
+            (r#"{"sub":"a"}"#, Some(Binding::Unbound)),
+            (r#"{"cnf":{"jkt":"abc"}}"#, Some(Binding::Jkt("abc".into()))),
+            (
+                r#"{"cnf":{"jkt":"abc","x":1}}"#,
+                Some(Binding::Jkt("abc".into())),
+            ),
+            (r#"{"cnf":{"x5t#S256":"abc"}}"#, Some(Binding::Other)),
+            (r#"{"cnf":{"jkt":5}}"#, Some(Binding::Other)),
+            (r#"{"cnf":{"jkt":"a","jkt":"b"}}"#, Some(Binding::Other)),
+            (
+                r#"{"cnf":{"jkt":"a"},"cnf":{"jkt":"a"}}"#,
+                Some(Binding::Other),
+            ),
+            (r#"{"cnf":"abc"}"#, Some(Binding::Other)),
+            (r#"{"cnf":null}"#, Some(Binding::Other)),
+            (r#"{"cnf":[1]}"#, Some(Binding::Other)),
+            (r#"[1]"#, None),
+            (r#"{"cnf":"#, None),
+            (r#"{} x"#, None),
+        ];
+        for (payload, expected) in cases {
+            assert_eq!(binding(&token(payload)), expected, "{payload}");
+        }
+        assert_eq!(binding(b"not a token"), None);
+    }
+}
