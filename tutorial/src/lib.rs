@@ -286,3 +286,10 @@ pub async fn app_from_config(config: &Config) -> Result<Router, Box<dyn std::err
         config,
     )
 }
+
+/// Every Rust snippet of the repository's README, compiled (and run, unless marked `no_run`)
+/// as a doctest of this crate, which has every feature of the library and the tutorial's
+/// own modules at hand.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeSnippets;
