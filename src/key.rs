@@ -19,11 +19,17 @@ use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse,
 };
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use sha2::{Sha256, Sha384, Sha512};
 
-use crate::error::{KeyError, TokenError};
+pub use crate::error::KeyError;
+use crate::error::TokenError;
+pub use crate::jwks::JwksError;
 use crate::jws;
+pub use jsonwebtoken::DecodingKey;
+/// JSON Web Keys (RFC 7517), as jsonwebtoken models them: what
+/// [`Key::from_jwk`] and [`KeySet::from_jwks`] read.
+pub use jsonwebtoken::jwk;
 
 mod checks;
 

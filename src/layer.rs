@@ -7,14 +7,16 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
-use crate::cache::{DEFAULT_CACHE_CAPACITY, TokenCache};
+pub use crate::cache::DEFAULT_CACHE_CAPACITY;
+use crate::cache::TokenCache;
 use crate::claims::Claims;
 use crate::dpop::{Dpop, DpopVerifier};
 use crate::error::BuildError;
+pub use crate::future::ResponseFuture;
 use crate::key::KeyRing;
 use crate::rejection::JsonRejection;
 use crate::revocation::{AnyRevoked, Revocation};
-use crate::service::JwtAuth;
+pub use crate::service::JwtAuth;
 use crate::source::TokenSources;
 use crate::trusted_issuer::TrustedIssuer;
 use crate::validator::{Validation, Validator};
@@ -77,7 +79,7 @@ pub struct JwtAuthLayer<C = Claims, O = JsonRejection> {
 
 impl JwtAuthLayer {
     /// Starts a layer over `keys` (a [`Key`](crate::Key),
-    /// [`KeySet`](crate::KeySet) or [`KeyRing`]) with the default rules:
+    /// [`KeySet`](crate::key::KeySet) or [`KeyRing`]) with the default rules:
     /// required `exp`, `scope` = `access_token`, 5 s leeway, tokens up to
     /// 8 KiB from the `Authorization` header only, claims of type
     /// [`Claims`], rejections as JSON.

@@ -58,7 +58,7 @@
 //! | Valid token, requirement not met ([`authorize`]) | 403 | `Bearer error="insufficient_scope", scope="…"` | `{"detail":"Insufficient scope"}` |
 //!
 //! The 403 comes from the per-route requirements of [`authorize`]
-//! ([`RequireScopeLayer`], the `Scoped` extractor), placed inside the layer.
+//! ([`RequireScopeLayer`](crate::authorize::RequireScopeLayer), the `Scoped` extractor), placed inside the layer.
 //!
 //! # Tokens of identity providers
 //!
@@ -71,7 +71,7 @@
 //!
 //! # Sender-constrained tokens (DPoP)
 //!
-//! With [`JwtAuthLayerBuilder::dpop`], the layer also accepts tokens bound
+//! With [`JwtAuthLayerBuilder::dpop`](crate::layer::JwtAuthLayerBuilder::dpop), the layer also accepts tokens bound
 //! to a client's key (RFC 9449): `Authorization: DPoP <token>` with a proof
 //! in the `DPoP` header, checked on every request; a bound token sent as a
 //! bearer token is refused. See [`dpop`].
@@ -102,60 +102,49 @@
 
 pub mod authorize;
 mod cache;
-mod claims;
+pub mod claims;
 pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]
-mod extract;
+pub mod extract;
 mod future;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 #[cfg(feature = "router")]
-mod issuer;
+pub mod issuer;
 mod jwks;
 mod jws;
-mod key;
-mod layer;
+pub mod key;
+pub mod layer;
 #[cfg(feature = "router")]
 pub mod password;
-mod rejection;
+pub mod rejection;
 #[cfg(feature = "remote")]
 pub mod remote;
-mod revocation;
+pub mod revocation;
 #[cfg(feature = "router")]
 pub mod router;
 mod service;
-mod signing;
+pub mod signing;
 mod source;
 #[cfg(feature = "router")]
 pub mod store;
 mod trusted_issuer;
-mod validator;
+pub mod validator;
 
-pub use authorize::{RequireLayer, RequireScopeLayer, ScopeClaims, ScopeSource, Scopes};
-pub use cache::DEFAULT_CACHE_CAPACITY;
-pub use claims::{ACCESS_TOKEN, Audience, Claims, REFRESH_TOKEN};
-pub use error::{BuildError, KeyError, TokenError};
+// The crate root holds what the quick starts use; everything else lives in its module.
+pub use claims::Claims;
+pub use error::BuildError;
 #[cfg(feature = "axum")]
-pub use extract::{JwtClaims, MissingJwtAuthLayer};
-pub use future::ResponseFuture;
+pub use extract::JwtClaims;
 #[cfg(feature = "tonic")]
 pub use grpc::GrpcRejection;
 #[cfg(feature = "router")]
-pub use issuer::{
-    DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL, IssuedAccess, RefreshClaims, TokenIssuer, random_id,
-};
-pub use jsonwebtoken::{Algorithm, jwk};
-pub use jwks::JwksError;
-pub use key::{Key, KeyRing, KeySet};
-pub use layer::{JwtAuthLayer, JwtAuthLayerBuilder};
-pub use rejection::{JsonRejection, OnRejection, Rejection};
-pub use revocation::{NoRevocation, Revocation, RevocationList};
+pub use issuer::TokenIssuer;
+pub use jsonwebtoken::Algorithm;
+pub use key::Key;
+pub use layer::JwtAuthLayer;
 #[cfg(feature = "router")]
-pub use router::{Auth, AuthBuilder, AuthError};
-pub use service::JwtAuth;
-pub use signing::{SignError, SigningKey};
+pub use router::Auth;
+pub use signing::SigningKey;
 pub use trusted_issuer::TrustedIssuer;
-pub use validator::{
-    DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, RegisteredClaims, Validation, Validator, Verified,
-};

@@ -11,9 +11,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 use serde::Deserialize;
 use support::{SECRET, raw_hs256};
-use tower_jwt_auth::{
-    Algorithm, Claims, Key, RegisteredClaims, Revocation, TokenError, Validation, Validator,
-};
+use tower_jwt_auth::revocation::Revocation;
+use tower_jwt_auth::validator::{RegisteredClaims, TokenError, Validation, Validator};
+use tower_jwt_auth::{Algorithm, Claims, Key};
 
 const NOW: u64 = 1_700_000_000;
 const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;

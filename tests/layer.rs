@@ -10,9 +10,10 @@ use http_body_util::Full;
 use serde_json::json;
 use support::*;
 use tower::ServiceExt;
-use tower_jwt_auth::{
-    Algorithm, JwtAuthLayer, Key, KeyRing, KeySet, Rejection, RevocationList, SigningKey,
-};
+use tower_jwt_auth::key::{KeyRing, KeySet};
+use tower_jwt_auth::rejection::Rejection;
+use tower_jwt_auth::revocation::RevocationList;
+use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, SigningKey};
 
 #[tokio::test]
 async fn valid_access_token_reaches_the_service_with_its_claims() {
@@ -511,9 +512,9 @@ async fn fractional_dates_are_read_by_one_rule_in_the_validator_and_in_claims() 
     let payload =
         format!(r#"{{"sub":"alice","iat":{iat}.4,"exp":{exp}.6,"scope":"access_token"}}"#);
     let token = raw_hs256(r#"{"alg":"HS256","typ":"JWT"}"#, &payload, SECRET);
-    let verified = tower_jwt_auth::Validator::new(
+    let verified = tower_jwt_auth::validator::Validator::new(
         Key::hmac(Algorithm::HS256, SECRET).unwrap(),
-        tower_jwt_auth::Validation::new(),
+        tower_jwt_auth::validator::Validation::new(),
     )
     .unwrap()
     .validate::<tower_jwt_auth::Claims>(&token)

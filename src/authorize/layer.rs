@@ -132,7 +132,7 @@ impl<C, O> RequireLayer<Scopes, C, O> {
 impl<A, C, O> RequireLayer<A, C, O> {
     /// Reads claims of type `C2` from the extensions: the type the
     /// authentication layer decodes (see
-    /// [`JwtAuthLayerBuilder::claims`](crate::JwtAuthLayerBuilder::claims)).
+    /// [`JwtAuthLayerBuilder::claims`](crate::layer::JwtAuthLayerBuilder::claims)).
     #[must_use]
     pub fn claims<C2>(self) -> RequireLayer<A, C2, O> {
         RequireLayer {

@@ -10,7 +10,7 @@
 //! DPoP: <proof>
 //! ```
 //!
-//! Turn it on per layer with [`JwtAuthLayerBuilder::dpop`](crate::JwtAuthLayerBuilder::dpop).
+//! Turn it on per layer with [`JwtAuthLayerBuilder::dpop`](crate::layer::JwtAuthLayerBuilder::dpop).
 //! The layer then checks, on every request, as RFC 9449 §4.3 lists it:
 //! one `DPoP` header, at most [`Dpop::max_proof_len`] long; `typ`
 //! `dpop+jwt`; an `alg` from [`Dpop::algorithms`] (asymmetric only: never

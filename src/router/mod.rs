@@ -158,7 +158,7 @@ impl<S> Auth<S> {
     /// rejection format, cache, more issuers.
     ///
     /// The hook that logout feeds stays whatever else is set:
-    /// [`JwtAuthLayerBuilder::revocation`](crate::JwtAuthLayerBuilder::revocation)
+    /// [`JwtAuthLayerBuilder::revocation`](crate::layer::JwtAuthLayerBuilder::revocation)
     /// adds hooks, it replaces none.
     pub fn layer_builder(&self) -> JwtAuthLayerBuilder {
         layer_builder(&self.keys, &self.access_rules, &self.revoked)

@@ -20,7 +20,8 @@ use serde::Deserializer as _;
 use serde::de::{DeserializeOwned, DeserializeSeed};
 
 use crate::claims::Claims;
-use crate::error::{BuildError, TokenError};
+use crate::error::BuildError;
+pub use crate::error::TokenError;
 use crate::jws::{self, Compact, Header};
 use crate::key::{KeyRing, algorithm_from_name};
 use crate::revocation::{NoRevocation, Revocation};

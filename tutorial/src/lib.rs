@@ -163,10 +163,10 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
 }
 
 fn rand_secret() -> Vec<u8> {
-    tower_jwt_auth::random_id()
+    tower_jwt_auth::issuer::random_id()
         .into_bytes()
         .into_iter()
-        .chain(tower_jwt_auth::random_id().into_bytes())
+        .chain(tower_jwt_auth::issuer::random_id().into_bytes())
         .collect()
 }
 

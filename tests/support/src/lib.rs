@@ -240,7 +240,7 @@ pub fn raw_hs256(header: &str, payload: &str, secret: &[u8]) -> String {
 /// `{"sub": …}` from the claims in the extensions, or `{"sub": null}`.
 pub async fn send<O>(layer: &JwtAuthLayer<Claims, O>, request: Request<Full<Bytes>>) -> Answer
 where
-    O: tower_jwt_auth::OnRejection<Full<Bytes>> + Clone,
+    O: tower_jwt_auth::rejection::OnRejection<Full<Bytes>> + Clone,
 {
     let service = tower::ServiceBuilder::new()
         .layer(layer.clone())
