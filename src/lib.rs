@@ -2,7 +2,7 @@
 //!
 //! [`JwtAuthLayer`] validates the bearer token of every request and puts the
 //! claims into the request extensions; rejections follow RFC 6750 §3. It is a
-//! plain [`tower_layer::Layer`]: it works with axum's `Router::layer` and
+//! plain tower [`Layer`]: it works with axum's `Router::layer` and
 //! `route_layer`, with a hyper 1 server through hyper-util's tower adapter,
 //! and with any tower stack.
 //!
@@ -85,6 +85,7 @@
 //!   background, with a default HTTP client (reqwest, rustls).
 //!
 //! [tower]: https://docs.rs/tower
+//! [`Layer`]: https://docs.rs/tower-layer/0.3/tower_layer/trait.Layer.html
 //! [hyper]: https://docs.rs/hyper
 //! [axum]: https://docs.rs/axum
 
@@ -100,6 +101,23 @@ mod extract;
 mod future;
 #[cfg(feature = "router")]
 mod issuer;
+pub mod jwk {
+    //! JSON Web Keys (RFC 7517), the types of jsonwebtoken re-exported.
+    //!
+    //! Read a key with serde (`serde_json::from_str::<Jwk>(…)`) and turn it
+    //! into a verification key with [`Key::from_jwk`](crate::Key::from_jwk),
+    //! or [`Key::from_jwk_with`](crate::Key::from_jwk_with) to pin its
+    //! algorithm. Both refuse a key meant for something other than
+    //! signatures, an `alg` that does not fit the key, and weak keys.
+    //! The other types here are the parts of a [`Jwk`], for matching on one
+    //! or building one in code.
+    //!
+    //! A whole key set from an identity provider is read by
+    //! [`remote::RemoteKeys`](crate::remote), which skips the keys it cannot
+    //! use instead of failing on them (feature `remote`).
+
+    pub use jsonwebtoken::jwk::*;
+}
 mod jwks;
 mod jws;
 mod key;
@@ -131,7 +149,7 @@ pub use future::ResponseFuture;
 pub use issuer::{
     DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL, IssuedAccess, RefreshClaims, TokenIssuer, random_id,
 };
-pub use jsonwebtoken::{Algorithm, jwk};
+pub use jsonwebtoken::Algorithm;
 pub use jwks::JwksError;
 pub use key::{Key, KeyRing, KeySet};
 pub use layer::{JwtAuthLayer, JwtAuthLayerBuilder};

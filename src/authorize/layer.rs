@@ -36,6 +36,8 @@ use crate::rejection::{JsonRejection, OnRejection, Rejection};
 /// in optional mode and no credentials came, the layer is missing or
 /// misordered, or it decodes another claims type than `C`. The request is
 /// then refused as [`Rejection::MissingCredentials`], never let through.
+///
+/// [`Layer`]: https://docs.rs/tower-layer/0.3/tower_layer/trait.Layer.html
 pub struct RequireLayer<A, C = Claims, O = JsonRejection> {
     authorize: Arc<A>,
     on_rejection: O,
