@@ -112,9 +112,10 @@ pub mod jwk {
     //! The other types here are the parts of a [`Jwk`], for matching on one
     //! or building one in code.
     //!
-    //! A whole key set from an identity provider is read by
-    //! [`remote::RemoteKeys`](crate::remote), which skips the keys it cannot
-    //! use instead of failing on them (feature `remote`).
+    //! A whole key set is read by [`KeySet::from_jwks`](crate::KeySet::from_jwks)
+    //! or, fetched from an identity provider, by `remote::RemoteKeys`
+    //! (feature `remote`); both skip the keys they cannot use instead of
+    //! failing on them.
 
     pub use jsonwebtoken::jwk::*;
 }
