@@ -245,8 +245,8 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::revocation::RevocationList;
     use crate::key::KeySet;
+    use crate::revocation::RevocationList;
     use crate::validator::Validation;
     use crate::{Algorithm, Claims, Key, SigningKey};
 

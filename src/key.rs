@@ -26,10 +26,10 @@ pub use crate::error::KeyError;
 use crate::error::TokenError;
 pub use crate::jwks::JwksError;
 use crate::jws;
+/// jsonwebtoken's verification key, for [`Key::from_decoding_key`].
 pub use jsonwebtoken::DecodingKey;
-/// JSON Web Keys (RFC 7517), as jsonwebtoken models them: what
-/// [`Key::from_jwk`] and [`KeySet::from_jwks`] read.
-pub use jsonwebtoken::jwk;
+
+pub mod jwk;
 
 mod checks;
 

@@ -71,6 +71,8 @@ impl<C: Clone> Shared<C> {
 /// memory is bounded (capacity × (token length + claims)). Turn it off with
 /// [`JwtAuthLayerBuilder::no_cache`] when
 /// every request carries a new token, where each lookup would miss.
+///
+/// [`Layer`]: https://docs.rs/tower-layer/0.3/tower_layer/trait.Layer.html
 pub struct JwtAuthLayer<C = Claims, O = JsonRejection> {
     shared: Arc<Shared<C>>,
     on_rejection: O,

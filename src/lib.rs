@@ -2,7 +2,7 @@
 //!
 //! [`JwtAuthLayer`] validates the bearer token of every request and puts the
 //! claims into the request extensions; rejections follow RFC 6750 §3. It is a
-//! plain [`tower_layer::Layer`]: it works with axum's `Router::layer` and
+//! plain tower [`Layer`]: it works with axum's `Router::layer` and
 //! `route_layer`, with a hyper 1 server through hyper-util's tower adapter,
 //! and with any tower stack.
 //!
@@ -94,6 +94,7 @@
 //!   (`UNAUTHENTICATED`, `PERMISSION_DENIED`) for a tonic server.
 //!
 //! [tower]: https://docs.rs/tower
+//! [`Layer`]: https://docs.rs/tower-layer/0.3/tower_layer/trait.Layer.html
 //! [hyper]: https://docs.rs/hyper
 //! [axum]: https://docs.rs/axum
 

@@ -1,17 +1,8 @@
-//! Rejections and how they become responses (RFC 6750 §3).
-//!
-//! | Case | Status | `WWW-Authenticate` | Body |
-//! |---|---|---|---|
-//! | No credentials | 401 | `Bearer` | `{"detail":"Not authenticated"}` |
-//! | Expired | 401 | `Bearer error="invalid_token", …` | `{"detail":"Token expired"}` |
-//! | Any other bad token | 401 | `Bearer error="invalid_token"` | `{"detail":"Invalid token"}` |
-//! | Malformed request | 400 | `Bearer error="invalid_request"` | `{"detail":"Invalid request"}` |
-//! | Valid token, requirement not met ([`authorize`](crate::authorize)) | 403 | `Bearer error="insufficient_scope", scope="…"` | `{"detail":"Insufficient scope"}` |
-//!
-//! A layer with [DPoP](crate::dpop) answers with DPoP challenges instead
-//! (see [`DpopRejection`]).
-//!
-//! Replace the format with your own [`OnRejection`] (a closure works).
+//! Rejections and how they become responses (RFC 6750 §3): [`Rejection`],
+//! the default format [`JsonRejection`] (its docs hold the table), and
+//! [`OnRejection`] to replace the format (a closure works). A layer with
+//! [DPoP](crate::dpop) answers with DPoP challenges instead (see
+//! [`DpopRejection`]).
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -116,9 +107,24 @@ pub trait OnRejection<B> {
     fn on_rejection(&self, rejection: Rejection) -> Response<B>;
 }
 
-/// The default rejection format: the table above, JSON bodies
-/// `{"detail": …}` with `Content-Type: application/json`, and the
-/// `DPoP-Nonce` header of a DPoP `use_dpop_nonce` refusal.
+/// The default rejection format: the status and `WWW-Authenticate`
+/// challenge of RFC 6750 §3, and a JSON body `{"detail": …}` with
+/// `Content-Type: application/json`.
+///
+/// | Case ([`Rejection`]) | Status | `WWW-Authenticate` | Body |
+/// |---|---|---|---|
+/// | No credentials (`MissingCredentials`) | 401 | `Bearer` | `{"detail":"Not authenticated"}` |
+/// | Expired (`InvalidToken(TokenError::Expired)`) | 401 | `Bearer error="invalid_token", error_description="The access token expired"` | `{"detail":"Token expired"}` |
+/// | Any other bad token (`InvalidToken`) | 401 | `Bearer error="invalid_token"` | `{"detail":"Invalid token"}` |
+/// | Malformed request (`InvalidRequest`) | 400 | `Bearer error="invalid_request"` | `{"detail":"Invalid request"}` |
+/// | Valid token, requirement not met (`InsufficientScope`, from [`authorize`](crate::authorize)) | 403 | `Bearer error="insufficient_scope", scope="…"` | `{"detail":"Insufficient scope"}` |
+///
+/// A DPoP refusal carries a DPoP challenge instead, and the `DPoP-Nonce`
+/// header of a `use_dpop_nonce` refusal.
+///
+/// The body never says more than the table: which check refused a token
+/// goes to the server's `tracing` logs, not to the client. For another
+/// format, give the layer your own [`OnRejection`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonRejection;
 

@@ -41,6 +41,8 @@ use crate::rejection::{JsonRejection, OnRejection, Rejection};
 /// [`on_rejection`](Self::on_rejection) sets another format: in front of a
 /// tonic server, `.on_rejection(GrpcRejection)` (feature `tonic`) answers
 /// `PERMISSION_DENIED` and `UNAUTHENTICATED` instead of 403 and 401.
+///
+/// [`Layer`]: https://docs.rs/tower-layer/0.3/tower_layer/trait.Layer.html
 pub struct RequireLayer<A, C = Claims, O = JsonRejection> {
     authorize: Arc<A>,
     on_rejection: O,
