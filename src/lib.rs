@@ -143,7 +143,8 @@ pub use future::ResponseFuture;
 pub use grpc::GrpcRejection;
 #[cfg(feature = "router")]
 pub use issuer::{
-    DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL, IssuedAccess, RefreshClaims, TokenIssuer, random_id,
+    Confirmation, DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL, IssuedAccess, RefreshClaims,
+    TokenIssuer, random_id,
 };
 pub use jsonwebtoken::{Algorithm, jwk};
 pub use jwks::JwksError;
