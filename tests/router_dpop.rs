@@ -4,6 +4,7 @@
 //! refresh.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -350,4 +351,25 @@ async fn layers_from_layer_builder_accept_bound_tokens_too() {
     let client = DpopClient::es256();
     let (access, _) = app.login_bound("/login", &client).await;
     app.assert_takes_only_with_proofs(&access, &client).await;
+}
+
+#[tokio::test]
+async fn with_server_nonces_login_hands_one_out_and_then_takes_it() {
+    let app = app(Dpop::new(BASE).nonces(Duration::from_secs(60)));
+    app.signup("alice").await;
+    let client = DpopClient::es256();
+    let login = format!("{BASE}/login");
+    let answer = app
+        .login("/login", &[("dpop", &client.proof("POST", &login, None))])
+        .await;
+    assert_refused(&answer, "use_dpop_nonce", "DPoP nonce required");
+    let nonce = answer.dpop_nonce().expect("a DPoP-Nonce header");
+    let claims = json!({
+        "jti": "with-a-nonce", "htm": "POST", "htu": login, "iat": support::now(), "nonce": nonce,
+    });
+    let proof = client.proof_of(&claims);
+    assert_bound(
+        &app.login("/login", &[("dpop", &proof)]).await,
+        &client.jkt(),
+    );
 }
