@@ -30,6 +30,18 @@ pub struct RefreshClaims {
     pub jti: String,
     /// The family id.
     pub fam: String,
+    /// The DPoP key the family is bound to (RFC 9449 §5), carried from
+    /// token to token: a refresh must come with a proof by this key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A `cnf` claim (RFC 7800) naming a DPoP key by its RFC 7638 thumbprint
+/// (RFC 9449 §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The thumbprint.
+    pub jkt: String,
 }
 
 #[derive(Serialize)]
@@ -43,6 +55,13 @@ struct AccessClaims<'a> {
     iss: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     aud: Option<&'a Audience>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Cnf<'a>>,
+}
+
+#[derive(Serialize)]
+struct Cnf<'a> {
+    jkt: &'a str,
 }
 
 /// A freshly issued access token. `Debug` does not show the token.
@@ -148,6 +167,21 @@ impl TokenIssuer {
     ///
     /// [`SignError`] if signing fails.
     pub fn access(&self, sub: &str, now: u64) -> Result<IssuedAccess, SignError> {
+        self.access_bound(sub, now, None)
+    }
+
+    /// Issues an access token for `sub` at `now`, bound with `cnf.jkt` to
+    /// the DPoP key of thumbprint `jkt` when one is given.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError`] if signing fails.
+    pub fn access_bound(
+        &self,
+        sub: &str,
+        now: u64,
+        jkt: Option<&str>,
+    ) -> Result<IssuedAccess, SignError> {
         let jti = random_id();
         let exp = now.saturating_add(self.access_ttl.as_secs());
         let token = self.key.sign(&AccessClaims {
@@ -158,6 +192,7 @@ impl TokenIssuer {
             jti: &jti,
             iss: self.issuer.as_deref(),
             aud: self.audience.as_ref(),
+            cnf: jkt.map(|jkt| Cnf { jkt }),
         })?;
         Ok(IssuedAccess { token, jti, exp })
     }
@@ -176,6 +211,24 @@ impl TokenIssuer {
         now: u64,
         exp: u64,
     ) -> Result<String, SignError> {
+        self.refresh_bound(sub, fam, jti, now, exp, None)
+    }
+
+    /// Issues a refresh token as [`TokenIssuer::refresh`] does, bound with
+    /// `cnf.jkt` to the DPoP key of thumbprint `jkt` when one is given.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError`] if signing fails.
+    pub fn refresh_bound(
+        &self,
+        sub: &str,
+        fam: &str,
+        jti: &str,
+        now: u64,
+        exp: u64,
+        jkt: Option<&str>,
+    ) -> Result<String, SignError> {
         self.key.sign(&RefreshClaims {
             sub: sub.to_owned(),
             iat: now,
@@ -183,6 +236,9 @@ impl TokenIssuer {
             scope: REFRESH_TOKEN.to_owned(),
             jti: jti.to_owned(),
             fam: fam.to_owned(),
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_owned(),
+            }),
         })
     }
 }

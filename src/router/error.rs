@@ -52,6 +52,11 @@ pub enum AuthError {
     /// The store cannot be reached (503).
     #[error("Service unavailable")]
     Unavailable,
+    /// A DPoP proof at login or refresh was refused, or a refresh of a
+    /// DPoP-bound family came without a proof by its key (401, with a
+    /// `DPoP` challenge).
+    #[error("{}", .0.detail())]
+    Dpop(crate::dpop::DpopRejection),
 }
 
 impl AuthError {
@@ -69,6 +74,7 @@ impl AuthError {
             | Self::InvalidRefresh => StatusCode::UNAUTHORIZED,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Busy | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Dpop(rejection) => rejection.status(),
         }
     }
 }
@@ -108,6 +114,12 @@ impl IntoResponse for AuthError {
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer error=\"invalid_token\""),
                 );
+            }
+            Self::Dpop(rejection) => {
+                headers.insert(WWW_AUTHENTICATE, rejection.challenge());
+                if let Some(nonce) = rejection.nonce() {
+                    headers.insert(crate::dpop::DPOP_NONCE, nonce.clone());
+                }
             }
             _ => {}
         }

@@ -9,12 +9,17 @@
 //! | `POST /logout` (token as bearer and/or `{refresh_token}`) | 204 | 401 |
 //! | `GET /.well-known/jwks.json` (asymmetric keys only) | 200 JWKS | — |
 //!
+//! With [`AuthBuilder::dpop`], login and refresh bind tokens to the key of a
+//! `DPoP` proof that comes along (RFC 9449 §5), and [`Auth::layer`] accepts
+//! them; see [`AuthBuilder::dpop`].
+//!
 //! Refresh tokens are single-use and rotate; presenting a used one revokes
 //! its whole family (RFC 9700 §4.14.2). A family expires a fixed time after
 //! login. Usernames are compared exactly as sent: no case folding or Unicode
 //! normalisation, so `Alice` and `alice` are two accounts.
 
 mod body;
+mod dpop;
 mod error;
 mod handlers;
 mod log_limit;
@@ -32,10 +37,11 @@ use axum::routing::{get, post};
 pub use error::{AuthError, ErrorBody};
 pub use handlers::{Credentials, RefreshRequest, SignupResponse, TokenResponse};
 #[cfg(feature = "openapi")]
-pub use openapi::{ApiDoc, BEARER, BearerRejections, REFRESH_BEARER};
+pub use openapi::{ApiDoc, BEARER, BearerRejections, DPOP, DPOP_PROOF, REFRESH_BEARER};
 pub use throttle::{LoginThrottle, RateLimit};
 
 use crate::claims::REFRESH_TOKEN;
+use crate::dpop::{Dpop, DpopVerifier};
 use crate::error::BuildError;
 use crate::issuer::TokenIssuer;
 use crate::key::{KeyRing, KeySet};
@@ -74,6 +80,10 @@ pub struct Auth<S> {
     pub(crate) body_limit: usize,
     pub(crate) throttle: throttle::Throttle,
     pub(crate) hold_refusals: Duration,
+    /// The DPoP configuration of every layer over this service's tokens.
+    dpop: Option<Dpop>,
+    /// The proof checks of login and refresh, with their own replay cache.
+    pub(crate) token_dpop: Option<DpopVerifier>,
 }
 
 impl<S> std::fmt::Debug for Auth<S> {
@@ -100,6 +110,7 @@ pub struct AuthBuilder<S> {
     leeway: Duration,
     throttle: LoginThrottle,
     hold_refusals: Duration,
+    dpop: Option<Dpop>,
 }
 
 impl<S: UserStore + RefreshTokenStore> Auth<S> {
@@ -122,6 +133,7 @@ impl<S: UserStore + RefreshTokenStore> Auth<S> {
             leeway: crate::validator::DEFAULT_LEEWAY,
             throttle: LoginThrottle::default(),
             hold_refusals: DEFAULT_HOLD_REFUSALS,
+            dpop: None,
         }
     }
 
@@ -159,9 +171,16 @@ impl<S> Auth<S> {
     ///
     /// The hook that logout feeds stays whatever else is set:
     /// [`JwtAuthLayerBuilder::revocation`](crate::layer::JwtAuthLayerBuilder::revocation)
-    /// adds hooks, it replaces none.
+    /// adds hooks, it replaces none. With [`AuthBuilder::dpop`], the builder
+    /// starts with that DPoP configuration (each layer built has its own
+    /// replay cache).
     pub fn layer_builder(&self) -> JwtAuthLayerBuilder {
-        layer_builder(&self.keys, &self.access_rules, &self.revoked)
+        layer_builder(
+            &self.keys,
+            &self.access_rules,
+            &self.revoked,
+            self.dpop.as_ref(),
+        )
     }
 
     /// The access-token validator (the one [`Auth::layer`] uses).
@@ -185,10 +204,15 @@ fn layer_builder(
     keys: &KeyRing,
     rules: &Validation,
     revoked: &Arc<RevocationList>,
+    dpop: Option<&Dpop>,
 ) -> JwtAuthLayerBuilder {
-    JwtAuthLayer::builder(keys.clone())
+    let builder = JwtAuthLayer::builder(keys.clone())
         .validation(rules.clone())
-        .revocation(revoked.clone())
+        .revocation(revoked.clone());
+    match dpop {
+        Some(dpop) => builder.dpop(dpop.clone()),
+        None => builder,
+    }
 }
 
 impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
@@ -248,6 +272,31 @@ impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
         self
     }
 
+    /// DPoP (RFC 9449): login and refresh bind tokens to the key of a
+    /// `DPoP` proof that comes along, and the layers of [`Auth::layer`] and
+    /// [`Auth::layer_builder`] accept those tokens with proofs by that key.
+    ///
+    /// `dpop`'s base URL is where clients reach the app (see [the base
+    /// URL](crate::dpop#the-base-url)): a proof at login names
+    /// `<base>/login` (with the prefix the router is nested under, which
+    /// the router reads from axum's `OriginalUri`). Its algorithms, ages,
+    /// nonces and replay capacity apply to the token endpoints as to the
+    /// layers; the token endpoints keep their own replay cache. A proof
+    /// there has no `ath` (no access token comes along), and enters the
+    /// replay cache once the password or the refresh token verified.
+    ///
+    /// A request without a proof gets bearer tokens as before, unless
+    /// [`Dpop::required`]: then login and refresh refuse it (401
+    /// `invalid_dpop_proof`), and the layers refuse bearer tokens. A
+    /// refresh token bound to a key needs a proof by that key, whatever
+    /// the setting: 401 `invalid_dpop_proof` without one or with another
+    /// key's. The family's binding travels in its refresh tokens' `cnf`
+    /// claim; the store is not involved (see the router's `dpop` module).
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
     /// Also accepts tokens verified by `key` (for example the previous
     /// signing key during a rotation).
     pub fn accept_key(mut self, key: crate::key::Key) -> Self {
@@ -261,7 +310,8 @@ impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
     ///
     /// [`BuildError::BcryptCost`] for a bcrypt cost outside 4..=31,
     /// [`BuildError::PasswordBounds`] for password bounds that
-    /// [`AuthBuilder::password_len`] refuses.
+    /// [`AuthBuilder::password_len`] refuses, the DPoP errors of
+    /// [`JwtAuthLayerBuilder::build`] for a [`Dpop`] it refuses.
     pub fn build(self) -> Result<Arc<Auth<S>>, BuildError> {
         let (min_password, max_password) = self.password_len;
         if min_password == 0
@@ -294,7 +344,8 @@ impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
             access_rules = access_rules.audiences(list);
         }
         let revoked = Arc::new(RevocationList::new());
-        let layer = layer_builder(&keys, &access_rules, &revoked).build()?;
+        let layer = layer_builder(&keys, &access_rules, &revoked, self.dpop.as_ref()).build()?;
+        let token_dpop = self.dpop.clone().map(Dpop::build).transpose()?;
         let refresh_rules = Validation::new()
             .leeway(self.leeway)
             .token_type("scope", REFRESH_TOKEN);
@@ -314,6 +365,8 @@ impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
             body_limit: self.body_limit,
             throttle: self.throttle.build(),
             hold_refusals: self.hold_refusals,
+            dpop: self.dpop,
+            token_dpop,
         }))
     }
 }

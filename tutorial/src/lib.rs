@@ -18,6 +18,11 @@
 //! - `DATABASE_URL`: `sqlite://auth.db` by default (created on first run);
 //!   `postgres://…` selects PostgreSQL.
 //! - `HOST`, `PORT`: 127.0.0.1 and 8000 by default.
+//! - `PUBLIC_URL`: where clients reach the server, `http://HOST:PORT` by default (the port
+//!   the server got, with `PORT=0`); set it behind a proxy (`https://api.example.com`). DPoP proofs (RFC 9449) name URLs under it:
+//!   `/login` and the refreshes bind tokens to the key of a `DPoP` proof that comes along,
+//!   and `/secret` takes such tokens as `Authorization: DPoP <token>` with a fresh proof
+//!   (bearer tokens keep working).
 //! - `ACCESS_TOKEN_MINUTES` (30), `REFRESH_TOKEN_HOURS` (10), `BCRYPT_COST` (12).
 //! - `TRUSTED_PROXY`: comma-separated addresses of reverse proxies whose `X-Forwarded-For`
 //!   names the client for login throttling (default: none, the peer address counts).
@@ -42,6 +47,7 @@ use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use tower_jwt_auth::dpop::Dpop;
 use tower_jwt_auth::router::BearerRejections;
 use tower_jwt_auth::router::LoginThrottle;
 use tower_jwt_auth::store::{RefreshTokenStore, UserStore};
@@ -69,6 +75,9 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Whether logins are throttled (on unless `LOGIN_THROTTLE=off`).
     pub login_throttle: bool,
+    /// Where clients reach the server: the base URL DPoP proofs name (`PUBLIC_URL`);
+    /// `None` for `http://` and [`Config::addr`].
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -82,7 +91,17 @@ impl std::fmt::Debug for Config {
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("login_throttle", &self.login_throttle)
+            .field("public_url", &self.public_url)
             .finish()
+    }
+}
+
+impl Config {
+    /// Where clients reach the server: `PUBLIC_URL`, else `http://` and [`Config::addr`].
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.addr))
     }
 }
 
@@ -126,9 +145,18 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
     };
     let host = var("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
     let port = number("PORT", 8000)?;
-    let addr = format!("{host}:{port}")
+    let addr: SocketAddr = format!("{host}:{port}")
         .parse()
         .map_err(|_| format!("HOST/PORT do not form an address: {host}:{port}"))?;
+    let public_url = var("PUBLIC_URL");
+    if let Some(url) = &public_url
+        && (!(url.starts_with("http://") || url.starts_with("https://"))
+            || url.contains(['?', '#']))
+    {
+        return Err(format!(
+            "PUBLIC_URL must be an http:// or https:// URL without query or fragment, not {url:?}"
+        ));
+    }
     let bcrypt_cost = u32::try_from(number("BCRYPT_COST", 12)?)
         .map_err(|_| "BCRYPT_COST is too large".to_owned())?;
     if !(4..=31).contains(&bcrypt_cost) {
@@ -159,6 +187,7 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
         bcrypt_cost,
         trusted_proxies,
         login_throttle,
+        public_url,
     })
 }
 
@@ -195,8 +224,8 @@ async fn notsecret() -> Json<&'static str> {
     Json("Not secret data")
 }
 
-#[utoipa::path(post, path = "/secret", tag = "app", security(("bearer" = [])), responses(
-    (status = 200, description = "Only with an access token", body = String, content_type = "application/json"),
+#[utoipa::path(post, path = "/secret", tag = "app", security(("bearer" = []), ("dpop" = [], "dpop_proof" = [])), responses(
+    (status = 200, description = "Only with an access token (a DPoP-bound one with its proof)", body = String, content_type = "application/json"),
     BearerRejections,
 ))]
 async fn secret(JwtClaims(_claims): JwtClaims) -> Json<&'static str> {
@@ -228,6 +257,7 @@ where
         } else {
             LoginThrottle::disabled()
         })
+        .dpop(Dpop::new(config.public_url()))
         .build()?;
     let protected = Router::new()
         .route("/secret", post(secret))

@@ -295,8 +295,20 @@ async fn protected_routes_carry_the_bearer_scheme() {
             "{name}"
         );
     }
+    // DPoP: `Authorization: DPoP <token>` and the proof in the `DPoP` header, together.
+    for (name, header) in [("dpop", "Authorization"), ("dpop_proof", "DPoP")] {
+        let scheme = &spec["components"]["securitySchemes"][name];
+        assert_eq!(
+            (&scheme["type"], &scheme["in"], &scheme["name"]),
+            (&json!("apiKey"), &json!("header"), &json!(header)),
+            "{name}"
+        );
+    }
     let security = |method, path| operation(&spec, method, path)["security"].clone();
-    assert_eq!(security("post", "/secret"), json!([{ "bearer": [] }]));
+    assert_eq!(
+        security("post", "/secret"),
+        json!([{ "bearer": [] }, { "dpop": [], "dpop_proof": [] }])
+    );
     assert_eq!(
         security("get", "/refresh_token"),
         json!([{ "refresh_token": [] }])

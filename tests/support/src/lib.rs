@@ -93,25 +93,30 @@ pub fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
 pub fn postgres_url() -> Option<String> {
     let url = std::env::var("TOWER_JWT_AUTH_TEST_POSTGRES_URL").ok();
     if url.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "TOWER_JWT_AUTH_TEST_POSTGRES_URL must be set in CI"
-        );
-        // Straight to stderr: the test harness hides what `println!` prints from a
-        // passing test, and a skip must be seen.
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("skipping: TOWER_JWT_AUTH_TEST_POSTGRES_URL is not set\n"),
-        );
+        skip("TOWER_JWT_AUTH_TEST_POSTGRES_URL is not set");
     }
     url
 }
 
+/// Prints `skipping: <why>` for a test that cannot run here and returns; in CI (`CI` set),
+/// where nothing skips, panics with `why` instead.
+pub fn skip(why: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{why}, and nothing skips in CI"
+    );
+    // Straight to stderr: the test harness hides what `println!` prints from a passing
+    // test, and a skip must be seen.
+    let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("skipping: {why}\n"));
+}
+
 #[cfg(feature = "router")]
 mod counting;
+mod dpop;
 pub mod fuzz;
 #[cfg(feature = "router")]
 pub use counting::{CountingStore, Counts};
+pub use dpop::DpopClient;
 
 /// Sends one request over a fresh HTTP/1 connection to `addr`.
 ///
