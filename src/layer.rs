@@ -9,6 +9,7 @@ use tower_layer::Layer;
 
 use crate::cache::{DEFAULT_CACHE_CAPACITY, TokenCache};
 use crate::claims::Claims;
+use crate::csrf::CsrfPolicy;
 use crate::dpop::{Dpop, DpopVerifier};
 use crate::error::BuildError;
 use crate::key::KeyRing;
@@ -26,6 +27,8 @@ pub(crate) struct Shared<C> {
     pub(crate) optional: bool,
     pub(crate) cache: Option<TokenCache<C>>,
     pub(crate) dpop: Option<Arc<DpopVerifier>>,
+    /// The CSRF check of unsafe requests whose token came from a cookie.
+    pub(crate) csrf: CsrfPolicy,
 }
 
 impl<C: Clone> Shared<C> {
@@ -36,7 +39,14 @@ impl<C: Clone> Shared<C> {
             sources,
             optional,
             dpop: None,
+            csrf: CsrfPolicy::default(),
         }
+    }
+
+    /// With this CSRF policy; see [`JwtAuthLayerBuilder::csrf`].
+    fn with_csrf(mut self, csrf: CsrfPolicy) -> Self {
+        self.csrf = csrf;
+        self
     }
 
     /// With DPoP checks; see [`JwtAuthLayerBuilder::dpop`].
@@ -104,6 +114,7 @@ impl JwtAuthLayer {
             optional: false,
             cache: DEFAULT_CACHE_CAPACITY,
             dpop: None,
+            csrf: CsrfPolicy::default(),
             on_rejection: JsonRejection,
             _claims: PhantomData,
         }
@@ -170,6 +181,7 @@ pub struct JwtAuthLayerBuilder<C = Claims, O = JsonRejection> {
     optional: bool,
     cache: usize,
     dpop: Option<Dpop>,
+    csrf: CsrfPolicy,
     on_rejection: O,
     _claims: PhantomData<fn() -> C>,
 }
@@ -249,8 +261,21 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
     }
 
     /// Also takes the token from the cookie `name`.
+    ///
+    /// An empty cookie (`name=`) counts as no credentials. A request with
+    /// an unsafe method (not `GET`, `HEAD`, `OPTIONS` or `TRACE`) whose
+    /// token came from the cookie must pass the CSRF check of
+    /// [`csrf`](crate::csrf) (by default: from the request's own origin),
+    /// else it is refused with 403 [`Rejection::CrossSite`](crate::Rejection::CrossSite).
     pub fn cookie(mut self, name: impl Into<String>) -> Self {
         self.sources.cookie = Some(name.into());
+        self
+    }
+
+    /// The CSRF policy for tokens from the cookie (default
+    /// [`CsrfPolicy::new`]: only the request's own origin).
+    pub fn csrf(mut self, policy: CsrfPolicy) -> Self {
+        self.csrf = policy;
         self
     }
 
@@ -302,6 +327,7 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
             optional: self.optional,
             cache: self.cache,
             dpop: self.dpop,
+            csrf: self.csrf,
             on_rejection: self.on_rejection,
             _claims: PhantomData,
         }
@@ -318,6 +344,7 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
             optional: self.optional,
             cache: self.cache,
             dpop: self.dpop,
+            csrf: self.csrf,
             on_rejection,
             _claims: PhantomData,
         }
@@ -358,7 +385,9 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
         let dpop = self.dpop.map(Dpop::build).transpose()?.map(Arc::new);
         Ok(JwtAuthLayer {
             shared: Arc::new(
-                Shared::new(validator, self.sources, self.optional, self.cache).with_dpop(dpop),
+                Shared::new(validator, self.sources, self.optional, self.cache)
+                    .with_dpop(dpop)
+                    .with_csrf(self.csrf),
             ),
             on_rejection: self.on_rejection,
             _claims: PhantomData,
