@@ -59,7 +59,7 @@ impl TokenSources {
         &self,
         headers: &'a HeaderMap,
         uri: &'a Uri,
-    ) -> Result<Option<(Scheme, &'a [u8], Via)>, SourceError> {
+    ) -> Result<Option<Found<'a>>, SourceError> {
         let (scheme, mut found) = match authorization_unchecked(headers, self.dpop)? {
             Some((scheme, token)) => (scheme, Some((token, Via::Header))),
             None => (Scheme::Bearer, None),
@@ -74,6 +74,9 @@ impl TokenSources {
         Ok(found.map(|(token, via)| (scheme, token, via)))
     }
 }
+
+/// A token found: its scheme, its bytes as sent, and where it came from.
+pub(crate) type Found<'a> = (Scheme, &'a [u8], Via);
 
 /// Where a token came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,28 +1,4 @@
-//! The router's cookie mode, for browser apps: tokens in `HttpOnly`
-//! cookies instead of response bodies, and the CSRF check of
-//! [`csrf`](crate::csrf) on every route a cookie authenticates.
-//!
-//! With [`AuthBuilder::cookies`](super::AuthBuilder::cookies):
-//!
-//! | Route | In cookie mode |
-//! |---|---|
-//! | `POST /login` | sets both cookies; the body is `{"token_type":"cookie","expires_in":…}`. Refused (403) when the browser says another origin sent it |
-//! | `POST /refresh` | takes the refresh token from its cookie (or, without the cookie, from the JSON body), sets both cookies anew |
-//! | `POST /logout` | takes the tokens from the cookies (or, without them, as before), revokes them and clears both cookies (`Max-Age=0`) |
-//! | [`Auth::layer`](super::Auth::layer), [`Auth::layer_builder`](super::Auth::layer_builder) | also read the access cookie |
-//!
-//! Both cookies are `HttpOnly`, `Secure` (unless turned off for plain-HTTP
-//! development), `SameSite=Strict` (or `Lax`), with `Max-Age` equal to the
-//! token's lifetime. The access cookie's `Path` is `/` by default; the
-//! refresh cookie's should be the path the router is mounted at, so that
-//! the refresh token only goes to the auth routes: set it with
-//! [`CookieConfig::refresh_path`] (for example `/auth` when the router is
-//! nested there).
-//!
-//! An unsafe request authenticated by a cookie must pass the CSRF check
-//! (403 `{"detail":"Cross-site request refused"}` otherwise, before anything
-//! changes). A request that sends a token both in a cookie and another way
-//! is refused with 400; so is a cookie sent twice.
+//! The router's cookie mode; see [`CookieConfig`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,8 +31,33 @@ pub enum SameSite {
     Lax,
 }
 
-/// How the router's cookie mode names and scopes its cookies; see the
-/// [module docs](self).
+/// How the router's cookie mode names and scopes its cookies.
+///
+/// The router's cookie mode, for browser apps: tokens in `HttpOnly`
+/// cookies instead of response bodies, and the CSRF check of
+/// [`csrf`](crate::csrf) on every route a cookie authenticates.
+///
+/// With [`AuthBuilder::cookies`](super::AuthBuilder::cookies):
+///
+/// | Route | In cookie mode |
+/// |---|---|
+/// | `POST /login` | sets both cookies; the body is `{"token_type":"cookie","expires_in":…}`. Refused (403) when the browser says another origin sent it |
+/// | `POST /refresh` | takes the refresh token from its cookie (or, without the cookie, from the JSON body), sets both cookies anew |
+/// | `POST /logout` | takes the tokens from the cookies (or, without them, as before), revokes them and clears both cookies (`Max-Age=0`) |
+/// | [`Auth::layer`](super::Auth::layer), [`Auth::layer_builder`](super::Auth::layer_builder) | also read the access cookie |
+///
+/// Both cookies are `HttpOnly`, `Secure` (unless turned off for plain-HTTP
+/// development), `SameSite=Strict` (or `Lax`), with `Max-Age` equal to the
+/// token's lifetime. The access cookie's `Path` is `/` by default; the
+/// refresh cookie's should be the path the router is mounted at, so that
+/// the refresh token only goes to the auth routes: set it with
+/// [`CookieConfig::refresh_path`] (for example `/auth` when the router is
+/// nested there).
+///
+/// An unsafe request authenticated by a cookie must pass the CSRF check
+/// (403 `{"detail":"Cross-site request refused"}` otherwise, before anything
+/// changes). A request that sends a token both in a cookie and another way
+/// is refused with 400; so is a cookie sent twice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct CookieConfig {
