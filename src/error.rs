@@ -188,4 +188,9 @@ pub enum BuildError {
     /// capacity, a short nonce secret.
     #[error("{0}")]
     Dpop(&'static str),
+    /// The router's cookie configuration cannot work: an empty or invalid
+    /// cookie name, the same name twice, a path that does not start with
+    /// `/` or holds `;` or control characters.
+    #[error("cookies: {0}")]
+    Cookies(&'static str),
 }

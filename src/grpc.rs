@@ -100,7 +100,7 @@ impl From<Rejection> for Status {
             | Rejection::InvalidRequest
             | Rejection::InvalidToken(_)
             | Rejection::Dpop(_) => Code::Unauthenticated,
-            Rejection::InsufficientScope { .. } => Code::PermissionDenied,
+            Rejection::InsufficientScope { .. } | Rejection::CrossSite => Code::PermissionDenied,
         };
         let mut headers = HeaderMap::with_capacity(1);
         headers.insert(WWW_AUTHENTICATE, rejection.challenge());

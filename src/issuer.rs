@@ -55,6 +55,9 @@ struct AccessClaims<'a> {
     iss: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     aud: Option<&'a Audience>,
+    /// The extra claims, registered names already dropped.
+    #[serde(flatten)]
+    extra: &'a serde_json::Map<String, serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Cnf<'a>>,
 }
@@ -63,6 +66,27 @@ struct AccessClaims<'a> {
 struct Cnf<'a> {
     jkt: &'a str,
 }
+
+/// The claims that [`TokenIssuer::access_with`] never takes from extra
+/// claims: the registered claims of RFC 7519 §4.1, `scope` (the token
+/// type, and OAuth scopes), `cnf` (RFC 7800, DPoP's key binding), `fam`
+/// (the refresh family), `typ`, and the RFC 9068 claims `client_id` and
+/// `auth_time`.
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "scope",
+    "cnf",
+    "fam",
+    "typ",
+    "client_id",
+    "auth_time",
+];
 
 /// A freshly issued access token. `Debug` does not show the token.
 #[derive(Clone)]
@@ -167,7 +191,7 @@ impl TokenIssuer {
     ///
     /// [`SignError`] if signing fails.
     pub fn access(&self, sub: &str, now: u64) -> Result<IssuedAccess, SignError> {
-        self.access_bound(sub, now, None)
+        self.access_with(sub, &serde_json::Map::new(), now)
     }
 
     /// Issues an access token for `sub` at `now`, bound with `cnf.jkt` to
@@ -182,6 +206,62 @@ impl TokenIssuer {
         now: u64,
         jkt: Option<&str>,
     ) -> Result<IssuedAccess, SignError> {
+        self.access_with_bound(sub, &serde_json::Map::new(), now, jkt)
+    }
+
+    /// Issues an access token for `sub` at `now` that also carries `extra`
+    /// claims (for example `{"roles": ["admin"]}`).
+    ///
+    /// Extra claims cannot override what the issuer sets: a name of
+    /// [`RESERVED_CLAIMS`] is dropped (and logged, by name only), so a
+    /// user attribute named `sub` or `exp` never reaches a token.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError`] if signing fails.
+    pub fn access_with(
+        &self,
+        sub: &str,
+        extra: &serde_json::Map<String, serde_json::Value>,
+        now: u64,
+    ) -> Result<IssuedAccess, SignError> {
+        self.access_with_bound(sub, extra, now, None)
+    }
+
+    /// Issues an access token for `sub` at `now` with `extra` claims (as
+    /// [`TokenIssuer::access_with`]), bound to the DPoP key of thumbprint
+    /// `jkt` when one is given (as [`TokenIssuer::access_bound`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SignError`] if signing fails.
+    pub fn access_with_bound(
+        &self,
+        sub: &str,
+        extra: &serde_json::Map<String, serde_json::Value>,
+        now: u64,
+        jkt: Option<&str>,
+    ) -> Result<IssuedAccess, SignError> {
+        let filtered;
+        let extra = if extra
+            .keys()
+            .any(|name| RESERVED_CLAIMS.contains(&name.as_str()))
+        {
+            filtered = extra
+                .iter()
+                .filter(|(name, _)| {
+                    let reserved = RESERVED_CLAIMS.contains(&name.as_str());
+                    if reserved {
+                        tracing::warn!(claim = %name, "a reserved claim was left out of the extra claims");
+                    }
+                    !reserved
+                })
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect();
+            &filtered
+        } else {
+            extra
+        };
         let jti = random_id();
         let exp = now.saturating_add(self.access_ttl.as_secs());
         let token = self.key.sign(&AccessClaims {
@@ -192,6 +272,7 @@ impl TokenIssuer {
             jti: &jti,
             iss: self.issuer.as_deref(),
             aud: self.audience.as_ref(),
+            extra,
             cnf: jkt.map(|jkt| Cnf { jkt }),
         })?;
         Ok(IssuedAccess { token, jti, exp })
@@ -247,4 +328,43 @@ impl TokenIssuer {
 pub fn random_id() -> String {
     let bytes: [u8; 16] = rand::random();
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::Algorithm;
+
+    fn payload(token: &str) -> Value {
+        let part = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn extra_claims_join_the_token_but_never_override_reserved_ones() {
+        let key =
+            SigningKey::hmac(Algorithm::HS256, b"a secret of at least thirty-two bytes!!").unwrap();
+        let issuer = TokenIssuer::new(key).issuer("me");
+        let Value::Object(extra) = json!({
+            "roles": ["admin"],
+            "sub": "mallory", "exp": 1, "iat": 1, "jti": "x", "scope": "refresh_token",
+            "iss": "evil", "aud": "evil", "cnf": {"jkt": "x"}, "nbf": 9_999_999_999_u64,
+        }) else {
+            unreachable!()
+        };
+        let issued = issuer.access_with("alice", &extra, 1_000).unwrap();
+        let claims = payload(&issued.token);
+        assert_eq!(
+            claims,
+            json!({
+                "sub": "alice", "iat": 1_000, "exp": 1_000 + DEFAULT_ACCESS_TTL.as_secs(),
+                "scope": "access_token", "jti": issued.jti, "iss": "me", "roles": ["admin"],
+            })
+        );
+        // Without extra claims, the token is as before.
+        let plain = payload(&issuer.access("alice", 1_000).unwrap().token);
+        assert!(plain.get("roles").is_none());
+    }
 }

@@ -56,6 +56,7 @@
 //! | Any other bad token | 401 | `Bearer error="invalid_token"` | `{"detail":"Invalid token"}` |
 //! | Malformed `Authorization` | 400 | `Bearer error="invalid_request"` | `{"detail":"Invalid request"}` |
 //! | Valid token, requirement not met ([`authorize`]) | 403 | `Bearer error="insufficient_scope", scope="…"` | `{"detail":"Insufficient scope"}` |
+//! | Token from a cookie on a cross-site `POST`/`PUT`/`PATCH`/`DELETE` ([`csrf`]) | 403 | — | `{"detail":"Cross-site request refused"}` |
 //!
 //! The 403 comes from the per-route requirements of [`authorize`]
 //! ([`RequireScopeLayer`](crate::authorize::RequireScopeLayer), the `Scoped` extractor), placed inside the layer.
@@ -75,6 +76,14 @@
 //! to a client's key (RFC 9449): `Authorization: DPoP <token>` with a proof
 //! in the `DPoP` header, checked on every request; a bound token sent as a
 //! bearer token is refused. See [`dpop`].
+//!
+//! # Browser apps: cookies and CSRF
+//!
+//! [`JwtAuthLayerBuilder::cookie`](crate::layer::JwtAuthLayerBuilder::cookie) takes the token from a cookie; an empty
+//! cookie counts as no credentials. An unsafe request whose token came from
+//! a cookie must come from the site's own origin ([`csrf`]), else it gets
+//! 403. The router's cookie mode (`AuthBuilder::cookies`, feature `router`)
+//! sets and clears the cookies.
 //!
 //! # Features
 //!
@@ -104,6 +113,7 @@
 pub mod authorize;
 mod cache;
 pub mod claims;
+pub mod csrf;
 pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]

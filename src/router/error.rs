@@ -40,6 +40,10 @@ pub enum AuthError {
     /// The refresh token is invalid, used, or revoked (401).
     #[error("Invalid refresh token")]
     InvalidRefresh,
+    /// An unsafe request authenticated by a cookie, or a login, that the
+    /// browser said another origin sent (403); see [`csrf`](crate::csrf).
+    #[error("Cross-site request refused")]
+    CrossSite,
     /// Too many attempts (429).
     #[error("Too many attempts, try again later")]
     Throttled {
@@ -72,6 +76,7 @@ impl AuthError {
             | Self::NotAuthenticated
             | Self::RefreshExpired
             | Self::InvalidRefresh => StatusCode::UNAUTHORIZED,
+            Self::CrossSite => StatusCode::FORBIDDEN,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Busy | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Dpop(rejection) => rejection.status(),

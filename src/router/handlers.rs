@@ -20,7 +20,7 @@ use crate::error::TokenError;
 use crate::issuer::{RefreshClaims, random_id};
 use crate::password::HashError;
 use crate::source::bearer;
-use crate::store::{CreateUser, NewFamily, RefreshTokenStore, Rotation, UserStore};
+use crate::store::{CreateUser, NewFamily, RefreshTokenStore, Rotation, User, UserStore};
 use crate::validator::now;
 
 #[cfg(feature = "openapi")]
@@ -94,7 +94,7 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-fn unavailable<E: std::error::Error>(error: E) -> AuthError {
+pub(super) fn unavailable<E: std::error::Error>(error: E) -> AuthError {
     tracing::error!(error = %error, "auth store unavailable");
     AuthError::Unavailable
 }
@@ -288,32 +288,34 @@ async fn log_in<S: UserStore + RefreshTokenStore>(
         .await
         .map_err(unavailable)?;
     tracing::info!(username = %user.username, "login succeeded");
-    tokens(
-        auth,
-        &user.username,
-        &family,
-        &jti,
-        now,
-        expires_at,
-        jkt.as_deref(),
-    )
+    tokens(auth, &user, &family, &jti, now, expires_at, jkt.as_deref())
 }
 
 /// The token response; with `jkt`, both tokens bound to that DPoP key.
 fn tokens<S>(
     auth: &Auth<S>,
-    sub: &str,
+    user: &User,
     family: &str,
     jti: &str,
     now: u64,
     family_exp: u64,
     jkt: Option<&str>,
 ) -> Result<Response, AuthError> {
-    let access = auth.issuer.access_bound(sub, now, jkt).map_err(signing)?;
+    let sub = user.username.as_str();
+    let extra = auth.access_claims(user);
+    let access = auth
+        .issuer
+        .access_with_bound(sub, &extra, now, jkt)
+        .map_err(signing)?;
     let refresh_token = auth
         .issuer
         .refresh_bound(sub, family, jti, now, family_exp, jkt)
         .map_err(signing)?;
+    if let Some(cookies) = &auth.cookies {
+        let expires_in = access.exp.saturating_sub(now);
+        let refresh_in = family_exp.saturating_sub(now);
+        return Ok(cookies.tokens_response(&access.token, expires_in, &refresh_token, refresh_in));
+    }
     let body = TokenResponse {
         access_token: access.token,
         refresh_token,
@@ -327,7 +329,7 @@ fn tokens<S>(
     Ok(response)
 }
 
-fn refresh_claims<S>(auth: &Auth<S>, token: &str) -> Result<RefreshClaims, AuthError> {
+pub(super) fn refresh_claims<S>(auth: &Auth<S>, token: &str) -> Result<RefreshClaims, AuthError> {
     auth.refresh_validator
         .validate::<RefreshClaims>(token)
         .map(|verified| verified.claims)
@@ -340,7 +342,7 @@ fn refresh_claims<S>(auth: &Auth<S>, token: &str) -> Result<RefreshClaims, AuthE
         })
 }
 
-async fn rotate<S: UserStore + RefreshTokenStore>(
+pub(super) async fn rotate<S: UserStore + RefreshTokenStore>(
     auth: &Auth<S>,
     token: &str,
     proof: Proof,
@@ -348,6 +350,17 @@ async fn rotate<S: UserStore + RefreshTokenStore>(
     let claims = refresh_claims(auth, token)?;
     // Before the store: a refresh the binding refuses consumes nothing.
     let jkt = proof.bind(auth, claims.cnf.as_ref())?;
+    // The user as stored now: a deleted user's refresh fails before
+    // anything changes, and the access token's extra claims are fresh.
+    let Some(user) = auth
+        .store
+        .find_user(&claims.sub)
+        .await
+        .map_err(unavailable)?
+    else {
+        tracing::info!(username = %claims.sub, "refresh for an unknown user refused");
+        return Err(AuthError::InvalidRefresh);
+    };
     let next = random_id();
     let now = now();
     match auth
@@ -358,7 +371,7 @@ async fn rotate<S: UserStore + RefreshTokenStore>(
     {
         Rotation::Rotated => tokens(
             auth,
-            &claims.sub,
+            &user,
             &claims.fam,
             &next,
             now,

@@ -28,6 +28,18 @@
 //!   names the client for login throttling (default: none, the peer address counts).
 //! - `LOGIN_THROTTLE`: `off` turns login throttling off (default `on`; the load test turns it
 //!   off to measure the bcrypt queue itself).
+//! - `ADMIN_USERS`: comma-separated usernames whose access tokens carry the role `admin`
+//!   (`"roles": ["admin"]`), which `GET /admin` requires. Roles stored in a user's
+//!   attributes (`{"roles": [...]}`, see `UserStore::set_attributes`) are carried too, and
+//!   read again at every refresh.
+//! - `AUTH_COOKIES`: `on` serves the auth routes at `/auth/...` in cookie mode, for browser
+//!   apps: `/auth/login` and `/auth/refresh` set the tokens as `HttpOnly`, `SameSite=Strict`
+//!   cookies (the refresh cookie with `Path=/auth`), `/auth/logout` clears them, `/secret`
+//!   and `/admin` read the access cookie, and unsafe requests that a cookie authenticates must
+//!   come from the app's own origin (`Sec-Fetch-Site`/`Origin`). Default `off`.
+//! - `COOKIE_SECURE`: `off` drops the cookies' `Secure` attribute, for plain-HTTP
+//!   development (default `on`: browsers then keep the cookies only over HTTPS, or on
+//!   `localhost`).
 //! - `RUST_LOG`: log filter (default `info`). Logs carry ANSI colours only when stdout is
 //!   a terminal and `NO_COLOR` is unset.
 //!
@@ -47,10 +59,12 @@ use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use serde_json::Value;
+use tower_jwt_auth::authorize::{RequireScopeLayer, ScopeSource};
 use tower_jwt_auth::dpop::Dpop;
 use tower_jwt_auth::router::BearerRejections;
-use tower_jwt_auth::router::LoginThrottle;
-use tower_jwt_auth::store::{RefreshTokenStore, UserStore};
+use tower_jwt_auth::router::{CookieConfig, LoginThrottle};
+use tower_jwt_auth::store::{Attributes, RefreshTokenStore, User, UserStore};
 use tower_jwt_auth::{Algorithm, Auth, JwtClaims, SigningKey, TokenIssuer};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
@@ -78,6 +92,12 @@ pub struct Config {
     /// Where clients reach the server: the base URL DPoP proofs name (`PUBLIC_URL`);
     /// `None` for `http://` and [`Config::addr`].
     pub public_url: Option<String>,
+    /// Users whose access tokens carry the role `admin` (`ADMIN_USERS`).
+    pub admin_users: Vec<String>,
+    /// The cookie mode for browser apps (`AUTH_COOKIES=on`).
+    pub auth_cookies: bool,
+    /// Whether the cookies are `Secure` (on unless `COOKIE_SECURE=off`).
+    pub cookie_secure: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -92,6 +112,9 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("login_throttle", &self.login_throttle)
             .field("public_url", &self.public_url)
+            .field("admin_users", &self.admin_users)
+            .field("auth_cookies", &self.auth_cookies)
+            .field("cookie_secure", &self.cookie_secure)
             .finish()
     }
 }
@@ -178,7 +201,23 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
         Some("off") => false,
         Some(other) => return Err(format!("LOGIN_THROTTLE must be on or off, not {other:?}")),
     };
+    let on_off = |name: &str, default: bool| match var(name).as_deref() {
+        None => Ok(default),
+        Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(format!("{name} must be on or off, not {other:?}")),
+    };
+    let admin_users = var("ADMIN_USERS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect();
     Ok(Config {
+        admin_users,
+        auth_cookies: on_off("AUTH_COOKIES", false)?,
+        cookie_secure: on_off("COOKIE_SECURE", true)?,
         secret,
         database_url: var("DATABASE_URL").unwrap_or_else(|| "sqlite://auth.db".to_owned()),
         addr,
@@ -209,7 +248,7 @@ const OPENAPI_JSON: &str = "/openapi.json";
         title = "tower-jwt-auth: the tutorial's app",
         description = "Sign up, log in, then call `/secret` with the access token (the Authorize button)."
     ),
-    paths(notsecret, secret),
+    paths(notsecret, secret, admin),
     tags(
         (name = "auth", description = "Accounts and tokens: sign up, log in, refresh, log out"),
         (name = "app", description = "The tutorial's routes"),
@@ -232,6 +271,48 @@ async fn secret(JwtClaims(_claims): JwtClaims) -> Json<&'static str> {
     Json("Top Secret data only authorized users can access this info")
 }
 
+#[utoipa::path(get, path = "/admin", tag = "app", security(("bearer" = [])), responses(
+    (status = 200, description = "Only with an access token carrying the role `admin`", body = String, content_type = "application/json"),
+    (status = 403, description = "A valid token without the role `admin`", body = tower_jwt_auth::router::ErrorBody,
+        headers(("WWW-Authenticate" = String, description = "`Bearer error=\"insufficient_scope\", scope=\"admin\"`"))),
+    BearerRejections,
+))]
+async fn admin() -> Json<&'static str> {
+    Json("Admin data only administrators can access")
+}
+
+/// Where the app's tokens carry roles: `"roles": ["admin", ...]`.
+const ROLES: &str = "roles";
+
+/// The role `/admin` requires.
+const ROLES_ADMIN: &str = "admin";
+
+/// The roles of `user`'s access tokens: those stored in its attributes (`roles`, an array of
+/// strings), and `admin` for the users of `ADMIN_USERS`.
+fn roles_of(user: &User, admins: &[String]) -> Attributes {
+    let mut roles: Vec<Value> = user
+        .attributes
+        .get(ROLES)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|role| role.is_string())
+        .cloned()
+        .collect();
+    let admin = Value::from("admin");
+    if admins.contains(&user.username) && !roles.contains(&admin) {
+        roles.push(admin);
+    }
+    let mut claims = Attributes::new();
+    if !roles.is_empty() {
+        claims.insert(ROLES.to_owned(), Value::Array(roles));
+    }
+    claims
+}
+
+/// Where the auth routes are in cookie mode: the refresh cookie's path.
+pub const COOKIE_AUTH_PREFIX: &str = "/auth";
+
 /// The whole app over one store, with its OpenAPI document at `/openapi.json` and Swagger UI
 /// at `/docs`.
 ///
@@ -250,26 +331,53 @@ where
     let purge = Extension(Arc::new(AbortOnDrop(
         tokio::spawn(purge_expired_families(store.clone())).abort_handle(),
     )));
-    let auth: Arc<Auth<S>> = Auth::builder(issuer, store)
+    let admins = config.admin_users.clone();
+    let mut builder = Auth::builder(issuer, store)
+        .access_claims(move |user| roles_of(user, &admins))
         .bcrypt_cost(config.bcrypt_cost)
         .login_throttle(if config.login_throttle {
             LoginThrottle::new().trust_forwarded_for(config.trusted_proxies.iter().copied())
         } else {
             LoginThrottle::disabled()
         })
-        .dpop(Dpop::new(config.public_url()))
-        .build()?;
+        .dpop(Dpop::new(config.public_url()));
+    if config.auth_cookies {
+        builder = builder.cookies(
+            CookieConfig::new()
+                .refresh_path(COOKIE_AUTH_PREFIX)
+                .secure(config.cookie_secure),
+        );
+    }
+    let auth: Arc<Auth<S>> = builder.build()?;
     let protected = Router::new()
         .route("/secret", post(secret))
         .route_layer(auth.layer());
+    // `/admin`: the claims as JSON, so that the role requirement reads `roles`.
+    let admin_only = Router::new()
+        .route("/admin", get(admin))
+        .route_layer(
+            RequireScopeLayer::all([ROLES_ADMIN])
+                .source(ScopeSource::roles_at([ROLES]))
+                .claims::<Value>(),
+        )
+        .route_layer(auth.layer_builder().claims::<Value>().build()?);
+    let (auth_routes, auth_doc) = if config.auth_cookies {
+        (
+            Router::new().nest(COOKIE_AUTH_PREFIX, auth.router()),
+            utoipa::openapi::OpenApi::default().nest(COOKIE_AUTH_PREFIX, auth.openapi()),
+        )
+    } else {
+        (auth.router(), auth.openapi())
+    };
     // Swagger UI from the binary; no validator badge, so the page asks no other host.
     let docs = SwaggerUi::new("/docs")
-        .url(OPENAPI_JSON, ApiDoc::openapi().merge_from(auth.openapi()))
+        .url(OPENAPI_JSON, ApiDoc::openapi().merge_from(auth_doc))
         .config(SwaggerConfig::from(OPENAPI_JSON).validator_url("none"));
     Ok(Router::new()
         .route("/notsecret", get(notsecret))
         .merge(protected)
-        .merge(auth.router())
+        .merge(admin_only)
+        .merge(auth_routes)
         .merge(docs)
         .layer(purge))
 }

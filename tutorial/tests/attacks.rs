@@ -916,9 +916,12 @@ async fn a_token_sent_two_ways_at_once_is_a_bad_request() {
             "{case}"
         );
     }
-    // Each way alone works: the refusals above are about the combination.
+    // Each way alone works: the refusals above are about the combination. (A POST with a
+    // cookie token must also come from the page's own origin: the CSRF check.)
     for request in [
-        Request::post("/secret").header("cookie", format!("jwt={token}")),
+        Request::post("/secret")
+            .header("cookie", format!("jwt={token}"))
+            .header("sec-fetch-site", "same-origin"),
         Request::post(format!("/secret?access_token={token}")),
     ] {
         assert_eq!(
