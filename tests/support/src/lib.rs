@@ -320,9 +320,15 @@ impl Answer {
         assert_eq!(self.body, json!({ "detail": "Token expired" }), "{self:?}");
     }
 
+    /// 401 with a challenge that names no error (RFC 6750 §3.1): `Bearer`, or `Bearer` and
+    /// `DPoP algs="…"` from a layer that also takes DPoP.
     pub fn assert_not_authenticated(&self) {
         assert_eq!(self.status, 401, "{self:?}");
-        assert_eq!(self.challenge(), Some("Bearer"), "{self:?}");
+        let challenge = self.challenge().unwrap_or_default();
+        assert!(
+            challenge == "Bearer" || challenge.starts_with("Bearer, DPoP algs=\""),
+            "{self:?}"
+        );
         assert_eq!(
             self.body,
             json!({ "detail": "Not authenticated" }),
@@ -341,11 +347,14 @@ impl Answer {
         assert_eq!(self.content_type(), Some("application/json"));
     }
 
+    /// 400 `invalid_request`, in the `Bearer` challenge or, from a layer that also takes
+    /// DPoP, in the `DPoP` one.
     pub fn assert_invalid_request(&self) {
         assert_eq!(self.status, 400, "{self:?}");
-        assert_eq!(
-            self.challenge(),
-            Some("Bearer error=\"invalid_request\""),
+        let challenge = self.challenge().unwrap_or_default();
+        assert!(
+            challenge == "Bearer error=\"invalid_request\""
+                || challenge.starts_with("DPoP error=\"invalid_request\", algs=\""),
             "{self:?}"
         );
     }
