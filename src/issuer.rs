@@ -39,6 +39,10 @@ struct AccessClaims<'a> {
     exp: u64,
     scope: &'static str,
     jti: &'a str,
+    /// The refresh-token family (one login) the token was issued from, so
+    /// that revoking the family reaches its access tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     iss: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,6 +152,32 @@ impl TokenIssuer {
     ///
     /// [`SignError`] if signing fails.
     pub fn access(&self, sub: &str, now: u64) -> Result<IssuedAccess, SignError> {
+        self.access_with(sub, None, now)
+    }
+
+    /// Issues an access token for `sub` at `now` from the refresh-token
+    /// family `sid`, named in its `sid` claim: revoking the family
+    /// ([`RevocationList::revoke_family`](crate::RevocationList::revoke_family))
+    /// revokes the token.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError`] if signing fails.
+    pub fn access_in_family(
+        &self,
+        sub: &str,
+        sid: &str,
+        now: u64,
+    ) -> Result<IssuedAccess, SignError> {
+        self.access_with(sub, Some(sid), now)
+    }
+
+    fn access_with(
+        &self,
+        sub: &str,
+        sid: Option<&str>,
+        now: u64,
+    ) -> Result<IssuedAccess, SignError> {
         let jti = random_id();
         let exp = now.saturating_add(self.access_ttl.as_secs());
         let token = self.key.sign(&AccessClaims {
@@ -156,6 +186,7 @@ impl TokenIssuer {
             exp,
             scope: ACCESS_TOKEN,
             jti: &jti,
+            sid,
             iss: self.issuer.as_deref(),
             aud: self.audience.as_ref(),
         })?;

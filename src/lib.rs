@@ -121,7 +121,7 @@ pub mod password;
 mod rejection;
 #[cfg(feature = "remote")]
 pub mod remote;
-mod revocation;
+pub mod revocation;
 #[cfg(feature = "router")]
 pub mod router;
 mod service;
@@ -150,7 +150,7 @@ pub use jwks::JwksError;
 pub use key::{Key, KeyRing, KeySet};
 pub use layer::{JwtAuthLayer, JwtAuthLayerBuilder};
 pub use rejection::{JsonRejection, OnRejection, Rejection};
-pub use revocation::{NoRevocation, Revocation, RevocationList};
+pub use revocation::{NoRevocation, Revocation, RevocationList, Verdict};
 #[cfg(feature = "router")]
 pub use router::{Auth, AuthBuilder, AuthError};
 pub use service::JwtAuth;

@@ -7,6 +7,7 @@
 //! | Any other bad token | 401 | `Bearer error="invalid_token"` | `{"detail":"Invalid token"}` |
 //! | Malformed request | 400 | `Bearer error="invalid_request"` | `{"detail":"Invalid request"}` |
 //! | Valid token, requirement not met ([`authorize`](crate::authorize)) | 403 | `Bearer error="insufficient_scope", scope="…"` | `{"detail":"Insufficient scope"}` |
+//! | Revocations unknown ([stale replica](crate::revocation::Verdict::Unknown)) | 503, `Retry-After: 1` | — | `{"detail":"Service unavailable"}` |
 //!
 //! A layer with [DPoP](crate::dpop) answers with DPoP challenges instead
 //! (see [`DpopRejection`]).
@@ -14,7 +15,7 @@
 //! Replace the format with your own [`OnRejection`] (a closure works).
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::authorize::ScopeList;
@@ -42,6 +43,10 @@ pub enum Rejection {
         /// The scopes required, named in the challenge.
         required: ScopeList,
     },
+    /// The token is otherwise valid, but whether it was revoked cannot be
+    /// told: the revocation replica is stale beyond its limit. Fail closed:
+    /// 503 with `Retry-After`, no challenge (the token is not at fault).
+    Unavailable,
     /// Refused by a layer with [DPoP](crate::dpop): a DPoP challenge, and
     /// for `use_dpop_nonce` a `DPoP-Nonce` header.
     Dpop(DpopRejection),
@@ -49,17 +54,21 @@ pub enum Rejection {
 
 impl Rejection {
     /// The response status: 400 for [`Rejection::InvalidRequest`], 403 for
-    /// [`Rejection::InsufficientScope`], else 401.
+    /// [`Rejection::InsufficientScope`], 503 for [`Rejection::Unavailable`],
+    /// else 401.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::Dpop(dpop) => dpop.status(),
             _ => StatusCode::UNAUTHORIZED,
         }
     }
 
-    /// The `WWW-Authenticate` challenge of RFC 6750 §3.
+    /// The `WWW-Authenticate` challenge of RFC 6750 §3 (`Bearer` for
+    /// [`Rejection::Unavailable`], which [`JsonRejection`] sends without
+    /// one).
     pub fn challenge(&self) -> HeaderValue {
         // Constants: `from_static` checks its text when it is evaluated, and
         // here that happens at compile time, not on every rejection.
@@ -72,7 +81,7 @@ impl Rejection {
         const INVALID_TOKEN: HeaderValue =
             HeaderValue::from_static("Bearer error=\"invalid_token\"");
         match self {
-            Self::MissingCredentials => MISSING,
+            Self::MissingCredentials | Self::Unavailable => MISSING,
             Self::InvalidRequest => INVALID_REQUEST,
             Self::InvalidToken(TokenError::Expired) => EXPIRED,
             Self::InvalidToken(_) => INVALID_TOKEN,
@@ -91,6 +100,7 @@ impl Rejection {
             Self::InvalidToken(TokenError::Expired) => "Token expired",
             Self::InvalidToken(_) => "Invalid token",
             Self::InsufficientScope { .. } => "Insufficient scope",
+            Self::Unavailable => "Service unavailable",
             Self::Dpop(dpop) => dpop.detail(),
         }
     }
@@ -102,6 +112,7 @@ impl Rejection {
             Self::InvalidToken(TokenError::Expired) => br#"{"detail":"Token expired"}"#,
             Self::InvalidToken(_) => br#"{"detail":"Invalid token"}"#,
             Self::InsufficientScope { .. } => br#"{"detail":"Insufficient scope"}"#,
+            Self::Unavailable => br#"{"detail":"Service unavailable"}"#,
             Self::Dpop(dpop) => dpop.json_body(),
         })
     }
@@ -126,8 +137,13 @@ impl<B: From<Bytes>> OnRejection<B> for JsonRejection {
     fn on_rejection(&self, rejection: Rejection) -> Response<B> {
         // Sized for its two headers up front: no growth on the way.
         const JSON: HeaderValue = HeaderValue::from_static("application/json");
+        const RETRY_AFTER_SECONDS: HeaderValue = HeaderValue::from_static("1");
         let mut headers = HeaderMap::with_capacity(2);
-        headers.insert(WWW_AUTHENTICATE, rejection.challenge());
+        if rejection == Rejection::Unavailable {
+            headers.insert(RETRY_AFTER, RETRY_AFTER_SECONDS);
+        } else {
+            headers.insert(WWW_AUTHENTICATE, rejection.challenge());
+        }
         headers.insert(CONTENT_TYPE, JSON);
         if let Rejection::Dpop(dpop) = &rejection
             && let Some(nonce) = dpop.nonce()
@@ -161,6 +177,7 @@ mod tests {
             Rejection::InvalidRequest,
             Rejection::InvalidToken(TokenError::Expired),
             Rejection::InvalidToken(TokenError::InvalidSignature),
+            Rejection::Unavailable,
             Rejection::InsufficientScope {
                 required: ScopeList::default(),
             },
@@ -169,5 +186,17 @@ mod tests {
             let body: serde_json::Value = serde_json::from_slice(&rejection.json_body()).unwrap();
             assert_eq!(body, serde_json::json!({ "detail": rejection.detail() }));
         }
+    }
+
+    #[test]
+    fn unknown_revocations_answer_503_with_retry_after_and_no_challenge() {
+        let response: Response<Bytes> = JsonRejection.on_rejection(Rejection::Unavailable);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+        assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
+        assert_eq!(
+            response.body().as_ref(),
+            br#"{"detail":"Service unavailable"}"#
+        );
     }
 }

@@ -20,6 +20,7 @@ mod handlers;
 mod log_limit;
 #[cfg(feature = "openapi")]
 mod openapi;
+mod revoke;
 mod throttle;
 
 use std::sync::Arc;
@@ -41,7 +42,7 @@ use crate::issuer::TokenIssuer;
 use crate::key::{KeyRing, KeySet};
 use crate::layer::{JwtAuthLayer, JwtAuthLayerBuilder};
 use crate::password::{BCRYPT_MAX_PASSWORD_LEN, DEFAULT_BCRYPT_COST, PasswordHasher};
-use crate::revocation::RevocationList;
+use crate::revocation::{Replica, RevocationBackend, RevocationList};
 use crate::store::{RefreshTokenStore, UserStore};
 use crate::validator::{Validation, Validator};
 
@@ -68,6 +69,11 @@ pub struct Auth<S> {
     pub(crate) refresh_validator: Validator,
     pub(crate) hasher: PasswordHasher,
     pub(crate) revoked: Arc<RevocationList>,
+    /// The hook every layer keeps: the replica over `revoked`.
+    replica: Arc<Replica>,
+    /// Where revocations are shared with other instances, if anywhere.
+    backend: Option<revoke::Backend>,
+    leeway: Duration,
     pub(crate) min_password: usize,
     pub(crate) max_password: usize,
     pub(crate) max_username: usize,
@@ -100,6 +106,8 @@ pub struct AuthBuilder<S> {
     leeway: Duration,
     throttle: LoginThrottle,
     hold_refusals: Duration,
+    replica: Option<Arc<Replica>>,
+    backend: Option<revoke::Backend>,
 }
 
 impl<S: UserStore + RefreshTokenStore> Auth<S> {
@@ -122,6 +130,8 @@ impl<S: UserStore + RefreshTokenStore> Auth<S> {
             leeway: crate::validator::DEFAULT_LEEWAY,
             throttle: LoginThrottle::default(),
             hold_refusals: DEFAULT_HOLD_REFUSALS,
+            replica: None,
+            backend: None,
         }
     }
 
@@ -161,7 +171,7 @@ impl<S> Auth<S> {
     /// [`JwtAuthLayerBuilder::revocation`](crate::JwtAuthLayerBuilder::revocation)
     /// adds hooks, it replaces none.
     pub fn layer_builder(&self) -> JwtAuthLayerBuilder {
-        layer_builder(&self.keys, &self.access_rules, &self.revoked)
+        layer_builder(&self.keys, &self.access_rules, &self.replica)
     }
 
     /// The access-token validator (the one [`Auth::layer`] uses).
@@ -174,6 +184,12 @@ impl<S> Auth<S> {
         &self.revoked
     }
 
+    /// The replica every layer of this service reads: local, or kept in
+    /// step with the backend of [`AuthBuilder::shared_revocation`].
+    pub fn replica(&self) -> &Arc<Replica> {
+        &self.replica
+    }
+
     /// The password hasher.
     pub fn hasher(&self) -> &PasswordHasher {
         &self.hasher
@@ -184,11 +200,11 @@ impl<S> Auth<S> {
 fn layer_builder(
     keys: &KeyRing,
     rules: &Validation,
-    revoked: &Arc<RevocationList>,
+    replica: &Arc<Replica>,
 ) -> JwtAuthLayerBuilder {
     JwtAuthLayer::builder(keys.clone())
         .validation(rules.clone())
-        .revocation(revoked.clone())
+        .revocation(replica.clone())
 }
 
 impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
@@ -248,6 +264,22 @@ impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
         self
     }
 
+    /// Shares revocations with other instances: logout and refresh-token
+    /// reuse record each revocation in `backend` (answering 503 when it
+    /// does not acknowledge), and every layer reads `replica`, which the
+    /// application keeps in step with `backend` by
+    /// [`Replica::sync`] (holding the returned task as long as the
+    /// router). Without this, revocations stay in this process.
+    pub fn shared_revocation<B: RevocationBackend>(
+        mut self,
+        replica: Arc<Replica>,
+        backend: Arc<B>,
+    ) -> Self {
+        self.replica = Some(replica);
+        self.backend = Some(revoke::Backend(backend));
+        self
+    }
+
     /// Also accepts tokens verified by `key` (for example the previous
     /// signing key during a rotation).
     pub fn accept_key(mut self, key: crate::key::Key) -> Self {
@@ -293,8 +325,9 @@ impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
             };
             access_rules = access_rules.audiences(list);
         }
-        let revoked = Arc::new(RevocationList::new());
-        let layer = layer_builder(&keys, &access_rules, &revoked).build()?;
+        let replica = self.replica.unwrap_or_else(|| Arc::new(Replica::new()));
+        let revoked = replica.list().clone();
+        let layer = layer_builder(&keys, &access_rules, &replica).build()?;
         let refresh_rules = Validation::new()
             .leeway(self.leeway)
             .token_type("scope", REFRESH_TOKEN);
@@ -308,6 +341,9 @@ impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
             refresh_validator,
             hasher,
             revoked,
+            replica,
+            backend: self.backend,
+            leeway: self.leeway,
             min_password,
             max_password,
             max_username: self.max_username,
