@@ -184,7 +184,10 @@ mod suite {
             .collect();
         revoking.await.unwrap();
         for (replica, _task) in &replicas {
-            assert!(replica.loaded(Duration::from_secs(10)).await, "never loaded");
+            assert!(
+                replica.loaded(Duration::from_secs(10)).await,
+                "never loaded"
+            );
             for id in before.iter().chain(&during) {
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
                 while replica.verdict(&token_claims(id)) != Verdict::Revoked {

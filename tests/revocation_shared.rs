@@ -79,13 +79,21 @@ async fn shared<B: RevocationBackend>(
 }
 
 async fn login(router: &Router, username: &str) -> (String, String) {
-    let signup = call(router, post_json("/signup", &creds(username, "correct horse"))).await;
+    let signup = call(
+        router,
+        post_json("/signup", &creds(username, "correct horse")),
+    )
+    .await;
     assert!(
         signup.status == StatusCode::CREATED || signup.status == StatusCode::CONFLICT,
         "{:?}",
         signup.status
     );
-    let login = call(router, post_json("/login", &creds(username, "correct horse"))).await;
+    let login = call(
+        router,
+        post_json("/login", &creds(username, "correct horse")),
+    )
+    .await;
     assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
     (
         login.body["access_token"].as_str().unwrap().to_owned(),
@@ -137,8 +145,14 @@ async fn a_replayed_refresh_token_revokes_the_access_tokens_of_its_family() {
     )
     .await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(me(&app.router, &rotated_access).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(me(&app.router, &first_access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        me(&app.router, &rotated_access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        me(&app.router, &first_access).await,
+        StatusCode::UNAUTHORIZED
+    );
     // Another login of the same user is another family.
     assert_eq!(me(&app.router, &other_access).await, StatusCode::OK);
 }
@@ -196,7 +210,10 @@ async fn a_logout_on_one_instance_is_refused_by_the_others_and_by_one_started_la
     }
     let d = shared(&store, Arc::clone(&backend), Replica::new()).await;
     assert_eq!(me(&d.router, &access).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(me(&d.router, &rotated_access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        me(&d.router, &rotated_access).await,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(me(&d.router, &kept).await, StatusCode::OK);
     assert!(d.replica.is_current());
 }
@@ -298,10 +315,21 @@ async fn a_cut_off_replica_fails_closed_after_the_staleness_limit_and_catches_up
     assert_eq!(me(&a.router, &kept).await, StatusCode::OK);
     // A logout on A cannot be shared: 503, never a silent 204. A refuses
     // the token from now on all the same (fail closed); the client retries.
-    let refused = call(&a.router, bearer_request("POST", "/logout", &logged_out_on_a)).await;
+    let refused = call(
+        &a.router,
+        bearer_request("POST", "/logout", &logged_out_on_a),
+    )
+    .await;
     assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(me(&a.router, &logged_out_on_a).await, StatusCode::UNAUTHORIZED);
-    let logout = call(&b.router, bearer_request("POST", "/logout", &revoked_meanwhile)).await;
+    assert_eq!(
+        me(&a.router, &logged_out_on_a).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let logout = call(
+        &b.router,
+        bearer_request("POST", "/logout", &revoked_meanwhile),
+    )
+    .await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
 
     // Past it: 503 with Retry-After, for every token, never another 5xx.

@@ -128,8 +128,7 @@ impl Entries {
 impl Revocation for RevocationList {
     fn is_revoked(&self, claims: &RegisteredClaims<'_>) -> bool {
         let entries = self.read();
-        if entries.tokens.is_empty() && entries.families.is_empty() && entries.subjects.is_empty()
-        {
+        if entries.tokens.is_empty() && entries.families.is_empty() && entries.subjects.is_empty() {
             return false;
         }
         if claims

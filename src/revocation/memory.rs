@@ -5,9 +5,7 @@ use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::broadcast;
 
-use super::{
-    RevocationBackend, RevocationError, RevocationFeed, Revoked, RevokedId, check_id,
-};
+use super::{RevocationBackend, RevocationError, RevocationFeed, Revoked, RevokedId, check_id};
 
 /// How many broadcasts a slow listener may fall behind before its feed
 /// ends (and its replica reloads).

@@ -23,6 +23,8 @@
 //!   names the client for login throttling (default: none, the peer address counts).
 //! - `LOGIN_THROTTLE`: `off` turns login throttling off (default `on`; the load test turns it
 //!   off to measure the bcrypt queue itself).
+//! - `REDIS_URL`, `REDIS_PREFIX`, `REVOCATION_MAX_STALENESS`, `REVOCATION_SERVE_STALE`:
+//!   revocation shared between several processes, see [`revocation`].
 //! - `RUST_LOG`: log filter (default `info`). Logs carry ANSI colours only when stdout is
 //!   a terminal and `NO_COLOR` is unset.
 //!
@@ -49,7 +51,10 @@ use tower_jwt_auth::{Algorithm, Auth, JwtClaims, SigningKey, TokenIssuer};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
+pub mod revocation;
 pub mod serving;
+
+use revocation::{RevocationConfig, SharedRevocation};
 
 /// The server's configuration. `Debug` redacts the secret.
 pub struct Config {
@@ -69,6 +74,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Whether logins are throttled (on unless `LOGIN_THROTTLE=off`).
     pub login_throttle: bool,
+    /// How revocations are shared between processes.
+    pub revocation: RevocationConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -82,6 +89,7 @@ impl std::fmt::Debug for Config {
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("login_throttle", &self.login_throttle)
+            .field("revocation", &self.revocation)
             .finish()
     }
 }
@@ -159,6 +167,7 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
         bcrypt_cost,
         trusted_proxies,
         login_throttle,
+        revocation: revocation::config_from(var)?,
     })
 }
 
@@ -213,6 +222,23 @@ pub fn app<S>(store: S, config: &Config) -> Result<Router, Box<dyn std::error::E
 where
     S: UserStore + RefreshTokenStore + Clone,
 {
+    app_sharing(store, config, None)
+}
+
+/// [`app`], with revocations shared through `shared` (its replica's task then lives as
+/// long as the router).
+///
+/// # Errors
+///
+/// If the secret is too weak for HS256.
+pub fn app_sharing<S>(
+    store: S,
+    config: &Config,
+    shared: Option<SharedRevocation>,
+) -> Result<Router, Box<dyn std::error::Error>>
+where
+    S: UserStore + RefreshTokenStore + Clone,
+{
     let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, &config.secret)?)
         .access_ttl(config.access_ttl)
         .refresh_ttl(config.refresh_ttl);
@@ -221,7 +247,15 @@ where
     let purge = Extension(Arc::new(AbortOnDrop(
         tokio::spawn(purge_expired_families(store.clone())).abort_handle(),
     )));
-    let auth: Arc<Auth<S>> = Auth::builder(issuer, store)
+    let mut builder = Auth::builder(issuer, store);
+    let mut replica_task = None;
+    if let Some(shared) = shared {
+        let (with_backend, task) = shared.apply(builder);
+        builder = with_backend;
+        replica_task = Some(task);
+    }
+    let replica_task = Extension(Arc::new(replica_task));
+    let auth: Arc<Auth<S>> = builder
         .bcrypt_cost(config.bcrypt_cost)
         .login_throttle(if config.login_throttle {
             LoginThrottle::new().trust_forwarded_for(config.trusted_proxies.iter().copied())
@@ -241,7 +275,8 @@ where
         .merge(protected)
         .merge(auth.router())
         .merge(docs)
-        .layer(purge))
+        .layer(purge)
+        .layer(replica_task))
 }
 
 /// Stops a task when dropped.
@@ -276,13 +311,12 @@ pub async fn app_from_config(config: &Config) -> Result<Router, Box<dyn std::err
     if config.database_url.starts_with("postgres://")
         || config.database_url.starts_with("postgresql://")
     {
-        return app(
-            tower_jwt_auth::store::PostgresStore::connect(&config.database_url).await?,
-            config,
-        );
+        let store = tower_jwt_auth::store::PostgresStore::connect(&config.database_url).await?;
+        let shared =
+            SharedRevocation::start(&config.revocation, Some(store.pool().clone())).await?;
+        return app_sharing(store, config, shared);
     }
-    app(
-        tower_jwt_auth::store::SqliteStore::connect(&config.database_url).await?,
-        config,
-    )
+    let store = tower_jwt_auth::store::SqliteStore::connect(&config.database_url).await?;
+    let shared = SharedRevocation::start(&config.revocation, None).await?;
+    app_sharing(store, config, shared)
 }
