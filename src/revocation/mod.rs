@@ -35,6 +35,7 @@ mod replica;
 use std::future::Future;
 use std::sync::Arc;
 
+#[cfg(feature = "router")]
 use serde::{Deserialize, Serialize};
 
 pub use list::RevocationList;
@@ -191,6 +192,7 @@ impl Revoked {
     }
 
     /// The broadcast form: a small JSON object.
+    #[cfg(feature = "router")]
     pub(crate) fn to_message(&self) -> String {
         serde_json::to_string(&Message {
             kind: self.id.kind().into(),
@@ -201,6 +203,7 @@ impl Revoked {
     }
 
     /// Reads a broadcast; `None` for anything else.
+    #[cfg(feature = "router")]
     pub(crate) fn from_message(message: &str) -> Option<Self> {
         let message: Message<'_> = serde_json::from_str(message).ok()?;
         let revoked = Self {
@@ -213,6 +216,7 @@ impl Revoked {
 }
 
 /// A revocation on the wire.
+#[cfg(feature = "router")]
 #[derive(Serialize, Deserialize)]
 struct Message<'a> {
     #[serde(borrow)]
@@ -239,12 +243,14 @@ pub enum RevocationError {
 }
 
 impl RevocationError {
+    #[cfg(feature = "router")]
     pub(crate) fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Backend(Box::new(error))
     }
 }
 
 /// Checks an id before a backend records it.
+#[cfg(feature = "router")]
 pub(crate) fn check_id(revoked: &Revoked) -> Result<(), RevocationError> {
     let len = revoked.id.as_str().len();
     if len == 0 || len > MAX_REVOKED_ID_LEN {

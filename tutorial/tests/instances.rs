@@ -206,3 +206,148 @@ async fn three_processes_share_revocations_through_redis() {
     ])
     .await;
 }
+
+/// A loopback TCP proxy that can be cut (every connection closed, new ones refused at
+/// once) and restored. Its accept loop ends when it is dropped.
+struct Proxy {
+    addr: SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn to(upstream: SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accept = tokio::spawn({
+            let cut = std::sync::Arc::clone(&cut);
+            let connections = std::sync::Arc::clone(&connections);
+            async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    if cut.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    let task = tokio::spawn(async move {
+                        if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    connections.lock().unwrap().push(task.abort_handle());
+                }
+            }
+        });
+        Self {
+            addr,
+            cut,
+            connections,
+            accept,
+        }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// B reaches the backend through a proxy that is cut while A revokes, then restored: B
+/// serves from its replica, then answers 503 with `Retry-After` (never another 5xx, never
+/// a hang), then catches up without a restart.
+async fn cut_scenario(
+    direct: Vec<(&str, String)>,
+    through: impl Fn(SocketAddr) -> Vec<(&'static str, String)>,
+    upstream: SocketAddr,
+) {
+    let proxy = Proxy::to(upstream).await;
+    let a = start(&direct);
+    let mut envs = through(proxy.addr);
+    envs.push(("REVOCATION_MAX_STALENESS", "1".to_owned()));
+    let b = start(&envs);
+    let user = unique("cut");
+    let (kept, _) = login(&a, &user).await;
+    let (revoked, _) = login(&a, &user).await;
+    assert_eq!(secret(&b, &kept).await, http::StatusCode::OK);
+
+    proxy.cut();
+    let logout = post(&a, "/logout", Some(&revoked), None).await;
+    assert_eq!(logout.status, http::StatusCode::NO_CONTENT);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let stale = loop {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            post(&b, "/secret", Some(&kept), None),
+        )
+        .await
+        .expect("B answers within 5 s");
+        if answer.status == http::StatusCode::SERVICE_UNAVAILABLE {
+            break answer;
+        }
+        assert_eq!(answer.status, http::StatusCode::OK, "200 until stale");
+        assert!(tokio::time::Instant::now() < deadline, "never went stale");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(stale.headers["retry-after"], "1");
+    assert_eq!(stale.body, json!({ "detail": "Service unavailable" }));
+
+    proxy.restore();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = secret(&b, &kept).await;
+        if status == http::StatusCode::OK {
+            break;
+        }
+        assert_eq!(
+            status,
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "503 until back"
+        );
+        assert!(tokio::time::Instant::now() < deadline, "B never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(secret(&b, &revoked).await, http::StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_cut_off_from_redis_fails_closed_then_catches_up() {
+    let Some(url) = support::redis_url() else {
+        return;
+    };
+    let upstream: SocketAddr = url
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("TOWER_JWT_AUTH_TEST_REDIS_URL as redis://host:port");
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let prefix = format!("{}:", unique("tja"));
+    let common = vec![("DATABASE_URL", database), ("REDIS_PREFIX", prefix)];
+    let mut direct = common.clone();
+    direct.push(("REDIS_URL", url.clone()));
+    cut_scenario(
+        direct,
+        move |proxy| {
+            let mut envs = common.clone();
+            envs.push(("REDIS_URL", format!("redis://{proxy}")));
+            envs
+        },
+        upstream,
+    )
+    .await;
+}
