@@ -35,7 +35,7 @@ mod replica;
 use std::future::Future;
 use std::sync::Arc;
 
-#[cfg(feature = "router")]
+#[cfg(any(feature = "postgres", feature = "redis"))]
 use serde::{Deserialize, Serialize};
 
 pub use list::RevocationList;
@@ -192,7 +192,7 @@ impl Revoked {
     }
 
     /// The broadcast form: a small JSON object.
-    #[cfg(feature = "router")]
+    #[cfg(any(feature = "postgres", feature = "redis"))]
     pub(crate) fn to_message(&self) -> String {
         serde_json::to_string(&Message {
             kind: self.id.kind().into(),
@@ -203,7 +203,7 @@ impl Revoked {
     }
 
     /// Reads a broadcast; `None` for anything else.
-    #[cfg(feature = "router")]
+    #[cfg(any(feature = "postgres", feature = "redis"))]
     pub(crate) fn from_message(message: &str) -> Option<Self> {
         let message: Message<'_> = serde_json::from_str(message).ok()?;
         let revoked = Self {
@@ -216,7 +216,7 @@ impl Revoked {
 }
 
 /// A revocation on the wire.
-#[cfg(feature = "router")]
+#[cfg(any(feature = "postgres", feature = "redis"))]
 #[derive(Serialize, Deserialize)]
 struct Message<'a> {
     #[serde(borrow)]
