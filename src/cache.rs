@@ -9,7 +9,7 @@
 //! What a hit still checks, every time:
 //! - `exp`, `nbf` and `iat` against the current time, with the leeway;
 //! - the revocation hook, with the token's `exp`, `nbf`, `iat`, `sub` and
-//!   `jti`;
+//!   `jti` and `sid`;
 //! - that the key set was not replaced since the entry was filled: a
 //!   replacement ([`KeyRing::replace`](crate::key::KeyRing::replace)) empties the
 //!   cache, and an entry filled by a verification that raced with the
@@ -54,6 +54,7 @@ struct Entry<C> {
     iat: Option<u64>,
     sub: Option<Box<str>>,
     jti: Option<Box<str>>,
+    sid: Option<Box<str>>,
     /// Which of the validator's issuers verified it.
     issuer: usize,
     /// The key-ring generation the token was verified under.
@@ -68,6 +69,7 @@ impl<C> Entry<C> {
             self.iat,
             self.sub.as_deref(),
             self.jti.as_deref(),
+            self.sid.as_deref(),
             self.issuer,
         )
     }
@@ -205,6 +207,7 @@ impl<C: Clone> TokenCache<C> {
             iat: registered.iat,
             sub: registered.sub.as_deref().map(Box::from),
             jti: registered.jti.as_deref().map(Box::from),
+            sid: registered.sid.as_deref().map(Box::from),
             issuer: registered.issuer,
             generation,
         })?;

@@ -47,6 +47,11 @@ pub enum TokenError {
     WrongTokenType,
     /// The revocation hook reports the token as revoked.
     Revoked,
+    /// The revocation hook cannot tell: its replica of the shared
+    /// revocations is out of date beyond its limit
+    /// ([`Verdict::Unknown`](crate::revocation::Verdict::Unknown)). Refused with 503
+    /// ([`Rejection::Unavailable`](crate::rejection::Rejection::Unavailable)).
+    RevocationUnknown,
     /// The token's `iss` names none of the trusted issuers.
     UnknownIssuer,
     /// The header's `typ` is not the one the rules require (for example
@@ -75,6 +80,7 @@ impl fmt::Display for TokenError {
             Self::InvalidAudience => "token audience is not accepted",
             Self::WrongTokenType => "token has the wrong token type",
             Self::Revoked => "token has been revoked",
+            Self::RevocationUnknown => "the revocation state is unknown (the replica is stale)",
             Self::UnknownIssuer => "token issuer is not trusted",
             Self::WrongJwtType => "token header typ is not the required one",
         };

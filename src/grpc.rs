@@ -90,7 +90,8 @@ impl<B: Default> OnRejection<B> for GrpcRejection {
     }
 }
 
-/// `UNAUTHENTICATED` or `PERMISSION_DENIED`, with [`Rejection::detail`] as
+/// `UNAUTHENTICATED`, `PERMISSION_DENIED` or (revocations unknown)
+/// `UNAVAILABLE`, with [`Rejection::detail`] as
 /// the message and [`Rejection::challenge`] in the `www-authenticate`
 /// metadata.
 impl From<Rejection> for Status {
@@ -101,6 +102,7 @@ impl From<Rejection> for Status {
             | Rejection::InvalidToken(_)
             | Rejection::Dpop(_) => Code::Unauthenticated,
             Rejection::InsufficientScope { .. } | Rejection::CrossSite => Code::PermissionDenied,
+            Rejection::Unavailable => Code::Unavailable,
         };
         let mut headers = HeaderMap::with_capacity(1);
         headers.insert(WWW_AUTHENTICATE, rejection.challenge());

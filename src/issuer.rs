@@ -51,6 +51,10 @@ struct AccessClaims<'a> {
     exp: u64,
     scope: &'static str,
     jti: &'a str,
+    /// The refresh-token family (one login) the token was issued from, so
+    /// that revoking the family reaches its access tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     iss: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,7 +210,7 @@ impl TokenIssuer {
         now: u64,
         jkt: Option<&str>,
     ) -> Result<IssuedAccess, SignError> {
-        self.access_with_bound(sub, &serde_json::Map::new(), now, jkt)
+        self.issue_access(sub, &serde_json::Map::new(), None, jkt, now)
     }
 
     /// Issues an access token for `sub` at `now` that also carries `extra`
@@ -225,22 +229,37 @@ impl TokenIssuer {
         extra: &serde_json::Map<String, serde_json::Value>,
         now: u64,
     ) -> Result<IssuedAccess, SignError> {
-        self.access_with_bound(sub, extra, now, None)
+        self.issue_access(sub, extra, None, None, now)
     }
 
-    /// Issues an access token for `sub` at `now` with `extra` claims (as
-    /// [`TokenIssuer::access_with`]), bound to the DPoP key of thumbprint
-    /// `jkt` when one is given (as [`TokenIssuer::access_bound`]).
+    /// Issues an access token for `sub` at `now` from the refresh-token
+    /// family `sid`, named in its `sid` claim: revoking the family
+    /// ([`RevocationList::revoke_family`](crate::revocation::RevocationList::revoke_family))
+    /// revokes the token.
     ///
     /// # Errors
     ///
     /// [`SignError`] if signing fails.
-    pub fn access_with_bound(
+    pub fn access_in_family(
+        &self,
+        sub: &str,
+        sid: &str,
+        now: u64,
+    ) -> Result<IssuedAccess, SignError> {
+        self.issue_access(sub, &serde_json::Map::new(), Some(sid), None, now)
+    }
+
+    /// Issues an access token for `sub` at `now`: with `extra` claims (as
+    /// [`TokenIssuer::access_with`]), from the family `sid` (as
+    /// [`TokenIssuer::access_in_family`]) and bound to the DPoP key of
+    /// thumbprint `jkt` (as [`TokenIssuer::access_bound`]), each when given.
+    pub(crate) fn issue_access(
         &self,
         sub: &str,
         extra: &serde_json::Map<String, serde_json::Value>,
-        now: u64,
+        sid: Option<&str>,
         jkt: Option<&str>,
+        now: u64,
     ) -> Result<IssuedAccess, SignError> {
         let filtered;
         let extra = if extra
@@ -270,6 +289,7 @@ impl TokenIssuer {
             exp,
             scope: ACCESS_TOKEN,
             jti: &jti,
+            sid,
             iss: self.issuer.as_deref(),
             aud: self.audience.as_ref(),
             extra,

@@ -3,10 +3,12 @@
 //! [`OnRejection`] to replace the format (a closure works). A cookie token on
 //! a cross-site unsafe request is refused with 403 ([`csrf`](crate::csrf)). A layer with
 //! [DPoP](crate::dpop) answers with DPoP challenges instead (see
-//! [`DpopRejection`]).
+//! [`DpopRejection`]). When revocations cannot be told (a [stale
+//! replica](crate::revocation::Verdict::Unknown)), the answer is 503 with
+//! `Retry-After`.
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::authorize::ScopeList;
@@ -39,6 +41,10 @@ pub enum Rejection {
     /// site's own pages: refused by the CSRF check of [`csrf`](crate::csrf)
     /// with 403 and `{"detail":"Cross-site request refused"}`.
     CrossSite,
+    /// The token is otherwise valid, but whether it was revoked cannot be
+    /// told: the revocation replica is stale beyond its limit. Fail closed:
+    /// 503 with `Retry-After`, no challenge (the token is not at fault).
+    Unavailable,
     /// Refused by a layer with [DPoP](crate::dpop): a DPoP challenge, and
     /// for `use_dpop_nonce` a `DPoP-Nonce` header.
     Dpop(DpopRejection),
@@ -46,10 +52,12 @@ pub enum Rejection {
 
 impl Rejection {
     /// The response status: 400 for [`Rejection::InvalidRequest`], 403 for
-    /// [`Rejection::InsufficientScope`], else 401.
+    /// [`Rejection::InsufficientScope`], 503 for [`Rejection::Unavailable`],
+    /// else 401.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientScope { .. } | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::Dpop(dpop) => dpop.status(),
             _ => StatusCode::UNAUTHORIZED,
@@ -58,7 +66,8 @@ impl Rejection {
 
     /// The `WWW-Authenticate` challenge of RFC 6750 §3. For
     /// [`Rejection::CrossSite`], which is not about the token, it is
-    /// `Bearer error="invalid_request"`; [`JsonRejection`] sends none then.
+    /// `Bearer error="invalid_request"`, and for [`Rejection::Unavailable`]
+    /// `Bearer`; [`JsonRejection`] sends none for either.
     pub fn challenge(&self) -> HeaderValue {
         // Constants: `from_static` checks its text when it is evaluated, and
         // here that happens at compile time, not on every rejection.
@@ -71,7 +80,7 @@ impl Rejection {
         const INVALID_TOKEN: HeaderValue =
             HeaderValue::from_static("Bearer error=\"invalid_token\"");
         match self {
-            Self::MissingCredentials => MISSING,
+            Self::MissingCredentials | Self::Unavailable => MISSING,
             Self::InvalidRequest | Self::CrossSite => INVALID_REQUEST,
             Self::InvalidToken(TokenError::Expired) => EXPIRED,
             Self::InvalidToken(_) => INVALID_TOKEN,
@@ -91,6 +100,7 @@ impl Rejection {
             Self::InvalidToken(_) => "Invalid token",
             Self::InsufficientScope { .. } => "Insufficient scope",
             Self::CrossSite => "Cross-site request refused",
+            Self::Unavailable => "Service unavailable",
             Self::Dpop(dpop) => dpop.detail(),
         }
     }
@@ -103,6 +113,7 @@ impl Rejection {
             Self::InvalidToken(_) => br#"{"detail":"Invalid token"}"#,
             Self::InsufficientScope { .. } => br#"{"detail":"Insufficient scope"}"#,
             Self::CrossSite => br#"{"detail":"Cross-site request refused"}"#,
+            Self::Unavailable => br#"{"detail":"Service unavailable"}"#,
             Self::Dpop(dpop) => dpop.json_body(),
         })
     }
@@ -142,8 +153,11 @@ impl<B: From<Bytes>> OnRejection<B> for JsonRejection {
     fn on_rejection(&self, rejection: Rejection) -> Response<B> {
         // Sized for its two headers up front: no growth on the way.
         const JSON: HeaderValue = HeaderValue::from_static("application/json");
+        const RETRY_AFTER_SECONDS: HeaderValue = HeaderValue::from_static("1");
         let mut headers = HeaderMap::with_capacity(2);
-        if rejection != Rejection::CrossSite {
+        if rejection == Rejection::Unavailable {
+            headers.insert(RETRY_AFTER, RETRY_AFTER_SECONDS);
+        } else if rejection != Rejection::CrossSite {
             headers.insert(WWW_AUTHENTICATE, rejection.challenge());
         }
         headers.insert(CONTENT_TYPE, JSON);
@@ -179,6 +193,7 @@ mod tests {
             Rejection::InvalidRequest,
             Rejection::InvalidToken(TokenError::Expired),
             Rejection::InvalidToken(TokenError::InvalidSignature),
+            Rejection::Unavailable,
             Rejection::InsufficientScope {
                 required: ScopeList::default(),
             },
@@ -188,5 +203,17 @@ mod tests {
             let body: serde_json::Value = serde_json::from_slice(&rejection.json_body()).unwrap();
             assert_eq!(body, serde_json::json!({ "detail": rejection.detail() }));
         }
+    }
+
+    #[test]
+    fn unknown_revocations_answer_503_with_retry_after_and_no_challenge() {
+        let response: Response<Bytes> = JsonRejection.on_rejection(Rejection::Unavailable);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+        assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
+        assert_eq!(
+            response.body().as_ref(),
+            br#"{"detail":"Service unavailable"}"#
+        );
     }
 }

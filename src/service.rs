@@ -135,6 +135,8 @@ where
             let rejection = dpop.map_or(Rejection::InvalidRequest, |dpop| dpop.invalid_request());
             Err(Refusal::Reject(rejection))
         }
+        // Fail closed, but the token is not at fault: 503, also under DPoP.
+        Err(TokenError::RevocationUnknown) => Err(Refusal::Reject(Rejection::Unavailable)),
         Err(error) => {
             #[cfg(feature = "remote")]
             if may_wait

@@ -19,6 +19,7 @@ use crate::claims::Claims;
 use crate::error::TokenError;
 use crate::issuer::{RefreshClaims, random_id};
 use crate::password::HashError;
+use crate::revocation::Revoked;
 use crate::source::bearer;
 use crate::store::{CreateUser, NewFamily, RefreshTokenStore, Rotation, User, UserStore};
 use crate::validator::now;
@@ -305,7 +306,7 @@ fn tokens<S>(
     let extra = auth.access_claims(user);
     let access = auth
         .issuer
-        .access_with_bound(sub, &extra, now, jkt)
+        .issue_access(sub, &extra, Some(family), jkt, now)
         .map_err(signing)?;
     let refresh_token = auth
         .issuer
@@ -381,6 +382,9 @@ pub(super) async fn rotate<S: UserStore + RefreshTokenStore>(
         Rotation::Expired => Err(AuthError::RefreshExpired),
         Rotation::Reused => {
             tracing::warn!(username = %claims.sub, "refresh token reuse detected; family revoked");
+            // The family's access tokens too; if the other instances cannot
+            // be told, the error is logged and the replay still refused.
+            let _ = auth.revoke_family_tokens(&claims.fam).await;
             Err(AuthError::InvalidRefresh)
         }
         Rotation::Revoked | Rotation::Unknown => Err(AuthError::InvalidRefresh),
@@ -469,10 +473,11 @@ pub(super) async fn logout<S: UserStore + RefreshTokenStore>(
         match auth.access_validator().validate::<Claims>(token) {
             Ok(verified) => {
                 if let Some(jti) = &verified.claims.jti {
-                    auth.revoked.revoke(jti, verified.exp);
+                    auth.revoke(Revoked::token(jti, verified.exp)).await?;
                 }
             }
             Err(TokenError::Revoked) => {}
+            Err(TokenError::RevocationUnknown) => return Err(AuthError::Unavailable),
             Err(_) if refresh.is_none() => refresh = Some(refresh_claims(&auth, token)?),
             Err(_) => return Err(AuthError::InvalidRefresh),
         }
@@ -482,6 +487,7 @@ pub(super) async fn logout<S: UserStore + RefreshTokenStore>(
             .revoke_family(&claims.fam)
             .await
             .map_err(unavailable)?;
+        auth.revoke_family_tokens(&claims.fam).await?;
         tracing::info!(username = %claims.sub, "logged out");
     }
     Ok(StatusCode::NO_CONTENT)

@@ -31,6 +31,7 @@ mod handlers;
 mod log_limit;
 #[cfg(feature = "openapi")]
 mod openapi;
+mod revoke;
 mod throttle;
 
 use std::sync::Arc;
@@ -54,7 +55,7 @@ use crate::issuer::TokenIssuer;
 use crate::key::{KeyRing, KeySet};
 use crate::layer::{JwtAuthLayer, JwtAuthLayerBuilder};
 use crate::password::{BCRYPT_MAX_PASSWORD_LEN, DEFAULT_BCRYPT_COST, PasswordHasher};
-use crate::revocation::RevocationList;
+use crate::revocation::{Replica, RevocationBackend, RevocationList};
 use crate::store::{Attributes, RefreshTokenStore, User, UserStore};
 use crate::validator::{Validation, Validator};
 
@@ -81,6 +82,11 @@ pub struct Auth<S> {
     pub(crate) refresh_validator: Validator,
     pub(crate) hasher: PasswordHasher,
     pub(crate) revoked: Arc<RevocationList>,
+    /// The hook every layer keeps: the replica over `revoked`.
+    replica: Arc<Replica>,
+    /// Where revocations are shared with other instances, if anywhere.
+    backend: Option<revoke::Backend>,
+    leeway: Duration,
     pub(crate) min_password: usize,
     pub(crate) max_password: usize,
     pub(crate) max_username: usize,
@@ -126,6 +132,8 @@ pub struct AuthBuilder<S> {
     dpop: Option<Dpop>,
     cookies: Option<CookieConfig>,
     access_claims: Option<AccessClaimsHook>,
+    replica: Option<Arc<Replica>>,
+    backend: Option<revoke::Backend>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for AuthBuilder<S> {
@@ -164,6 +172,8 @@ impl<S: UserStore + RefreshTokenStore> Auth<S> {
             dpop: None,
             cookies: None,
             access_claims: None,
+            replica: None,
+            backend: None,
         }
     }
 
@@ -219,7 +229,7 @@ impl<S> Auth<S> {
         layer_builder(
             &self.keys,
             &self.access_rules,
-            &self.revoked,
+            &self.replica,
             self.dpop.as_ref(),
             self.cookies.as_ref(),
         )
@@ -248,6 +258,12 @@ impl<S> Auth<S> {
         &self.revoked
     }
 
+    /// The replica every layer of this service reads: local, or kept in
+    /// step with the backend of [`AuthBuilder::shared_revocation`].
+    pub fn replica(&self) -> &Arc<Replica> {
+        &self.replica
+    }
+
     /// The password hasher.
     pub fn hasher(&self) -> &PasswordHasher {
         &self.hasher
@@ -258,13 +274,13 @@ impl<S> Auth<S> {
 fn layer_builder(
     keys: &KeyRing,
     rules: &Validation,
-    revoked: &Arc<RevocationList>,
+    replica: &Arc<Replica>,
     dpop: Option<&Dpop>,
     cookies: Option<&CookieConfig>,
 ) -> JwtAuthLayerBuilder {
     let builder = JwtAuthLayer::builder(keys.clone())
         .validation(rules.clone())
-        .revocation(revoked.clone());
+        .revocation(replica.clone());
     let builder = match dpop {
         Some(dpop) => builder.dpop(dpop.clone()),
         None => builder,
@@ -403,6 +419,22 @@ impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
         self
     }
 
+    /// Shares revocations with other instances: logout and refresh-token
+    /// reuse record each revocation in `backend` (answering 503 when it
+    /// does not acknowledge), and every layer reads `replica`, which the
+    /// application keeps in step with `backend` by
+    /// [`Replica::sync`] (holding the returned task as long as the
+    /// router). Without this, revocations stay in this process.
+    pub fn shared_revocation<B: RevocationBackend>(
+        mut self,
+        replica: Arc<Replica>,
+        backend: Arc<B>,
+    ) -> Self {
+        self.replica = Some(replica);
+        self.backend = Some(revoke::Backend(backend));
+        self
+    }
+
     /// Also accepts tokens verified by `key` (for example the previous
     /// signing key during a rotation).
     pub fn accept_key(mut self, key: crate::key::Key) -> Self {
@@ -453,11 +485,12 @@ impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
         if let Some(cookies) = &self.cookies {
             cookies.validate()?;
         }
-        let revoked = Arc::new(RevocationList::new());
+        let replica = self.replica.unwrap_or_else(|| Arc::new(Replica::new()));
+        let revoked = replica.list().clone();
         let layer = layer_builder(
             &keys,
             &access_rules,
-            &revoked,
+            &replica,
             self.dpop.as_ref(),
             self.cookies.as_ref(),
         )
@@ -476,6 +509,9 @@ impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
             refresh_validator,
             hasher,
             revoked,
+            replica,
+            backend: self.backend,
+            leeway: self.leeway,
             min_password,
             max_password,
             max_username: self.max_username,

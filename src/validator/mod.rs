@@ -24,7 +24,7 @@ use crate::error::BuildError;
 pub use crate::error::TokenError;
 use crate::jws::{self, Compact, Header};
 use crate::key::{KeyRing, algorithm_from_name};
-use crate::revocation::{NoRevocation, Revocation};
+use crate::revocation::{NoRevocation, Revocation, Verdict};
 
 use crate::trusted_issuer::TrustedIssuer;
 pub(crate) use clock::now;
@@ -399,10 +399,16 @@ impl Validator {
             .get(registered.issuer)
             .map_or(&self.entries[0].rules, |entry| &entry.rules);
         check_times(rules, registered, now)?;
-        if self.revocation.is_revoked(registered) {
-            return Err(TokenError::Revoked);
+        self.check_revocation(registered)
+    }
+
+    /// The revocation hook's verdict as a result.
+    fn check_revocation(&self, registered: &RegisteredClaims<'_>) -> Result<(), TokenError> {
+        match self.revocation.verdict(registered) {
+            Verdict::Valid => Ok(()),
+            Verdict::Revoked => Err(TokenError::Revoked),
+            Verdict::Unknown => Err(TokenError::RevocationUnknown),
         }
-        Ok(())
     }
 
     /// Every rule on the registered claims, then the revocation hook.
@@ -439,10 +445,7 @@ impl Validator {
         {
             return Err(TokenError::WrongTokenType);
         }
-        if self.revocation.is_revoked(registered) {
-            return Err(TokenError::Revoked);
-        }
-        Ok(())
+        self.check_revocation(registered)
     }
 }
 

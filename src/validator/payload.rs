@@ -25,6 +25,9 @@ pub struct RegisteredClaims<'a> {
     pub sub: Option<Cow<'a, str>>,
     /// `jti`, if it is a string.
     pub jti: Option<Cow<'a, str>>,
+    /// `sid`, the session (for this crate's access tokens, the
+    /// refresh-token family they were issued from), if it is a string.
+    pub sid: Option<Cow<'a, str>>,
     pub(crate) iss: Option<Cow<'a, str>>,
     pub(crate) aud: Vec<Cow<'a, str>>,
     pub(crate) token_type: Option<Cow<'a, str>>,
@@ -40,6 +43,7 @@ impl<'a> RegisteredClaims<'a> {
         iat: Option<u64>,
         sub: Option<&'a str>,
         jti: Option<&'a str>,
+        sid: Option<&'a str>,
         issuer: usize,
     ) -> Self {
         Self {
@@ -49,6 +53,7 @@ impl<'a> RegisteredClaims<'a> {
             iat,
             sub: sub.map(Cow::Borrowed),
             jti: jti.map(Cow::Borrowed),
+            sid: sid.map(Cow::Borrowed),
             ..Self::default()
         }
     }
@@ -91,6 +96,7 @@ impl<'de> Visitor<'de> for RegisteredSeed<'_> {
                 "iat" => once(&mut claims.iat, map.next_value::<NumericDate>()?.0, "iat")?,
                 "sub" => once(&mut claims.sub, map.next_value::<CowStr<'de>>()?.0, "sub")?,
                 "jti" => once(&mut claims.jti, map.next_value::<CowStr<'de>>()?.0, "jti")?,
+                "sid" => once(&mut claims.sid, map.next_value::<CowStr<'de>>()?.0, "sid")?,
                 "iss" => once(&mut claims.iss, map.next_value::<CowStr<'de>>()?.0, "iss")?,
                 "aud" => {
                     if std::mem::replace(&mut aud_seen, true) {
@@ -169,6 +175,11 @@ impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
                     &mut registered.jti,
                     map.next_value::<CowStr<'de>>()?.0,
                     "jti",
+                )?,
+                "sid" => once(
+                    &mut registered.sid,
+                    map.next_value::<CowStr<'de>>()?.0,
+                    "sid",
                 )?,
                 "iss" => once(
                     &mut registered.iss,

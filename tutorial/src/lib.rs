@@ -40,6 +40,8 @@
 //! - `COOKIE_SECURE`: `off` drops the cookies' `Secure` attribute, for plain-HTTP
 //!   development (default `on`: browsers then keep the cookies only over HTTPS, or on
 //!   `localhost`).
+//! - `REDIS_URL`, `REDIS_PREFIX`, `REVOCATION_MAX_STALENESS`, `REVOCATION_SERVE_STALE`:
+//!   revocation shared between several processes, see [`revocation`].
 //! - `RUST_LOG`: log filter (default `info`). Logs carry ANSI colours only when stdout is
 //!   a terminal and `NO_COLOR` is unset.
 //!
@@ -69,7 +71,10 @@ use tower_jwt_auth::{Algorithm, Auth, JwtClaims, SigningKey, TokenIssuer};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
+pub mod revocation;
 pub mod serving;
+
+use revocation::{RevocationConfig, SharedRevocation};
 
 /// The server's configuration. `Debug` redacts the secret.
 pub struct Config {
@@ -98,6 +103,8 @@ pub struct Config {
     pub auth_cookies: bool,
     /// Whether the cookies are `Secure` (on unless `COOKIE_SECURE=off`).
     pub cookie_secure: bool,
+    /// How revocations are shared between processes.
+    pub revocation: RevocationConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -115,6 +122,7 @@ impl std::fmt::Debug for Config {
             .field("admin_users", &self.admin_users)
             .field("auth_cookies", &self.auth_cookies)
             .field("cookie_secure", &self.cookie_secure)
+            .field("revocation", &self.revocation)
             .finish()
     }
 }
@@ -227,6 +235,7 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
         trusted_proxies,
         login_throttle,
         public_url,
+        revocation: revocation::config_from(var)?,
     })
 }
 
@@ -323,6 +332,23 @@ pub fn app<S>(store: S, config: &Config) -> Result<Router, Box<dyn std::error::E
 where
     S: UserStore + RefreshTokenStore + Clone,
 {
+    app_sharing(store, config, None)
+}
+
+/// [`app`], with revocations shared through `shared` (its replica's task then lives as
+/// long as the router).
+///
+/// # Errors
+///
+/// If the secret is too weak for HS256.
+pub fn app_sharing<S>(
+    store: S,
+    config: &Config,
+    shared: Option<SharedRevocation>,
+) -> Result<Router, Box<dyn std::error::Error>>
+where
+    S: UserStore + RefreshTokenStore + Clone,
+{
     let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, &config.secret)?)
         .access_ttl(config.access_ttl)
         .refresh_ttl(config.refresh_ttl);
@@ -332,7 +358,15 @@ where
         tokio::spawn(purge_expired_families(store.clone())).abort_handle(),
     )));
     let admins = config.admin_users.clone();
-    let mut builder = Auth::builder(issuer, store)
+    let mut builder = Auth::builder(issuer, store);
+    let mut replica_task = None;
+    if let Some(shared) = shared {
+        let (with_backend, task) = shared.apply(builder);
+        builder = with_backend;
+        replica_task = Some(task);
+    }
+    let replica_task = Extension(Arc::new(replica_task));
+    let mut builder = builder
         .access_claims(move |user| roles_of(user, &admins))
         .bcrypt_cost(config.bcrypt_cost)
         .login_throttle(if config.login_throttle {
@@ -379,7 +413,8 @@ where
         .merge(admin_only)
         .merge(auth_routes)
         .merge(docs)
-        .layer(purge))
+        .layer(purge)
+        .layer(replica_task))
 }
 
 /// Stops a task when dropped.
@@ -414,15 +449,14 @@ pub async fn app_from_config(config: &Config) -> Result<Router, Box<dyn std::err
     if config.database_url.starts_with("postgres://")
         || config.database_url.starts_with("postgresql://")
     {
-        return app(
-            tower_jwt_auth::store::PostgresStore::connect(&config.database_url).await?,
-            config,
-        );
+        let store = tower_jwt_auth::store::PostgresStore::connect(&config.database_url).await?;
+        let shared =
+            SharedRevocation::start(&config.revocation, Some(store.pool().clone())).await?;
+        return app_sharing(store, config, shared);
     }
-    app(
-        tower_jwt_auth::store::SqliteStore::connect(&config.database_url).await?,
-        config,
-    )
+    let store = tower_jwt_auth::store::SqliteStore::connect(&config.database_url).await?;
+    let shared = SharedRevocation::start(&config.revocation, None).await?;
+    app_sharing(store, config, shared)
 }
 
 /// Every Rust snippet of the repository's README, compiled (and run, unless marked `no_run`)

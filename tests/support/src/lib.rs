@@ -110,6 +110,24 @@ pub fn skip(why: &str) {
     let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("skipping: {why}\n"));
 }
 
+/// The Redis URL of the test server (`TOWER_JWT_AUTH_TEST_REDIS_URL`, for example
+/// `redis://127.0.0.1:6379`), or `None` (after printing `skipping: …`) when it is not
+/// set. In CI it must be set. Tests share the server: each uses a key prefix of its own.
+pub fn redis_url() -> Option<String> {
+    let url = std::env::var("TOWER_JWT_AUTH_TEST_REDIS_URL").ok();
+    if url.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "TOWER_JWT_AUTH_TEST_REDIS_URL must be set in CI"
+        );
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("skipping: TOWER_JWT_AUTH_TEST_REDIS_URL is not set\n"),
+        );
+    }
+    url
+}
+
 #[cfg(feature = "router")]
 mod counting;
 mod dpop;

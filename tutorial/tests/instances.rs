@@ -1,0 +1,353 @@
+//! Several server processes behind one (imagined) load balancer, sharing revocations:
+//! three processes on loopback ports, through PostgreSQL (`DATABASE_URL=postgres://…`,
+//! a database of their own, `test_revocation`) and through Redis (`REDIS_URL`, a key
+//! prefix per test, users in one SQLite file).
+//!
+//! A logout on A is refused by B and C, and by a D started afterwards; a refresh token
+//! replayed on B revokes its family's access tokens on A, B and C.
+//!
+//! Skipped (with `skipping:` on stderr) when `TOWER_JWT_AUTH_TEST_POSTGRES_URL` or
+//! `TOWER_JWT_AUTH_TEST_REDIS_URL` is unset, outside CI.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use support::{child_lines, send_http, wait_for_line};
+
+/// A server process, killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(envs: &[(&str, String)]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    command
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env("APP_SECRET_STRING", support::APP_SECRET)
+        .env("BCRYPT_COST", "4")
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let lines = child_lines(&mut child);
+    wait_for_line(&lines, "revocations shared through");
+    let line = wait_for_line(&lines, "listening on http://");
+    let addr = line
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    Server {
+        child,
+        addr,
+        _lines: lines,
+    }
+}
+
+async fn post(
+    server: &Server,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> support::Answer {
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .as_deref()
+        .map(|value| vec![("authorization", value)])
+        .unwrap_or_default();
+    send_http(server.addr, "POST", path, &headers, body)
+        .await
+        .expect("the server answers")
+}
+
+async fn secret(server: &Server, access: &str) -> http::StatusCode {
+    post(server, "/secret", Some(access), None).await.status
+}
+
+/// Polls `/secret` on `server` until it refuses `access`, at most 10 s.
+async fn until_refused(server: &Server, access: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = secret(server, access).await;
+        if status == http::StatusCode::UNAUTHORIZED {
+            return;
+        }
+        assert_eq!(status, http::StatusCode::OK, "only 200 until refused");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} still accepts the token after 10 s",
+            server.addr
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn login(server: &Server, username: &str) -> (String, String) {
+    let credentials = json!({ "username": username, "password": "correct horse" });
+    let signup = post(server, "/signup", None, Some(&credentials)).await;
+    assert!(
+        matches!(signup.status.as_u16(), 201 | 409),
+        "{}",
+        signup.status
+    );
+    let login = post(server, "/login", None, Some(&credentials)).await;
+    assert_eq!(login.status, http::StatusCode::OK, "{:?}", login.body);
+    (
+        login.body["access_token"].as_str().unwrap().to_owned(),
+        login.body["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+async fn scenario(envs: Vec<(&str, String)>) {
+    let [a, b, c] = [0, 1, 2].map(|_| start(&envs));
+    let user = unique("u");
+    let (access, _) = login(&a, &user).await;
+    for server in [&a, &b, &c] {
+        assert_eq!(secret(server, &access).await, http::StatusCode::OK);
+    }
+    let logout = post(&a, "/logout", Some(&access), None).await;
+    assert_eq!(logout.status, http::StatusCode::NO_CONTENT);
+    for server in [&b, &c] {
+        until_refused(server, &access).await;
+    }
+    let d = start(&envs);
+    assert_eq!(secret(&d, &access).await, http::StatusCode::UNAUTHORIZED);
+    drop(d);
+
+    // Reuse detection on B reaches the family's access tokens everywhere.
+    let (first_access, first_refresh) = login(&a, &user).await;
+    let body = json!({ "refresh_token": first_refresh });
+    let rotated = post(&b, "/refresh", None, Some(&body)).await;
+    assert_eq!(rotated.status, http::StatusCode::OK);
+    let rotated_access = rotated.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(secret(&c, &rotated_access).await, http::StatusCode::OK);
+    let replay = post(&b, "/refresh", None, Some(&body)).await;
+    assert_eq!(replay.status, http::StatusCode::UNAUTHORIZED);
+    for server in [&a, &b, &c] {
+        until_refused(server, &first_access).await;
+        until_refused(server, &rotated_access).await;
+    }
+}
+
+/// The database `test_revocation` next to the test database, created if missing.
+async fn own_database(url: &str) -> String {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(url)
+        .await
+        .expect("PostgreSQL unreachable");
+    if let Err(error) = sqlx::query("CREATE DATABASE test_revocation")
+        .execute(&mut admin)
+        .await
+    {
+        // Already there, or created by a concurrent test just now.
+        let code = error
+            .as_database_error()
+            .and_then(|error| error.code().map(|code| code.into_owned()));
+        assert!(
+            matches!(code.as_deref(), Some("42P04" | "23505")),
+            "{error}"
+        );
+    }
+    let (base, _) = url.rsplit_once('/').expect("a postgres://…/database URL");
+    format!("{base}/test_revocation")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_share_revocations_through_postgres() {
+    let Some(url) = support::postgres_url() else {
+        return;
+    };
+    let url = own_database(&url).await;
+    scenario(vec![("DATABASE_URL", url)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_share_revocations_through_redis() {
+    let Some(url) = support::redis_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("auth.db").display());
+    scenario(vec![
+        ("DATABASE_URL", database),
+        ("REDIS_URL", url),
+        ("REDIS_PREFIX", format!("{}:", unique("tja"))),
+    ])
+    .await;
+}
+
+/// A loopback TCP proxy that can be cut (every connection closed, new ones refused at
+/// once) and restored. Its accept loop ends when it is dropped.
+struct Proxy {
+    addr: SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn to(upstream: SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accept = tokio::spawn({
+            let cut = std::sync::Arc::clone(&cut);
+            let connections = std::sync::Arc::clone(&connections);
+            async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    if cut.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    let task = tokio::spawn(async move {
+                        if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    connections.lock().unwrap().push(task.abort_handle());
+                }
+            }
+        });
+        Self {
+            addr,
+            cut,
+            connections,
+            accept,
+        }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// B reaches the backend through a proxy that is cut while A revokes, then restored: B
+/// serves from its replica, then answers 503 with `Retry-After` (never another 5xx, never
+/// a hang), then catches up without a restart.
+async fn cut_scenario(
+    direct: Vec<(&str, String)>,
+    through: impl Fn(SocketAddr) -> Vec<(&'static str, String)>,
+    upstream: SocketAddr,
+) {
+    let proxy = Proxy::to(upstream).await;
+    let a = start(&direct);
+    let mut envs = through(proxy.addr);
+    envs.push(("REVOCATION_MAX_STALENESS", "1".to_owned()));
+    let b = start(&envs);
+    let user = unique("cut");
+    let (kept, _) = login(&a, &user).await;
+    let (revoked, _) = login(&a, &user).await;
+    assert_eq!(secret(&b, &kept).await, http::StatusCode::OK);
+
+    proxy.cut();
+    let logout = post(&a, "/logout", Some(&revoked), None).await;
+    assert_eq!(logout.status, http::StatusCode::NO_CONTENT);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let stale = loop {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            post(&b, "/secret", Some(&kept), None),
+        )
+        .await
+        .expect("B answers within 5 s");
+        if answer.status == http::StatusCode::SERVICE_UNAVAILABLE {
+            break answer;
+        }
+        assert_eq!(answer.status, http::StatusCode::OK, "200 until stale");
+        assert!(tokio::time::Instant::now() < deadline, "never went stale");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(stale.headers["retry-after"], "1");
+    assert_eq!(stale.body, json!({ "detail": "Service unavailable" }));
+
+    proxy.restore();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = secret(&b, &kept).await;
+        if status == http::StatusCode::OK {
+            break;
+        }
+        assert_eq!(
+            status,
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "503 until back"
+        );
+        assert!(tokio::time::Instant::now() < deadline, "B never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(secret(&b, &revoked).await, http::StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_cut_off_from_redis_fails_closed_then_catches_up() {
+    let Some(url) = support::redis_url() else {
+        return;
+    };
+    let upstream: SocketAddr = url
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("TOWER_JWT_AUTH_TEST_REDIS_URL as redis://host:port");
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let prefix = format!("{}:", unique("tja"));
+    let common = vec![("DATABASE_URL", database), ("REDIS_PREFIX", prefix)];
+    let mut direct = common.clone();
+    direct.push(("REDIS_URL", url.clone()));
+    cut_scenario(
+        direct,
+        move |proxy| {
+            let mut envs = common.clone();
+            envs.push(("REDIS_URL", format!("redis://{proxy}")));
+            envs
+        },
+        upstream,
+    )
+    .await;
+}
