@@ -12,14 +12,11 @@ mod clock;
 mod payload;
 mod rules;
 
-use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Deserializer as _;
 use serde::de::{DeserializeOwned, DeserializeSeed};
 
-use crate::claims::Claims;
 use crate::error::{BuildError, TokenError};
 use crate::jws::{self, Compact, Header};
 use crate::key::{KeyRing, algorithm_from_name};
@@ -28,7 +25,7 @@ use crate::revocation::{NoRevocation, Revocation};
 use crate::trusted_issuer::TrustedIssuer;
 pub(crate) use clock::now;
 pub use payload::RegisteredClaims;
-use payload::{CLAIMS_MEMBERS, ClaimsVisitor, RegisteredSeed};
+use payload::RegisteredSeed;
 pub(crate) use payload::{CowStr, numeric_date, optional_numeric_date};
 pub use rules::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Validation};
 
@@ -49,9 +46,6 @@ pub struct Verified<C> {
 struct Entry {
     keys: KeyRing,
     rules: Validation,
-    /// Whether [`Claims`] can be read in the same pass as the registered
-    /// claims: not when the token-type claim is one of its other members.
-    one_pass: bool,
     #[cfg(feature = "remote")]
     remote: Option<crate::remote::RemoteKeys>,
 }
@@ -59,14 +53,9 @@ struct Entry {
 impl Entry {
     fn new(keys: KeyRing, rules: Validation) -> Result<Self, BuildError> {
         rules.check()?;
-        let one_pass = match &rules.token_type {
-            Some((claim, _)) => claim == "scope" || !CLAIMS_MEMBERS.contains(&claim.as_str()),
-            None => true,
-        };
         Ok(Self {
             keys,
             rules,
-            one_pass,
             #[cfg(feature = "remote")]
             remote: None,
         })
@@ -220,10 +209,7 @@ impl Validator {
     /// # Errors
     ///
     /// The first rule the token breaks, as a [`TokenError`].
-    pub fn validate<C: DeserializeOwned + 'static>(
-        &self,
-        token: &str,
-    ) -> Result<Verified<C>, TokenError> {
+    pub fn validate<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>, TokenError> {
         self.verify_at(token.as_bytes(), now, verified)
     }
 
@@ -232,7 +218,7 @@ impl Validator {
     /// # Errors
     ///
     /// As [`Validator::validate`].
-    pub fn validate_at<C: DeserializeOwned + 'static>(
+    pub fn validate_at<C: DeserializeOwned>(
         &self,
         token: &str,
         now: u64,
@@ -300,7 +286,7 @@ impl Validator {
     /// Fully verifies `token` as of `now()` and hands the decoded claims and
     /// the registered claims to `keep`. The clock is only read for a token
     /// whose signature verified.
-    pub(crate) fn verify_at<C: DeserializeOwned + 'static, R>(
+    pub(crate) fn verify_at<C: DeserializeOwned, R>(
         &self,
         token: &[u8],
         now: impl FnOnce() -> u64,
@@ -363,12 +349,7 @@ impl Validator {
             return Err(TokenError::InvalidClaims);
         }
         let now = now();
-        if let Some((claims, mut registered)) = one_pass::<C>(entry, payload) {
-            registered.issuer = issuer;
-            self.check_claims(rules, &registered, now)?;
-            return Ok(keep(claims, &registered));
-        }
-        // Two passes: the registered claims, checked, and only then `C`.
+        // The registered claims, checked, and only then `C`.
         let mut registered = registered(rules, payload)?;
         registered.issuer = issuer;
         self.check_claims(rules, &registered, now)?;
@@ -434,33 +415,6 @@ impl Validator {
         }
         Ok(())
     }
-}
-
-/// The crate's own [`Claims`] and the registered claims, read in one
-/// pass, when `C` is `Claims`.
-///
-/// The pass accepts exactly the payloads that both of the two passes
-/// would accept (the registered claims and then `C`), and gives the
-/// same values; `None` for any other payload, so that the two passes
-/// decide it and give the same error they always would.
-#[inline(always)]
-fn one_pass<'p, C: 'static>(entry: &Entry, payload: &'p [u8]) -> Option<(C, RegisteredClaims<'p>)> {
-    if !entry.one_pass || TypeId::of::<C>() != TypeId::of::<Claims>() {
-        return None;
-    }
-    let mut de = serde_json::Deserializer::from_slice(payload);
-    let (claims, registered) = de
-        .deserialize_map(ClaimsVisitor {
-            type_claim: type_claim(&entry.rules),
-        })
-        .ok()?;
-    de.end().ok()?;
-    // `C` is `Claims`: this moves the value out without `unsafe`.
-    let mut slot = Some(claims);
-    let claims = (&mut slot as &mut dyn Any)
-        .downcast_mut::<Option<C>>()?
-        .take()?;
-    Some((claims, registered))
 }
 
 fn type_claim(rules: &Validation) -> Option<&str> {
