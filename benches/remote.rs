@@ -130,12 +130,13 @@ fn contenders(runtime: &tokio::runtime::Runtime) -> Vec<Contenders> {
                 )
                 .unwrap();
             let issuer = |keys| TrustedIssuer::new(ISSUER, keys).audiences([AUDIENCE]);
-            let fixed = JwtAuthLayer::builder_for(issuer(tower_jwt_auth::KeySet::new([signer
-                .verifying_key()
-                .clone()])))
-            .no_cache()
-            .build()
-            .unwrap();
+            let fixed =
+                JwtAuthLayer::builder_for(issuer(tower_jwt_auth::key::KeySet::new([signer
+                    .verifying_key()
+                    .clone()])))
+                .no_cache()
+                .build()
+                .unwrap();
             let remote = JwtAuthLayer::builder_for(
                 TrustedIssuer::remote(keys.clone()).audiences([AUDIENCE]),
             )

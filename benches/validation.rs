@@ -33,7 +33,8 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
 use serde_json::json;
 use tower::{Service, ServiceBuilder};
-use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, Key, SigningKey, Validation, Validator};
+use tower_jwt_auth::validator::{Validation, Validator};
+use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, Key, SigningKey};
 
 const SECRET: &[u8] = b"a benchmark secret that is at least 32 bytes long";
 

@@ -13,7 +13,8 @@ use std::net::SocketAddr;
 
 use tonic::transport::Server;
 use tower::Layer;
-use tower_jwt_auth::{Algorithm, GrpcRejection, JwtAuthLayer, Key, RequireScopeLayer};
+use tower_jwt_auth::authorize::RequireScopeLayer;
+use tower_jwt_auth::{Algorithm, GrpcRejection, JwtAuthLayer, Key};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -11,7 +11,7 @@
 //! - the revocation hook, with the token's `exp`, `nbf`, `iat`, `sub` and
 //!   `jti`;
 //! - that the key set was not replaced since the entry was filled: a
-//!   replacement ([`KeyRing::replace`](crate::KeyRing::replace)) empties the
+//!   replacement ([`KeyRing::replace`](crate::key::KeyRing::replace)) empties the
 //!   cache, and an entry filled by a verification that raced with the
 //!   replacement is ignored.
 //!
@@ -245,8 +245,10 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::key::KeySet;
     use crate::revocation::RevocationList;
-    use crate::{Algorithm, Claims, Key, KeySet, SigningKey, Validation};
+    use crate::validator::Validation;
+    use crate::{Algorithm, Claims, Key, SigningKey};
 
     const SECRET: &[u8] = b"a cache-test secret of at least 32 bytes";
     const OTHER: &[u8] = b"another cache-test secret, 32 bytes or more";

@@ -14,7 +14,7 @@ pub const REFRESH_TOKEN: &str = "refresh_token";
 ///
 /// `sub` and `exp` are required; the rest are optional. Use your own type
 /// (anything `DeserializeOwned + Clone + Send + Sync`) with
-/// [`JwtAuthLayerBuilder::claims`](crate::JwtAuthLayerBuilder::claims) when
+/// [`JwtAuthLayerBuilder::claims`](crate::layer::JwtAuthLayerBuilder::claims) when
 /// you need more.
 ///
 /// The validator reads this type in the same JSON pass as the registered

@@ -5,7 +5,7 @@ use std::fmt;
 /// Why a token was refused.
 ///
 /// The client never sees these details: the layer answers with the generic
-/// bodies of the rejection table (see [`Rejection`](crate::Rejection)); the
+/// bodies of the rejection table (see [`Rejection`](crate::rejection::Rejection)); the
 /// variant is only logged at `debug` level, never with the token itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -149,7 +149,7 @@ impl From<jsonwebtoken::errors::Error> for KeyError {
     }
 }
 
-/// Why a [`Validator`](crate::Validator) or a
+/// Why a [`Validator`](crate::validator::Validator) or a
 /// [`JwtAuthLayer`](crate::JwtAuthLayer) could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -188,4 +188,9 @@ pub enum BuildError {
     /// capacity, a short nonce secret.
     #[error("{0}")]
     Dpop(&'static str),
+    /// The router's cookie configuration cannot work: an empty or invalid
+    /// cookie name, the same name twice, a path that does not start with
+    /// `/` or holds `;` or control characters.
+    #[error("cookies: {0}")]
+    Cookies(&'static str),
 }

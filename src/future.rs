@@ -1,4 +1,4 @@
-//! The response future of [`JwtAuth`](crate::JwtAuth).
+//! The response future of [`JwtAuth`](crate::layer::JwtAuth).
 
 use std::future::Future;
 use std::pin::Pin;

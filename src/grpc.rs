@@ -3,7 +3,7 @@
 //! A gRPC client does not read HTTP 401 or a JSON body: it reads the
 //! `grpc-status` and `grpc-message` of an HTTP 200 response. Built with
 //! [`GrpcRejection`], [`JwtAuthLayer`](crate::JwtAuthLayer) and
-//! [`RequireLayer`](crate::RequireLayer) answer that way, with the RFC 6750
+//! [`RequireLayer`](crate::authorize::RequireLayer) answer that way, with the RFC 6750
 //! challenge of [`Rejection::challenge`] in the `www-authenticate` metadata:
 //!
 //! | Case | gRPC code | `www-authenticate` | `grpc-message` |
@@ -23,7 +23,7 @@
 //! `request.extensions().get::<Claims>()` on a [`tonic::Request`]. Inside a
 //! handler, a [`Rejection`] converts into a [`Status`] (`From`), so a check
 //! per method can use `?`: `self.write_orders.authorize(claims)?`, with a
-//! [`Scopes`](crate::Scopes) built once and
+//! [`Scopes`](crate::authorize::Scopes) built once and
 //! [`Authorize`](crate::authorize::Authorize) in scope.
 //!
 //! # Example
@@ -36,7 +36,8 @@
 //! ```no_run
 //! use tonic::transport::Server;
 //! use tower::Layer;
-//! use tower_jwt_auth::{Algorithm, GrpcRejection, JwtAuthLayer, Key, RequireScopeLayer};
+//! use tower_jwt_auth::{Algorithm, GrpcRejection, JwtAuthLayer, Key};
+//! use tower_jwt_auth::authorize::RequireScopeLayer;
 //!
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -57,7 +58,7 @@
 //! # }
 //! ```
 //!
-//! [`JwtAuth`]: crate::JwtAuth
+//! [`JwtAuth`]: crate::layer::JwtAuth
 //! [`Require`]: crate::authorize::Require
 
 use http::header::WWW_AUTHENTICATE;
@@ -73,8 +74,8 @@ use crate::service::JwtAuth;
 /// The gRPC rejection format: a [`Rejection`] as a tonic [`Status`] (see the
 /// [module docs](self) for the table), answered as tonic answers a status.
 ///
-/// Give it to [`JwtAuthLayerBuilder::on_rejection`](crate::JwtAuthLayerBuilder::on_rejection)
-/// and [`RequireLayer::on_rejection`](crate::RequireLayer::on_rejection).
+/// Give it to [`JwtAuthLayerBuilder::on_rejection`](crate::layer::JwtAuthLayerBuilder::on_rejection)
+/// and [`RequireLayer::on_rejection`](crate::authorize::RequireLayer::on_rejection).
 /// It works with any response body that has a `Default` (an empty body), and
 /// so with `tonic::body::Body`, the one tonic's server needs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -99,7 +100,7 @@ impl From<Rejection> for Status {
             | Rejection::InvalidRequest
             | Rejection::InvalidToken(_)
             | Rejection::Dpop(_) => Code::Unauthenticated,
-            Rejection::InsufficientScope { .. } => Code::PermissionDenied,
+            Rejection::InsufficientScope { .. } | Rejection::CrossSite => Code::PermissionDenied,
         };
         let mut headers = HeaderMap::with_capacity(1);
         headers.insert(WWW_AUTHENTICATE, rejection.challenge());

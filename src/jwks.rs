@@ -157,7 +157,8 @@ impl KeySet {
     /// algorithm (RSA), all with the JWK's `kid`.
     ///
     /// ```
-    /// use tower_jwt_auth::{Algorithm, KeySet};
+    /// use tower_jwt_auth::Algorithm;
+    /// use tower_jwt_auth::key::KeySet;
     ///
     /// // RFC 8037 §A.2's Ed25519 key, as a provider would publish it.
     /// let jwks = br#"{"keys": [
@@ -167,7 +168,7 @@ impl KeySet {
     /// ]}"#;
     /// let keys = KeySet::from_jwks(jwks, &[Algorithm::EdDSA, Algorithm::RS256])?;
     /// assert_eq!(keys.len(), 1); // the `oct` key is skipped
-    /// # Ok::<_, tower_jwt_auth::JwksError>(())
+    /// # Ok::<_, tower_jwt_auth::key::JwksError>(())
     /// ```
     ///
     /// # Errors

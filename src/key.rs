@@ -19,11 +19,17 @@ use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse,
 };
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use sha2::{Sha256, Sha384, Sha512};
 
-use crate::error::{KeyError, TokenError};
+pub use crate::error::KeyError;
+use crate::error::TokenError;
+pub use crate::jwks::JwksError;
 use crate::jws;
+/// jsonwebtoken's verification key, for [`Key::from_decoding_key`].
+pub use jsonwebtoken::DecodingKey;
+
+pub mod jwk;
 
 mod checks;
 

@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
-use crate::cache::{DEFAULT_CACHE_CAPACITY, TokenCache};
+pub use crate::cache::DEFAULT_CACHE_CAPACITY;
+use crate::cache::TokenCache;
 use crate::claims::Claims;
+use crate::csrf::CsrfPolicy;
 use crate::dpop::{Dpop, DpopVerifier};
 use crate::error::BuildError;
+pub use crate::future::ResponseFuture;
 use crate::key::KeyRing;
 use crate::rejection::JsonRejection;
 use crate::revocation::{AnyRevoked, Revocation};
-use crate::service::JwtAuth;
+pub use crate::service::JwtAuth;
 use crate::source::TokenSources;
 use crate::trusted_issuer::TrustedIssuer;
 use crate::validator::{Validation, Validator};
@@ -26,6 +29,8 @@ pub(crate) struct Shared<C> {
     pub(crate) optional: bool,
     pub(crate) cache: Option<TokenCache<C>>,
     pub(crate) dpop: Option<Arc<DpopVerifier>>,
+    /// The CSRF check of unsafe requests whose token came from a cookie.
+    pub(crate) csrf: CsrfPolicy,
 }
 
 impl<C: Clone> Shared<C> {
@@ -36,7 +41,14 @@ impl<C: Clone> Shared<C> {
             sources,
             optional,
             dpop: None,
+            csrf: CsrfPolicy::default(),
         }
+    }
+
+    /// With this CSRF policy; see [`JwtAuthLayerBuilder::csrf`].
+    fn with_csrf(mut self, csrf: CsrfPolicy) -> Self {
+        self.csrf = csrf;
+        self
     }
 
     /// With DPoP checks; see [`JwtAuthLayerBuilder::dpop`].
@@ -69,6 +81,8 @@ impl<C: Clone> Shared<C> {
 /// memory is bounded (capacity × (token length + claims)). Turn it off with
 /// [`JwtAuthLayerBuilder::no_cache`] when
 /// every request carries a new token, where each lookup would miss.
+///
+/// [`Layer`]: https://docs.rs/tower-layer/0.3/tower_layer/trait.Layer.html
 pub struct JwtAuthLayer<C = Claims, O = JsonRejection> {
     shared: Arc<Shared<C>>,
     on_rejection: O,
@@ -77,7 +91,7 @@ pub struct JwtAuthLayer<C = Claims, O = JsonRejection> {
 
 impl JwtAuthLayer {
     /// Starts a layer over `keys` (a [`Key`](crate::Key),
-    /// [`KeySet`](crate::KeySet) or [`KeyRing`]) with the default rules:
+    /// [`KeySet`](crate::key::KeySet) or [`KeyRing`]) with the default rules:
     /// required `exp`, `scope` = `access_token`, 5 s leeway, tokens up to
     /// 8 KiB from the `Authorization` header only, claims of type
     /// [`Claims`], rejections as JSON.
@@ -104,6 +118,7 @@ impl JwtAuthLayer {
             optional: false,
             cache: DEFAULT_CACHE_CAPACITY,
             dpop: None,
+            csrf: CsrfPolicy::default(),
             on_rejection: JsonRejection,
             _claims: PhantomData,
         }
@@ -170,6 +185,7 @@ pub struct JwtAuthLayerBuilder<C = Claims, O = JsonRejection> {
     optional: bool,
     cache: usize,
     dpop: Option<Dpop>,
+    csrf: CsrfPolicy,
     on_rejection: O,
     _claims: PhantomData<fn() -> C>,
 }
@@ -249,8 +265,21 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
     }
 
     /// Also takes the token from the cookie `name`.
+    ///
+    /// An empty cookie (`name=`) counts as no credentials. A request with
+    /// an unsafe method (not `GET`, `HEAD`, `OPTIONS` or `TRACE`) whose
+    /// token came from the cookie must pass the CSRF check of
+    /// [`csrf`](crate::csrf) (by default: from the request's own origin),
+    /// else it is refused with 403 [`Rejection::CrossSite`](crate::rejection::Rejection::CrossSite).
     pub fn cookie(mut self, name: impl Into<String>) -> Self {
         self.sources.cookie = Some(name.into());
+        self
+    }
+
+    /// The CSRF policy for tokens from the cookie (default
+    /// [`CsrfPolicy::new`]: only the request's own origin).
+    pub fn csrf(mut self, policy: CsrfPolicy) -> Self {
+        self.csrf = policy;
         self
     }
 
@@ -302,6 +331,7 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
             optional: self.optional,
             cache: self.cache,
             dpop: self.dpop,
+            csrf: self.csrf,
             on_rejection: self.on_rejection,
             _claims: PhantomData,
         }
@@ -318,6 +348,7 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
             optional: self.optional,
             cache: self.cache,
             dpop: self.dpop,
+            csrf: self.csrf,
             on_rejection,
             _claims: PhantomData,
         }
@@ -358,7 +389,9 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
         let dpop = self.dpop.map(Dpop::build).transpose()?.map(Arc::new);
         Ok(JwtAuthLayer {
             shared: Arc::new(
-                Shared::new(validator, self.sources, self.optional, self.cache).with_dpop(dpop),
+                Shared::new(validator, self.sources, self.optional, self.cache)
+                    .with_dpop(dpop)
+                    .with_csrf(self.csrf),
             ),
             on_rejection: self.on_rejection,
             _claims: PhantomData,

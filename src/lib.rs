@@ -2,7 +2,7 @@
 //!
 //! [`JwtAuthLayer`] validates the bearer token of every request and puts the
 //! claims into the request extensions; rejections follow RFC 6750 §3. It is a
-//! plain [`tower_layer::Layer`]: it works with axum's `Router::layer` and
+//! plain tower [`Layer`]: it works with axum's `Router::layer` and
 //! `route_layer`, with a hyper 1 server through hyper-util's tower adapter,
 //! and with any tower stack.
 //!
@@ -56,9 +56,10 @@
 //! | Any other bad token | 401 | `Bearer error="invalid_token"` | `{"detail":"Invalid token"}` |
 //! | Malformed `Authorization` | 400 | `Bearer error="invalid_request"` | `{"detail":"Invalid request"}` |
 //! | Valid token, requirement not met ([`authorize`]) | 403 | `Bearer error="insufficient_scope", scope="…"` | `{"detail":"Insufficient scope"}` |
+//! | Token from a cookie on a cross-site `POST`/`PUT`/`PATCH`/`DELETE` ([`csrf`]) | 403 | — | `{"detail":"Cross-site request refused"}` |
 //!
 //! The 403 comes from the per-route requirements of [`authorize`]
-//! ([`RequireScopeLayer`], the `Scoped` extractor), placed inside the layer.
+//! ([`RequireScopeLayer`](crate::authorize::RequireScopeLayer), the `Scoped` extractor), placed inside the layer.
 //!
 //! # Tokens of identity providers
 //!
@@ -71,10 +72,18 @@
 //!
 //! # Sender-constrained tokens (DPoP)
 //!
-//! With [`JwtAuthLayerBuilder::dpop`], the layer also accepts tokens bound
+//! With [`JwtAuthLayerBuilder::dpop`](crate::layer::JwtAuthLayerBuilder::dpop), the layer also accepts tokens bound
 //! to a client's key (RFC 9449): `Authorization: DPoP <token>` with a proof
 //! in the `DPoP` header, checked on every request; a bound token sent as a
 //! bearer token is refused. See [`dpop`].
+//!
+//! # Browser apps: cookies and CSRF
+//!
+//! [`JwtAuthLayerBuilder::cookie`](crate::layer::JwtAuthLayerBuilder::cookie) takes the token from a cookie; an empty
+//! cookie counts as no credentials. An unsafe request whose token came from
+//! a cookie must come from the site's own origin ([`csrf`]), else it gets
+//! 403. The router's cookie mode (`AuthBuilder::cookies`, feature `router`)
+//! sets and clears the cookies.
 //!
 //! # Features
 //!
@@ -94,6 +103,7 @@
 //!   (`UNAUTHENTICATED`, `PERMISSION_DENIED`) for a tonic server.
 //!
 //! [tower]: https://docs.rs/tower
+//! [`Layer`]: https://docs.rs/tower-layer/0.3/tower_layer/trait.Layer.html
 //! [hyper]: https://docs.rs/hyper
 //! [axum]: https://docs.rs/axum
 
@@ -102,60 +112,50 @@
 
 pub mod authorize;
 mod cache;
-mod claims;
+pub mod claims;
+pub mod csrf;
 pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]
-mod extract;
+pub mod extract;
 mod future;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 #[cfg(feature = "router")]
-mod issuer;
+pub mod issuer;
 mod jwks;
 mod jws;
-mod key;
-mod layer;
+pub mod key;
+pub mod layer;
 #[cfg(feature = "router")]
 pub mod password;
-mod rejection;
+pub mod rejection;
 #[cfg(feature = "remote")]
 pub mod remote;
-mod revocation;
+pub mod revocation;
 #[cfg(feature = "router")]
 pub mod router;
 mod service;
-mod signing;
+pub mod signing;
 mod source;
 #[cfg(feature = "router")]
 pub mod store;
 mod trusted_issuer;
-mod validator;
+pub mod validator;
 
-pub use authorize::{RequireLayer, RequireScopeLayer, ScopeClaims, ScopeSource, Scopes};
-pub use cache::DEFAULT_CACHE_CAPACITY;
-pub use claims::{ACCESS_TOKEN, Audience, Claims, REFRESH_TOKEN};
-pub use error::{BuildError, KeyError, TokenError};
+// The crate root holds what the quick starts use; everything else lives in its module.
+pub use claims::Claims;
+pub use error::BuildError;
 #[cfg(feature = "axum")]
-pub use extract::{JwtClaims, MissingJwtAuthLayer};
-pub use future::ResponseFuture;
+pub use extract::JwtClaims;
 #[cfg(feature = "tonic")]
 pub use grpc::GrpcRejection;
 #[cfg(feature = "router")]
-pub use issuer::{
-    DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL, IssuedAccess, RefreshClaims, TokenIssuer, random_id,
-};
-pub use jsonwebtoken::{Algorithm, jwk};
-pub use jwks::JwksError;
-pub use key::{Key, KeyRing, KeySet};
-pub use layer::{JwtAuthLayer, JwtAuthLayerBuilder};
-pub use rejection::{JsonRejection, OnRejection, Rejection};
-pub use revocation::{NoRevocation, Revocation, RevocationList};
+pub use issuer::TokenIssuer;
+pub use jsonwebtoken::Algorithm;
+pub use key::Key;
+pub use layer::JwtAuthLayer;
 #[cfg(feature = "router")]
-pub use router::{Auth, AuthBuilder, AuthError};
-pub use service::JwtAuth;
-pub use signing::{SignError, SigningKey};
+pub use router::Auth;
+pub use signing::SigningKey;
 pub use trusted_issuer::TrustedIssuer;
-pub use validator::{
-    DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, RegisteredClaims, Validation, Validator, Verified,
-};

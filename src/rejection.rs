@@ -1,17 +1,9 @@
-//! Rejections and how they become responses (RFC 6750 §3).
-//!
-//! | Case | Status | `WWW-Authenticate` | Body |
-//! |---|---|---|---|
-//! | No credentials | 401 | `Bearer` | `{"detail":"Not authenticated"}` |
-//! | Expired | 401 | `Bearer error="invalid_token", …` | `{"detail":"Token expired"}` |
-//! | Any other bad token | 401 | `Bearer error="invalid_token"` | `{"detail":"Invalid token"}` |
-//! | Malformed request | 400 | `Bearer error="invalid_request"` | `{"detail":"Invalid request"}` |
-//! | Valid token, requirement not met ([`authorize`](crate::authorize)) | 403 | `Bearer error="insufficient_scope", scope="…"` | `{"detail":"Insufficient scope"}` |
-//!
-//! A layer with [DPoP](crate::dpop) answers with DPoP challenges instead
-//! (see [`DpopRejection`]).
-//!
-//! Replace the format with your own [`OnRejection`] (a closure works).
+//! Rejections and how they become responses (RFC 6750 §3): [`Rejection`],
+//! the default format [`JsonRejection`] (its docs hold the table), and
+//! [`OnRejection`] to replace the format (a closure works). A cookie token on
+//! a cross-site unsafe request is refused with 403 ([`csrf`](crate::csrf)). A layer with
+//! [DPoP](crate::dpop) answers with DPoP challenges instead (see
+//! [`DpopRejection`]).
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -42,6 +34,11 @@ pub enum Rejection {
         /// The scopes required, named in the challenge.
         required: ScopeList,
     },
+    /// An unsafe request (`POST`, `PUT`, `PATCH`, `DELETE`, …) whose token
+    /// came from a cookie, and that the browser did not say came from the
+    /// site's own pages: refused by the CSRF check of [`csrf`](crate::csrf)
+    /// with 403 and `{"detail":"Cross-site request refused"}`.
+    CrossSite,
     /// Refused by a layer with [DPoP](crate::dpop): a DPoP challenge, and
     /// for `use_dpop_nonce` a `DPoP-Nonce` header.
     Dpop(DpopRejection),
@@ -53,13 +50,15 @@ impl Rejection {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::InsufficientScope { .. } | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::Dpop(dpop) => dpop.status(),
             _ => StatusCode::UNAUTHORIZED,
         }
     }
 
-    /// The `WWW-Authenticate` challenge of RFC 6750 §3.
+    /// The `WWW-Authenticate` challenge of RFC 6750 §3. For
+    /// [`Rejection::CrossSite`], which is not about the token, it is
+    /// `Bearer error="invalid_request"`; [`JsonRejection`] sends none then.
     pub fn challenge(&self) -> HeaderValue {
         // Constants: `from_static` checks its text when it is evaluated, and
         // here that happens at compile time, not on every rejection.
@@ -73,7 +72,7 @@ impl Rejection {
             HeaderValue::from_static("Bearer error=\"invalid_token\"");
         match self {
             Self::MissingCredentials => MISSING,
-            Self::InvalidRequest => INVALID_REQUEST,
+            Self::InvalidRequest | Self::CrossSite => INVALID_REQUEST,
             Self::InvalidToken(TokenError::Expired) => EXPIRED,
             Self::InvalidToken(_) => INVALID_TOKEN,
             Self::InsufficientScope { required } => required.challenge(),
@@ -91,6 +90,7 @@ impl Rejection {
             Self::InvalidToken(TokenError::Expired) => "Token expired",
             Self::InvalidToken(_) => "Invalid token",
             Self::InsufficientScope { .. } => "Insufficient scope",
+            Self::CrossSite => "Cross-site request refused",
             Self::Dpop(dpop) => dpop.detail(),
         }
     }
@@ -102,6 +102,7 @@ impl Rejection {
             Self::InvalidToken(TokenError::Expired) => br#"{"detail":"Token expired"}"#,
             Self::InvalidToken(_) => br#"{"detail":"Invalid token"}"#,
             Self::InsufficientScope { .. } => br#"{"detail":"Insufficient scope"}"#,
+            Self::CrossSite => br#"{"detail":"Cross-site request refused"}"#,
             Self::Dpop(dpop) => dpop.json_body(),
         })
     }
@@ -116,9 +117,24 @@ pub trait OnRejection<B> {
     fn on_rejection(&self, rejection: Rejection) -> Response<B>;
 }
 
-/// The default rejection format: the table above, JSON bodies
-/// `{"detail": …}` with `Content-Type: application/json`, and the
-/// `DPoP-Nonce` header of a DPoP `use_dpop_nonce` refusal.
+/// The default rejection format: the status and `WWW-Authenticate`
+/// challenge of RFC 6750 §3, and a JSON body `{"detail": …}` with
+/// `Content-Type: application/json`.
+///
+/// | Case ([`Rejection`]) | Status | `WWW-Authenticate` | Body |
+/// |---|---|---|---|
+/// | No credentials (`MissingCredentials`) | 401 | `Bearer` | `{"detail":"Not authenticated"}` |
+/// | Expired (`InvalidToken(TokenError::Expired)`) | 401 | `Bearer error="invalid_token", error_description="The access token expired"` | `{"detail":"Token expired"}` |
+/// | Any other bad token (`InvalidToken`) | 401 | `Bearer error="invalid_token"` | `{"detail":"Invalid token"}` |
+/// | Malformed request (`InvalidRequest`) | 400 | `Bearer error="invalid_request"` | `{"detail":"Invalid request"}` |
+/// | Valid token, requirement not met (`InsufficientScope`, from [`authorize`](crate::authorize)) | 403 | `Bearer error="insufficient_scope", scope="…"` | `{"detail":"Insufficient scope"}` |
+///
+/// A DPoP refusal carries a DPoP challenge instead, and the `DPoP-Nonce`
+/// header of a `use_dpop_nonce` refusal.
+///
+/// The body never says more than the table: which check refused a token
+/// goes to the server's `tracing` logs, not to the client. For another
+/// format, give the layer your own [`OnRejection`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonRejection;
 
@@ -127,7 +143,9 @@ impl<B: From<Bytes>> OnRejection<B> for JsonRejection {
         // Sized for its two headers up front: no growth on the way.
         const JSON: HeaderValue = HeaderValue::from_static("application/json");
         let mut headers = HeaderMap::with_capacity(2);
-        headers.insert(WWW_AUTHENTICATE, rejection.challenge());
+        if rejection != Rejection::CrossSite {
+            headers.insert(WWW_AUTHENTICATE, rejection.challenge());
+        }
         headers.insert(CONTENT_TYPE, JSON);
         if let Rejection::Dpop(dpop) = &rejection
             && let Some(nonce) = dpop.nonce()
@@ -164,6 +182,7 @@ mod tests {
             Rejection::InsufficientScope {
                 required: ScopeList::default(),
             },
+            Rejection::CrossSite,
         ];
         for rejection in cases {
             let body: serde_json::Value = serde_json::from_slice(&rejection.json_body()).unwrap();

@@ -15,7 +15,7 @@ use crate::error::TokenError;
 use crate::future::ResponseFuture;
 use crate::layer::Shared;
 use crate::rejection::{JsonRejection, OnRejection, Rejection};
-use crate::source::{SourceError, is_token68};
+use crate::source::{SourceError, Via, is_token68};
 use crate::validator::now;
 
 /// Validates the bearer token of each request before calling the inner
@@ -82,8 +82,20 @@ where
     C: DeserializeOwned + Clone,
 {
     let dpop = shared.dpop.as_deref();
-    let (scheme, token) = match shared.sources.find(request.headers, request.uri) {
-        Ok(Some(found)) => found,
+    let (scheme, token) = match shared.sources.find_via(request.headers, request.uri) {
+        Ok(Some((scheme, token, via))) => {
+            // Before the token is checked: a forged request costs nothing.
+            if via == Via::Cookie
+                && shared
+                    .csrf
+                    .check(request.method, request.uri, request.headers, true)
+                    .is_err()
+            {
+                tracing::debug!("cross-site request with a cookie token refused");
+                return Err(Refusal::Reject(Rejection::CrossSite));
+            }
+            (scheme, token)
+        }
         Ok(None) if shared.optional => return Ok(None),
         Ok(None) => {
             let rejection = dpop.map_or(Rejection::MissingCredentials, |dpop| {

@@ -36,32 +36,60 @@ pub(crate) struct TokenSources {
 }
 
 impl TokenSources {
-    /// The request's token, exactly as sent.
-    ///
-    /// It is not yet checked to be a token68: the validator's own checks
-    /// are stricter (canonical base64url and dots only), and for a token it
-    /// refuses, [`is_token68`] tells a malformed request from an invalid
-    /// token. A valid token is thus scanned once, not once more here.
+    /// As [`TokenSources::find_via`], without where the token came from.
+    #[cfg(test)]
     pub(crate) fn find<'a>(
         &self,
         headers: &'a HeaderMap,
         uri: &'a Uri,
     ) -> Result<Option<(Scheme, &'a [u8])>, SourceError> {
+        Ok(self
+            .find_via(headers, uri)?
+            .map(|(scheme, token, _)| (scheme, token)))
+    }
+
+    /// The request's token, exactly as sent, and where it came from (a
+    /// token from a cookie needs the CSRF check).
+    ///
+    /// It is not yet checked to be a token68: the validator's own checks
+    /// are stricter (canonical base64url and dots only), and for a token it
+    /// refuses, [`is_token68`] tells a malformed request from an invalid
+    /// token. A valid token is thus scanned once, not once more here.
+    pub(crate) fn find_via<'a>(
+        &self,
+        headers: &'a HeaderMap,
+        uri: &'a Uri,
+    ) -> Result<Option<Found<'a>>, SourceError> {
         let (scheme, mut found) = match authorization_unchecked(headers, self.dpop)? {
-            Some((scheme, token)) => (scheme, Some(token)),
+            Some((scheme, token)) => (scheme, Some((token, Via::Header))),
             None => (Scheme::Bearer, None),
         };
         if let Some(name) = &self.cookie {
-            found = only_one(found, cookie(headers, name)?)?;
+            let from_cookie = cookie(headers, name)?.map(|token| (token, Via::Cookie));
+            found = only_one(found, from_cookie)?;
         }
         if let Some(name) = &self.query {
-            found = only_one(found, query(uri, name)?)?;
+            found = only_one(found, query(uri, name)?.map(|token| (token, Via::Query)))?;
         }
-        Ok(found.map(|token| (scheme, token)))
+        Ok(found.map(|(token, via)| (scheme, token, via)))
     }
 }
 
-fn only_one<'a>(a: Option<&'a [u8]>, b: Option<&'a [u8]>) -> Result<Option<&'a [u8]>, SourceError> {
+/// A token found: its scheme, its bytes as sent, and where it came from.
+pub(crate) type Found<'a> = (Scheme, &'a [u8], Via);
+
+/// Where a token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// The `Authorization` header.
+    Header,
+    /// A cookie: unsafe requests need the CSRF check.
+    Cookie,
+    /// A query parameter.
+    Query,
+}
+
+fn only_one<T>(a: Option<T>, b: Option<T>) -> Result<Option<T>, SourceError> {
     match (a, b) {
         (Some(_), Some(_)) => Err(SourceError::Malformed),
         (a, b) => Ok(a.or(b)),
@@ -117,15 +145,24 @@ fn authorization_unchecked(
     Ok(Some((scheme, &rest[spaces..])))
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a [u8]>, SourceError> {
+/// The value of the cookie `name`, from every `Cookie` header.
+///
+/// An empty value (`name=`, what a browser may keep after a logout that
+/// emptied the cookie) is no token: the request has no credentials from
+/// this cookie. The cookie sent twice with values is malformed.
+pub(crate) fn cookie<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+) -> Result<Option<&'a [u8]>, SourceError> {
     let mut found = None;
     for value in headers.get_all(COOKIE) {
+        // Not text: another app's cookies, not a token of ours.
         let Ok(value) = value.to_str() else { continue };
         for pair in value.split(';') {
             let Some((key, token)) = pair.trim_matches(' ').split_once('=') else {
                 continue;
             };
-            if key == name {
+            if key == name && !token.is_empty() {
                 found = only_one(found, Some(token.as_bytes()))?;
             }
         }
@@ -258,6 +295,38 @@ mod tests {
             sources.find(&HeaderMap::new(), &twice),
             Err(SourceError::Malformed)
         );
+    }
+
+    #[test]
+    fn an_empty_cookie_is_no_token() {
+        let sources = TokenSources {
+            cookie: Some("jwt".into()),
+            ..TokenSources::default()
+        };
+        let uri: Uri = "/".parse().unwrap();
+        for value in ["jwt=", "theme=dark; jwt=", "jwt=; theme=dark", "jwt=;jwt="] {
+            let mut map = HeaderMap::new();
+            map.insert(COOKIE, HeaderValue::from_str(value).unwrap());
+            assert_eq!(sources.find(&map, &uri), Ok(None), "{value:?}");
+        }
+        // An emptied copy next to a real one: the real one counts.
+        let mut map = HeaderMap::new();
+        map.insert(COOKIE, HeaderValue::from_static("jwt=; jwt=a.b.c"));
+        assert_eq!(
+            sources.find(&map, &uri),
+            Ok(Some((Scheme::Bearer, &b"a.b.c"[..])))
+        );
+        assert_eq!(
+            sources
+                .find_via(&map, &uri)
+                .map(|found| found.map(|(_, _, via)| via)),
+            Ok(Some(Via::Cookie))
+        );
+        // Two with values, even in two headers: malformed.
+        let mut map = HeaderMap::new();
+        map.append(COOKIE, HeaderValue::from_static("jwt=a.b.c"));
+        map.append(COOKIE, HeaderValue::from_static("jwt=a.b.c"));
+        assert_eq!(sources.find(&map, &uri), Err(SourceError::Malformed));
     }
 
     #[test]

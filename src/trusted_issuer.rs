@@ -21,7 +21,8 @@ use crate::validator::Validation;
 /// [`TrustedIssuer::access_token_jwt`] where the provider marks them.
 ///
 /// ```
-/// use tower_jwt_auth::{Algorithm, Key, TrustedIssuer, Validator};
+/// use tower_jwt_auth::{Algorithm, Key, TrustedIssuer};
+/// use tower_jwt_auth::validator::Validator;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let partner = Key::hmac(Algorithm::HS256, [7u8; 32])?;

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 use support::*;
-use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, KeyError, KeySet, SigningKey};
+use tower_jwt_auth::key::{KeyError, KeySet};
+use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, SigningKey};
 
 fn layer(key: Key) -> JwtAuthLayer {
     JwtAuthLayer::builder(key).build().unwrap()
@@ -83,7 +84,7 @@ async fn every_asymmetric_algorithm_verifies_from_jwk() {
             jwk_json.get("d").is_none(),
             "a public JWK must not carry the private key"
         );
-        let jwk: tower_jwt_auth::jwk::Jwk = serde_json::from_value(jwk_json).unwrap();
+        let jwk: tower_jwt_auth::key::jwk::Jwk = serde_json::from_value(jwk_json).unwrap();
         let key = Key::from_jwk(&jwk).unwrap();
         assert_eq!((key.algorithm(), key.kid()), (alg, Some("k1")));
         let token = signer.sign(&access_claims("a")).unwrap();
@@ -127,14 +128,14 @@ fn weak_hmac_secrets_are_refused_when_the_key_is_built() {
 
 #[test]
 fn weak_oct_jwk_is_refused_and_alg_is_required() {
-    let weak: tower_jwt_auth::jwk::Jwk =
+    let weak: tower_jwt_auth::key::jwk::Jwk =
         serde_json::from_value(json!({ "kty": "oct", "alg": "HS256", "k": b64(b"short") }))
             .unwrap();
     assert!(matches!(
         Key::from_jwk(&weak),
         Err(KeyError::WeakSecret { .. })
     ));
-    let no_alg: tower_jwt_auth::jwk::Jwk =
+    let no_alg: tower_jwt_auth::key::jwk::Jwk =
         serde_json::from_value(json!({ "kty": "oct", "k": b64(&[1u8; 32]) })).unwrap();
     assert!(matches!(
         Key::from_jwk(&no_alg),

@@ -19,7 +19,8 @@ use tower_jwt_auth::authorize::{
     Authorize, RequireLayer, RequireScopeLayer, ScopeClaims, ScopeRequirement, ScopeSource, Scoped,
     Scopes,
 };
-use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, JwtClaims, Key, Rejection};
+use tower_jwt_auth::rejection::Rejection;
+use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, JwtClaims, Key};
 
 /// The services of these tests answer 200 `"reached"`.
 trait Reached {

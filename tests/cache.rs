@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use support::*;
-use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, KeySet, RevocationList, SigningKey};
+use tower_jwt_auth::key::KeySet;
+use tower_jwt_auth::revocation::RevocationList;
+use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, SigningKey};
 
 const OTHER: &[u8] = b"a rotated-in secret of at least 32 bytes long";
 

@@ -11,7 +11,8 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use support::{SECRET, b64, raw_hs256};
-use tower_jwt_auth::{Algorithm, Key, TokenError, Validation, Validator};
+use tower_jwt_auth::validator::{TokenError, Validation, Validator};
+use tower_jwt_auth::{Algorithm, Key};
 
 fn now() -> u64 {
     jsonwebtoken::get_current_timestamp()

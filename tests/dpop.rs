@@ -15,10 +15,8 @@ use support::*;
 use tower_jwt_auth::dpop::{
     Dpop, DpopError, ProofError, ReplayCache, ReplayError, access_token_hash, jwk_thumbprint,
 };
-use tower_jwt_auth::{
-    Algorithm, BuildError, Claims, JsonRejection, JwtAuthLayer, Key, OnRejection, Rejection,
-    SigningKey,
-};
+use tower_jwt_auth::rejection::{JsonRejection, OnRejection, Rejection};
+use tower_jwt_auth::{Algorithm, BuildError, Claims, JwtAuthLayer, Key, SigningKey};
 
 const BASE: &str = "https://api.example.com";
 const URL: &str = "https://api.example.com/secret";
@@ -77,7 +75,7 @@ impl Api {
         let (code, detail) = match error {
             DpopError::InvalidProof(_) => ("invalid_dpop_proof", "Invalid DPoP proof"),
             DpopError::UseNonce => ("use_dpop_nonce", "DPoP nonce required"),
-            DpopError::InvalidToken(tower_jwt_auth::TokenError::Expired) => {
+            DpopError::InvalidToken(tower_jwt_auth::validator::TokenError::Expired) => {
                 ("invalid_token", "Token expired")
             }
             _ => ("invalid_token", "Invalid token"),
@@ -238,14 +236,17 @@ fn rfc9449_example_proof_key_has_the_figure_9_thumbprint_and_its_signature_verif
     assert_eq!(jwk_thumbprint(&jwk).unwrap(), vector["jkt"]);
     // The signature, with the crate's key checks, through a validator as of the proof's
     // own `iat`: a proof has no `exp`, and that is only found once the signature verified.
-    let validator = tower_jwt_auth::Validator::new(
+    let validator = tower_jwt_auth::validator::Validator::new(
         Key::from_jwk(&jwk).unwrap(),
-        tower_jwt_auth::Validation::new().any_token_type(),
+        tower_jwt_auth::validator::Validation::new().any_token_type(),
     )
     .unwrap();
     let iat = vector["iat"].as_u64().unwrap();
     let error = validator.validate_at::<Value>(proof, iat).unwrap_err();
-    assert_eq!(error, tower_jwt_auth::TokenError::MissingClaim("exp"));
+    assert_eq!(
+        error,
+        tower_jwt_auth::validator::TokenError::MissingClaim("exp")
+    );
     let tampered = proof.replacen(
         "eyJqdGkiOiItQndDM0VTYzZhY2MybFRj",
         "eyJqdGkiOiItQndDM0VTYzZhY2MybFRk",
@@ -253,7 +254,7 @@ fn rfc9449_example_proof_key_has_the_figure_9_thumbprint_and_its_signature_verif
     );
     assert_eq!(
         validator.validate_at::<Value>(&tampered, iat).unwrap_err(),
-        tower_jwt_auth::TokenError::InvalidSignature
+        tower_jwt_auth::validator::TokenError::InvalidSignature
     );
 }
 
@@ -634,7 +635,7 @@ async fn a_good_proof_does_not_save_a_bad_token() {
     let proof = client.proof(&client.claims(&expired));
     api.refuses(
         dpop_get(&expired, &[&proof]),
-        DpopError::InvalidToken(tower_jwt_auth::TokenError::Expired),
+        DpopError::InvalidToken(tower_jwt_auth::validator::TokenError::Expired),
     )
     .await;
 

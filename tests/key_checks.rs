@@ -11,8 +11,9 @@ use curve25519_dalek::traits::{Identity, IsIdentity};
 use jsonwebtoken::DecodingKey;
 use serde_json::{Value, json};
 use support::*;
-use tower_jwt_auth::jwk::Jwk;
-use tower_jwt_auth::{Algorithm, JwksError, JwtAuthLayer, Key, KeyError, KeySet, SigningKey};
+use tower_jwt_auth::key::jwk::Jwk;
+use tower_jwt_auth::key::{JwksError, KeyError, KeySet};
+use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, SigningKey};
 
 const RSA: [Algorithm; 6] = [
     Algorithm::RS256,

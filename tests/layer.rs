@@ -10,9 +10,10 @@ use http_body_util::Full;
 use serde_json::json;
 use support::*;
 use tower::ServiceExt;
-use tower_jwt_auth::{
-    Algorithm, JwtAuthLayer, Key, KeyRing, KeySet, Rejection, RevocationList, SigningKey,
-};
+use tower_jwt_auth::key::{KeyRing, KeySet};
+use tower_jwt_auth::rejection::Rejection;
+use tower_jwt_auth::revocation::RevocationList;
+use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, SigningKey};
 
 #[tokio::test]
 async fn valid_access_token_reaches_the_service_with_its_claims() {
@@ -269,6 +270,113 @@ async fn cookie_and_query_sources_are_opt_in() {
 }
 
 #[tokio::test]
+async fn an_empty_cookie_is_no_credentials_in_either_mode() {
+    let emptied = || {
+        Request::builder()
+            .header("cookie", "theme=dark; access=")
+            .body(Full::default())
+            .unwrap()
+    };
+    let required = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
+        .cookie("access")
+        .build()
+        .unwrap();
+    send(&required, emptied()).await.assert_not_authenticated();
+    let optional = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
+        .cookie("access")
+        .optional()
+        .build()
+        .unwrap();
+    let anonymous = send(&optional, emptied()).await;
+    assert_eq!(anonymous.pair(), (StatusCode::OK, json!({ "sub": null })));
+}
+
+#[tokio::test]
+async fn unsafe_requests_with_a_cookie_token_must_come_from_their_own_origin() {
+    let token = hs256().sign(&access_claims("alice")).unwrap();
+    let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
+        .cookie("access")
+        .build()
+        .unwrap();
+    let request = |method: &str, headers: &[(&str, &str)], by_cookie: bool| {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri("http://api.example/orders")
+            .header("host", "api.example");
+        builder = if by_cookie {
+            builder.header("cookie", format!("access={token}"))
+        } else {
+            builder.header("authorization", format!("Bearer {token}"))
+        };
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(Full::default()).unwrap()
+    };
+    for method in ["POST", "PUT", "PATCH", "DELETE"] {
+        for headers in [
+            &[][..],
+            &[("sec-fetch-site", "cross-site")],
+            &[("sec-fetch-site", "same-site")],
+            &[("origin", "https://evil.example")],
+            &[("origin", "null")],
+        ] {
+            let refused = send(&layer, request(method, headers, true)).await;
+            assert_eq!(
+                refused.pair(),
+                (
+                    StatusCode::FORBIDDEN,
+                    json!({ "detail": "Cross-site request refused" })
+                ),
+                "{method} {headers:?}"
+            );
+            assert_eq!(refused.challenge(), None);
+            // The same token in the header needs no check.
+            send(&layer, request(method, headers, false))
+                .await
+                .assert_ok("alice");
+        }
+        send(
+            &layer,
+            request(method, &[("sec-fetch-site", "same-origin")], true),
+        )
+        .await
+        .assert_ok("alice");
+        send(
+            &layer,
+            request(method, &[("origin", "http://api.example")], true),
+        )
+        .await
+        .assert_ok("alice");
+    }
+    // Safe methods are not checked.
+    send(
+        &layer,
+        request("GET", &[("sec-fetch-site", "cross-site")], true),
+    )
+    .await
+    .assert_ok("alice");
+    // An allowed list replaces the Host comparison.
+    let listed = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
+        .cookie("access")
+        .csrf(tower_jwt_auth::csrf::CsrfPolicy::new().allow_origin("https://front.example"))
+        .build()
+        .unwrap();
+    send(
+        &listed,
+        request("POST", &[("origin", "https://front.example")], true),
+    )
+    .await
+    .assert_ok("alice");
+    let refused = send(
+        &listed,
+        request("POST", &[("origin", "http://api.example")], true),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
 async fn optional_mode_passes_anonymous_requests_but_not_bad_tokens() {
     let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
         .optional()
@@ -511,9 +619,9 @@ async fn fractional_dates_are_read_by_one_rule_in_the_validator_and_in_claims() 
     let payload =
         format!(r#"{{"sub":"alice","iat":{iat}.4,"exp":{exp}.6,"scope":"access_token"}}"#);
     let token = raw_hs256(r#"{"alg":"HS256","typ":"JWT"}"#, &payload, SECRET);
-    let verified = tower_jwt_auth::Validator::new(
+    let verified = tower_jwt_auth::validator::Validator::new(
         Key::hmac(Algorithm::HS256, SECRET).unwrap(),
-        tower_jwt_auth::Validation::new(),
+        tower_jwt_auth::validator::Validation::new(),
     )
     .unwrap()
     .validate::<tower_jwt_auth::Claims>(&token)

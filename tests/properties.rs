@@ -7,7 +7,8 @@ use http_body_util::Full;
 use proptest::prelude::*;
 use serde_json::Value;
 use support::*;
-use tower_jwt_auth::{Algorithm, Key, Validation, Validator};
+use tower_jwt_auth::validator::{Validation, Validator};
+use tower_jwt_auth::{Algorithm, Key};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

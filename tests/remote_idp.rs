@@ -23,8 +23,9 @@ use idp::{Mode, Provider, Proxy};
 use serde_json::{Value, json};
 use support::{Answer, answer};
 use tower::ServiceExt;
+use tower_jwt_auth::layer::JwtAuthLayerBuilder;
 use tower_jwt_auth::remote::{FetchError, RemoteError, RemoteKeys, RemoteKeysBuilder};
-use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, JwtAuthLayerBuilder, Key, TrustedIssuer};
+use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, Key, TrustedIssuer};
 
 /// The least time between two refetches for unknown `kid`s in these tests.
 const COOLDOWN: Duration = Duration::from_secs(2);

@@ -577,7 +577,7 @@ async fn jwks_publishes_asymmetric_public_keys_only() {
     )
     .await;
     assert_eq!(jwks.status, StatusCode::OK);
-    let jwk: tower_jwt_auth::jwk::Jwk =
+    let jwk: tower_jwt_auth::key::jwk::Jwk =
         serde_json::from_value(jwks.body["keys"][0].clone()).unwrap();
     assert!(jwks.body["keys"][0].get("d").is_none());
     // Another service verifies our tokens with only the published key.
@@ -736,7 +736,7 @@ async fn an_unknown_user_costs_a_bcrypt_verification_like_a_real_one() {
 async fn issuer_and_audience_are_stamped_and_required_when_configured() {
     let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, support::SECRET).unwrap())
         .issuer("https://auth.example")
-        .audience(tower_jwt_auth::Audience::One("api".into()));
+        .audience(tower_jwt_auth::claims::Audience::One("api".into()));
     let router = app_from(issuer, PasswordHasher::new(4, 1, 8).unwrap()).router;
     call(
         &router,
@@ -782,8 +782,8 @@ async fn a_configured_layer_from_auth_honours_logout() {
     }
     /// Revokes nothing: only here to show that adding a hook keeps auth's own.
     struct Never;
-    impl tower_jwt_auth::Revocation for Never {
-        fn is_revoked(&self, _: &tower_jwt_auth::RegisteredClaims<'_>) -> bool {
+    impl tower_jwt_auth::revocation::Revocation for Never {
+        fn is_revoked(&self, _: &tower_jwt_auth::validator::RegisteredClaims<'_>) -> bool {
             false
         }
     }

@@ -17,7 +17,8 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tower::Layer;
-use tower_jwt_auth::{Algorithm, Claims, GrpcRejection, JwtAuthLayer, Key, RequireScopeLayer};
+use tower_jwt_auth::authorize::RequireScopeLayer;
+use tower_jwt_auth::{Algorithm, Claims, GrpcRejection, JwtAuthLayer, Key};
 
 /// The scope the health service requires in `scoped_server`.
 const SCOPE: &str = "health:read";

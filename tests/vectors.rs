@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 use support::*;
-use tower_jwt_auth::{JwtAuthLayer, Key, TokenError, Validation, Validator};
+use tower_jwt_auth::validator::{TokenError, Validation, Validator};
+use tower_jwt_auth::{JwtAuthLayer, Key};
 
 fn vectors() -> Value {
     serde_json::from_slice(&data("vectors/jws_vectors.json")).unwrap()

@@ -41,6 +41,8 @@ use crate::rejection::{JsonRejection, OnRejection, Rejection};
 /// [`on_rejection`](Self::on_rejection) sets another format: in front of a
 /// tonic server, `.on_rejection(GrpcRejection)` (feature `tonic`) answers
 /// `PERMISSION_DENIED` and `UNAUTHENTICATED` instead of 403 and 401.
+///
+/// [`Layer`]: https://docs.rs/tower-layer/0.3/tower_layer/trait.Layer.html
 pub struct RequireLayer<A, C = Claims, O = JsonRejection> {
     authorize: Arc<A>,
     on_rejection: O,
@@ -132,7 +134,7 @@ impl<C, O> RequireLayer<Scopes, C, O> {
 impl<A, C, O> RequireLayer<A, C, O> {
     /// Reads claims of type `C2` from the extensions: the type the
     /// authentication layer decodes (see
-    /// [`JwtAuthLayerBuilder::claims`](crate::JwtAuthLayerBuilder::claims)).
+    /// [`JwtAuthLayerBuilder::claims`](crate::layer::JwtAuthLayerBuilder::claims)).
     #[must_use]
     pub fn claims<C2>(self) -> RequireLayer<A, C2, O> {
         RequireLayer {

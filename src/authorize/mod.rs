@@ -17,7 +17,7 @@
 //! A valid token without the required scopes gets 403 with
 //! `WWW-Authenticate: Bearer error="insufficient_scope", scope="read write"`
 //! (RFC 6750 §3.1, the scope attribute lists every required scope) and
-//! `{"detail":"Insufficient scope"}`: [`Rejection::InsufficientScope`](crate::Rejection::InsufficientScope). A
+//! `{"detail":"Insufficient scope"}`: [`Rejection::InsufficientScope`](crate::rejection::Rejection::InsufficientScope). A
 //! request without claims (no credentials on an optional layer) gets 401
 //! with a bare `Bearer` challenge. Malformed scope claims (a number, an
 //! object, `null`, an oversized string) grant nothing: 403, never a 500.

@@ -10,7 +10,7 @@
 //! DPoP: <proof>
 //! ```
 //!
-//! Turn it on per layer with [`JwtAuthLayerBuilder::dpop`](crate::JwtAuthLayerBuilder::dpop).
+//! Turn it on per layer with [`JwtAuthLayerBuilder::dpop`](crate::layer::JwtAuthLayerBuilder::dpop).
 //! The layer then checks, on every request, as RFC 9449 §4.3 lists it:
 //! one `DPoP` header, at most [`Dpop::max_proof_len`] long; `typ`
 //! `dpop+jwt`; an `alg` from [`Dpop::algorithms`] (asymmetric only: never
@@ -381,6 +381,15 @@ pub(crate) struct PendingProof {
     jti: String,
 }
 
+/// A token endpoint's proof, checked but for the replay cache.
+#[cfg(feature = "router")]
+#[derive(Debug)]
+pub(crate) struct TokenProof {
+    /// The RFC 7638 thumbprint of the proof's key, to bind the tokens to.
+    pub(crate) jkt: String,
+    jti: String,
+}
+
 /// The parts of a request the DPoP checks read.
 pub(crate) struct RequestHead<'a> {
     pub(crate) method: &'a Method,
@@ -390,6 +399,11 @@ pub(crate) struct RequestHead<'a> {
 
 impl DpopVerifier {
     fn reject(&self, error: DpopError) -> Rejection {
+        Rejection::Dpop(self.rejection(error))
+    }
+
+    /// The refusal for `error`, logged at `debug` level.
+    fn rejection(&self, error: DpopError) -> DpopRejection {
         let nonce = match (&self.nonces, error) {
             (Some(nonces), DpopError::UseNonce) => {
                 HeaderValue::try_from(nonces.current(crate::validator::now())).ok()
@@ -401,7 +415,7 @@ impl DpopVerifier {
             DpopError::InvalidToken(error) => tracing::debug!(%error, "DPoP token refused"),
             error => tracing::debug!(?error, "DPoP request refused"),
         }
-        Rejection::Dpop(self.challenges.reject(error, nonce))
+        self.challenges.reject(error, nonce)
     }
 
     /// The rejection of a request without credentials.
@@ -462,7 +476,7 @@ impl DpopVerifier {
             None => return Err(self.reject(DpopError::InvalidToken(TokenError::Malformed))),
         };
         let proof = self
-            .verify_proof(token, request)
+            .verify_proof(Some(token), request)
             .map_err(|error| self.reject(error))?;
         if proof.jkt != jkt {
             return Err(self.reject(DpopError::InvalidProof(ProofError::KeyMismatch)));
@@ -473,7 +487,7 @@ impl DpopVerifier {
     /// The request's proof, checked against the request.
     fn verify_proof(
         &self,
-        token: &[u8],
+        token: Option<&[u8]>,
         request: &RequestHead<'_>,
     ) -> Result<proof::CheckedProof, DpopError> {
         let mut proofs = request.headers.get_all(DPOP).iter();
@@ -502,7 +516,7 @@ impl DpopVerifier {
                 algorithms: &self.algorithms,
                 method: request.method,
                 url: &url,
-                token: Some(token),
+                token,
                 now,
                 max_age: self.max_age,
                 leeway: self.leeway,
@@ -517,18 +531,64 @@ impl DpopVerifier {
     /// Enters the proof of a request whose token verified into the replay
     /// cache.
     pub(crate) fn record(&self, proof: PendingProof) -> Result<(), Rejection> {
-        match self.replay.insert(&proof.jti, crate::validator::now()) {
+        self.enter(&proof.jti).map_err(Rejection::Dpop)
+    }
+
+    /// Enters `jti` into the replay cache.
+    fn enter(&self, jti: &str) -> Result<(), DpopRejection> {
+        match self.replay.insert(jti, crate::validator::now()) {
             Ok(()) => Ok(()),
             Err(ReplayError::Replayed) => {
-                Err(self.reject(DpopError::InvalidProof(ProofError::Replayed)))
+                Err(self.rejection(DpopError::InvalidProof(ProofError::Replayed)))
             }
             Err(ReplayError::Full) => {
                 tracing::warn!(
                     capacity = self.replay.capacity(),
                     "DPoP replay cache full: refusing new proofs until entries expire"
                 );
-                Err(self.reject(DpopError::InvalidProof(ProofError::ReplayCacheFull)))
+                Err(self.rejection(DpopError::InvalidProof(ProofError::ReplayCacheFull)))
             }
         }
+    }
+
+    /// Whether every request must come with DPoP ([`Dpop::required`]).
+    #[cfg(feature = "router")]
+    pub(crate) fn is_required(&self) -> bool {
+        self.required
+    }
+
+    /// The proof of a request to a token endpoint (the router's login and
+    /// refresh), which comes without an access token and so without `ath`:
+    /// `None` when no `DPoP` header came, else the proof checked as the layer
+    /// checks one, but for the replay cache, which it enters with
+    /// [`record_token_proof`](Self::record_token_proof) once the request's
+    /// credentials verified.
+    #[cfg(feature = "router")]
+    pub(crate) fn token_proof(
+        &self,
+        request: &RequestHead<'_>,
+    ) -> Result<Option<TokenProof>, DpopRejection> {
+        if request.headers.get(DPOP).is_none() {
+            return Ok(None);
+        }
+        let proof = self
+            .verify_proof(None, request)
+            .map_err(|error| self.rejection(error))?;
+        Ok(Some(TokenProof {
+            jkt: proof.jkt,
+            jti: proof.jti,
+        }))
+    }
+
+    /// Enters a token endpoint's proof into the replay cache.
+    #[cfg(feature = "router")]
+    pub(crate) fn record_token_proof(&self, proof: &TokenProof) -> Result<(), DpopRejection> {
+        self.enter(&proof.jti)
+    }
+
+    /// The refusal of a request to a token endpoint.
+    #[cfg(feature = "router")]
+    pub(crate) fn token_rejection(&self, error: DpopError) -> DpopRejection {
+        self.rejection(error)
     }
 }

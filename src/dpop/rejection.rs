@@ -172,7 +172,7 @@ impl DpopRejection {
         }
     }
 
-    /// The JSON body of [`JsonRejection`](crate::JsonRejection).
+    /// The JSON body of [`JsonRejection`](crate::rejection::JsonRejection).
     pub(crate) fn json_body(&self) -> &'static [u8] {
         match self.detail() {
             "Not authenticated" => br#"{"detail":"Not authenticated"}"#,

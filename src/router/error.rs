@@ -40,6 +40,10 @@ pub enum AuthError {
     /// The refresh token is invalid, used, or revoked (401).
     #[error("Invalid refresh token")]
     InvalidRefresh,
+    /// An unsafe request authenticated by a cookie, or a login, that the
+    /// browser said another origin sent (403); see [`csrf`](crate::csrf).
+    #[error("Cross-site request refused")]
+    CrossSite,
     /// Too many attempts (429).
     #[error("Too many attempts, try again later")]
     Throttled {
@@ -52,6 +56,11 @@ pub enum AuthError {
     /// The store cannot be reached (503).
     #[error("Service unavailable")]
     Unavailable,
+    /// A DPoP proof at login or refresh was refused, or a refresh of a
+    /// DPoP-bound family came without a proof by its key (401, with a
+    /// `DPoP` challenge).
+    #[error("{}", .0.detail())]
+    Dpop(crate::dpop::DpopRejection),
 }
 
 impl AuthError {
@@ -67,8 +76,10 @@ impl AuthError {
             | Self::NotAuthenticated
             | Self::RefreshExpired
             | Self::InvalidRefresh => StatusCode::UNAUTHORIZED,
+            Self::CrossSite => StatusCode::FORBIDDEN,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Busy | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Dpop(rejection) => rejection.status(),
         }
     }
 }
@@ -108,6 +119,12 @@ impl IntoResponse for AuthError {
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer error=\"invalid_token\""),
                 );
+            }
+            Self::Dpop(rejection) => {
+                headers.insert(WWW_AUTHENTICATE, rejection.challenge());
+                if let Some(nonce) = rejection.nonce() {
+                    headers.insert(crate::dpop::DPOP_NONCE, nonce.clone());
+                }
             }
             _ => {}
         }

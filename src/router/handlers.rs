@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Auth;
 use super::body::{JsonBody, RawBody, parse};
+use super::dpop::Proof;
 use super::error::AuthError;
 use super::log_limit::LogLimit;
 use crate::claims::Claims;
@@ -19,7 +20,7 @@ use crate::error::TokenError;
 use crate::issuer::{RefreshClaims, random_id};
 use crate::password::HashError;
 use crate::source::bearer;
-use crate::store::{CreateUser, NewFamily, RefreshTokenStore, Rotation, UserStore};
+use crate::store::{CreateUser, NewFamily, RefreshTokenStore, Rotation, User, UserStore};
 use crate::validator::now;
 
 #[cfg(feature = "openapi")]
@@ -68,7 +69,8 @@ pub struct TokenResponse {
     pub access_token: String,
     /// The refresh token: single use, rotated on every refresh.
     pub refresh_token: String,
-    /// Always `bearer`.
+    /// `DPoP` when the tokens are bound to the key of the request's DPoP
+    /// proof, else `bearer`.
     #[cfg_attr(feature = "openapi", schema(example = "bearer"))]
     pub token_type: String,
     /// Seconds until the access token expires.
@@ -92,7 +94,7 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-fn unavailable<E: std::error::Error>(error: E) -> AuthError {
+pub(super) fn unavailable<E: std::error::Error>(error: E) -> AuthError {
     tracing::error!(error = %error, "auth store unavailable");
     AuthError::Unavailable
 }
@@ -205,6 +207,7 @@ async fn sign_up<S: UserStore + RefreshTokenStore>(
 #[cfg_attr(feature = "openapi", utoipa::path(
     post, path = "/login", tag = "auth",
     request_body = Credentials,
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449) for this request: the tokens are then bound to its key. Required for a family bound to a key, and always when the app requires DPoP.")),
     responses(
         (status = 200, description = "Logged in", body = TokenResponse, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 401, description = "Invalid username or password", body = ErrorBody, headers(("WWW-Authenticate" = String))),
@@ -216,16 +219,18 @@ pub(super) async fn login<S: UserStore + RefreshTokenStore>(
     State(auth): State<Arc<Auth<S>>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
+    proof: Proof,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, AuthError> {
     let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
-    held(&auth, log_in(&auth, peer, &headers, body).await).await
+    held(&auth, log_in(&auth, peer, &headers, proof, body).await).await
 }
 
 async fn log_in<S: UserStore + RefreshTokenStore>(
     auth: &Auth<S>,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
+    proof: Proof,
     body: Credentials,
 ) -> Result<Response, AuthError> {
     // Before the store and bcrypt: a throttled attempt costs almost nothing.
@@ -258,6 +263,7 @@ async fn log_in<S: UserStore + RefreshTokenStore>(
         tracing::info!(username = %user.username, "login failed");
         return Err(AuthError::InvalidCredentials);
     }
+    let jkt = proof.bind(auth, None)?;
     if auth.hasher.needs_rehash(&user.password_hash) {
         match auth.hasher.hash(&body.password).await {
             Ok(hash) => {
@@ -282,26 +288,38 @@ async fn log_in<S: UserStore + RefreshTokenStore>(
         .await
         .map_err(unavailable)?;
     tracing::info!(username = %user.username, "login succeeded");
-    tokens(auth, &user.username, &family, &jti, now, expires_at)
+    tokens(auth, &user, &family, &jti, now, expires_at, jkt.as_deref())
 }
 
+/// The token response; with `jkt`, both tokens bound to that DPoP key.
 fn tokens<S>(
     auth: &Auth<S>,
-    sub: &str,
+    user: &User,
     family: &str,
     jti: &str,
     now: u64,
     family_exp: u64,
+    jkt: Option<&str>,
 ) -> Result<Response, AuthError> {
-    let access = auth.issuer.access(sub, now).map_err(signing)?;
+    let sub = user.username.as_str();
+    let extra = auth.access_claims(user);
+    let access = auth
+        .issuer
+        .access_with_bound(sub, &extra, now, jkt)
+        .map_err(signing)?;
     let refresh_token = auth
         .issuer
-        .refresh(sub, family, jti, now, family_exp)
+        .refresh_bound(sub, family, jti, now, family_exp, jkt)
         .map_err(signing)?;
+    if let Some(cookies) = &auth.cookies {
+        let expires_in = access.exp.saturating_sub(now);
+        let refresh_in = family_exp.saturating_sub(now);
+        return Ok(cookies.tokens_response(&access.token, expires_in, &refresh_token, refresh_in));
+    }
     let body = TokenResponse {
         access_token: access.token,
         refresh_token,
-        token_type: "bearer".to_owned(),
+        token_type: if jkt.is_some() { "DPoP" } else { "bearer" }.to_owned(),
         expires_in: access.exp.saturating_sub(now),
     };
     let mut response = Json(body).into_response();
@@ -311,7 +329,7 @@ fn tokens<S>(
     Ok(response)
 }
 
-fn refresh_claims<S>(auth: &Auth<S>, token: &str) -> Result<RefreshClaims, AuthError> {
+pub(super) fn refresh_claims<S>(auth: &Auth<S>, token: &str) -> Result<RefreshClaims, AuthError> {
     auth.refresh_validator
         .validate::<RefreshClaims>(token)
         .map(|verified| verified.claims)
@@ -324,11 +342,25 @@ fn refresh_claims<S>(auth: &Auth<S>, token: &str) -> Result<RefreshClaims, AuthE
         })
 }
 
-async fn rotate<S: UserStore + RefreshTokenStore>(
+pub(super) async fn rotate<S: UserStore + RefreshTokenStore>(
     auth: &Auth<S>,
     token: &str,
+    proof: Proof,
 ) -> Result<Response, AuthError> {
     let claims = refresh_claims(auth, token)?;
+    // Before the store: a refresh the binding refuses consumes nothing.
+    let jkt = proof.bind(auth, claims.cnf.as_ref())?;
+    // The user as stored now: a deleted user's refresh fails before
+    // anything changes, and the access token's extra claims are fresh.
+    let Some(user) = auth
+        .store
+        .find_user(&claims.sub)
+        .await
+        .map_err(unavailable)?
+    else {
+        tracing::info!(username = %claims.sub, "refresh for an unknown user refused");
+        return Err(AuthError::InvalidRefresh);
+    };
     let next = random_id();
     let now = now();
     match auth
@@ -337,7 +369,15 @@ async fn rotate<S: UserStore + RefreshTokenStore>(
         .await
         .map_err(unavailable)?
     {
-        Rotation::Rotated => tokens(auth, &claims.sub, &claims.fam, &next, now, claims.exp),
+        Rotation::Rotated => tokens(
+            auth,
+            &user,
+            &claims.fam,
+            &next,
+            now,
+            claims.exp,
+            jkt.as_deref(),
+        ),
         Rotation::Expired => Err(AuthError::RefreshExpired),
         Rotation::Reused => {
             tracing::warn!(username = %claims.sub, "refresh token reuse detected; family revoked");
@@ -353,6 +393,7 @@ fn header_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
 
 #[cfg_attr(feature = "openapi", utoipa::path(
     get, path = "/refresh_token", tag = "auth",
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449) for this request: the tokens are then bound to its key. Required for a family bound to a key, and always when the app requires DPoP.")),
     description = "Rotates the refresh token sent as bearer: a new access token and the next refresh token.",
     security(("refresh_token" = [])),
     responses(
@@ -365,13 +406,15 @@ fn header_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
 pub(super) async fn refresh_from_header<S: UserStore + RefreshTokenStore>(
     State(auth): State<Arc<Auth<S>>>,
     headers: HeaderMap,
+    proof: Proof,
 ) -> Result<Response, AuthError> {
     let token = header_token(&headers)?.ok_or(AuthError::NotAuthenticated)?;
-    rotate(&auth, token).await
+    rotate(&auth, token, proof).await
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(
     post, path = "/refresh", tag = "auth",
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449) for this request: the tokens are then bound to its key. Required for a family bound to a key, and always when the app requires DPoP.")),
     description = "Rotates the refresh token sent in the body: a new access token and the next refresh token.",
     request_body = RefreshRequest,
     responses(
@@ -382,9 +425,10 @@ pub(super) async fn refresh_from_header<S: UserStore + RefreshTokenStore>(
 ))]
 pub(super) async fn refresh_from_body<S: UserStore + RefreshTokenStore>(
     State(auth): State<Arc<Auth<S>>>,
+    proof: Proof,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Response, AuthError> {
-    rotate(&auth, &body.refresh_token).await
+    rotate(&auth, &body.refresh_token, proof).await
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(

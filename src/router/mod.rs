@@ -9,12 +9,23 @@
 //! | `POST /logout` (token as bearer and/or `{refresh_token}`) | 204 | 401 |
 //! | `GET /.well-known/jwks.json` (asymmetric keys only) | 200 JWKS | — |
 //!
+//! With [`AuthBuilder::dpop`], login and refresh bind tokens to the key of a
+//! `DPoP` proof that comes along (RFC 9449 §5), and [`Auth::layer`] accepts
+//! them; see [`AuthBuilder::dpop`].
+//! With [`AuthBuilder::cookies`], login and refresh set the tokens as
+//! `HttpOnly` cookies and refresh and logout read them, behind a CSRF check
+//! (see [`CookieConfig`]). With [`AuthBuilder::access_claims`], access
+//! tokens carry claims chosen from the user's stored attributes, read again
+//! at every refresh.
+//!
 //! Refresh tokens are single-use and rotate; presenting a used one revokes
 //! its whole family (RFC 9700 §4.14.2). A family expires a fixed time after
 //! login. Usernames are compared exactly as sent: no case folding or Unicode
 //! normalisation, so `Alice` and `alice` are two accounts.
 
 mod body;
+mod cookies;
+mod dpop;
 mod error;
 mod handlers;
 mod log_limit;
@@ -29,20 +40,22 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+pub use cookies::{CookieConfig, SameSite};
 pub use error::{AuthError, ErrorBody};
 pub use handlers::{Credentials, RefreshRequest, SignupResponse, TokenResponse};
 #[cfg(feature = "openapi")]
-pub use openapi::{ApiDoc, BEARER, BearerRejections, REFRESH_BEARER};
+pub use openapi::{ApiDoc, BEARER, BearerRejections, DPOP, DPOP_PROOF, REFRESH_BEARER};
 pub use throttle::{LoginThrottle, RateLimit};
 
 use crate::claims::REFRESH_TOKEN;
+use crate::dpop::{Dpop, DpopVerifier};
 use crate::error::BuildError;
 use crate::issuer::TokenIssuer;
 use crate::key::{KeyRing, KeySet};
 use crate::layer::{JwtAuthLayer, JwtAuthLayerBuilder};
 use crate::password::{BCRYPT_MAX_PASSWORD_LEN, DEFAULT_BCRYPT_COST, PasswordHasher};
 use crate::revocation::RevocationList;
-use crate::store::{RefreshTokenStore, UserStore};
+use crate::store::{Attributes, RefreshTokenStore, User, UserStore};
 use crate::validator::{Validation, Validator};
 
 /// The default request-body limit of the auth routes: 16 KiB.
@@ -74,7 +87,18 @@ pub struct Auth<S> {
     pub(crate) body_limit: usize,
     pub(crate) throttle: throttle::Throttle,
     pub(crate) hold_refusals: Duration,
+    /// The DPoP configuration of every layer over this service's tokens.
+    dpop: Option<Dpop>,
+    /// The proof checks of login and refresh, with their own replay cache.
+    pub(crate) token_dpop: Option<DpopVerifier>,
+    /// The cookie mode, when on.
+    pub(crate) cookies: Option<CookieConfig>,
+    /// Chooses the extra claims of access tokens from the user.
+    access_claims: Option<AccessClaimsHook>,
 }
+
+/// See [`AuthBuilder::access_claims`].
+type AccessClaimsHook = Arc<dyn Fn(&User) -> Attributes + Send + Sync>;
 
 impl<S> std::fmt::Debug for Auth<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -87,7 +111,6 @@ impl<S> std::fmt::Debug for Auth<S> {
 
 /// Builds an [`Auth`].
 #[must_use]
-#[derive(Debug)]
 pub struct AuthBuilder<S> {
     store: S,
     issuer: TokenIssuer,
@@ -100,6 +123,22 @@ pub struct AuthBuilder<S> {
     leeway: Duration,
     throttle: LoginThrottle,
     hold_refusals: Duration,
+    dpop: Option<Dpop>,
+    cookies: Option<CookieConfig>,
+    access_claims: Option<AccessClaimsHook>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for AuthBuilder<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthBuilder")
+            .field("store", &self.store)
+            .field("issuer", &self.issuer)
+            .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("dpop", &self.dpop)
+            .field("cookies", &self.cookies)
+            .field("access_claims", &self.access_claims.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: UserStore + RefreshTokenStore> Auth<S> {
@@ -122,6 +161,9 @@ impl<S: UserStore + RefreshTokenStore> Auth<S> {
             leeway: crate::validator::DEFAULT_LEEWAY,
             throttle: LoginThrottle::default(),
             hold_refusals: DEFAULT_HOLD_REFUSALS,
+            dpop: None,
+            cookies: None,
+            access_claims: None,
         }
     }
 
@@ -130,10 +172,18 @@ impl<S: UserStore + RefreshTokenStore> Auth<S> {
     pub fn router(self: &Arc<Self>) -> Router {
         let mut router = Router::new()
             .route("/signup", post(handlers::signup::<S>))
-            .route("/login", post(handlers::login::<S>))
-            .route("/refresh_token", get(handlers::refresh_from_header::<S>))
-            .route("/refresh", post(handlers::refresh_from_body::<S>))
-            .route("/logout", post(handlers::logout::<S>));
+            .route("/refresh_token", get(handlers::refresh_from_header::<S>));
+        router = if self.cookies.is_some() {
+            router
+                .route("/login", post(cookies::login::<S>))
+                .route("/refresh", post(cookies::refresh::<S>))
+                .route("/logout", post(cookies::logout::<S>))
+        } else {
+            router
+                .route("/login", post(handlers::login::<S>))
+                .route("/refresh", post(handlers::refresh_from_body::<S>))
+                .route("/logout", post(handlers::logout::<S>))
+        };
         if self.issuer.key().public_jwk().is_some() {
             router = router.route("/.well-known/jwks.json", get(handlers::jwks::<S>));
         }
@@ -158,10 +208,34 @@ impl<S> Auth<S> {
     /// rejection format, cache, more issuers.
     ///
     /// The hook that logout feeds stays whatever else is set:
-    /// [`JwtAuthLayerBuilder::revocation`](crate::JwtAuthLayerBuilder::revocation)
-    /// adds hooks, it replaces none.
+    /// [`JwtAuthLayerBuilder::revocation`](crate::layer::JwtAuthLayerBuilder::revocation)
+    /// adds hooks, it replaces none. With [`AuthBuilder::dpop`], the builder
+    /// starts with that DPoP configuration (each layer built has its own
+    /// replay cache).
+    ///
+    /// In cookie mode ([`AuthBuilder::cookies`]) it also reads the access
+    /// cookie, with the cookie mode's CSRF policy.
     pub fn layer_builder(&self) -> JwtAuthLayerBuilder {
-        layer_builder(&self.keys, &self.access_rules, &self.revoked)
+        layer_builder(
+            &self.keys,
+            &self.access_rules,
+            &self.revoked,
+            self.dpop.as_ref(),
+            self.cookies.as_ref(),
+        )
+    }
+
+    /// The cookie mode's configuration, when it is on.
+    pub fn cookie_config(&self) -> Option<&CookieConfig> {
+        self.cookies.as_ref()
+    }
+
+    /// The extra claims of `user`'s access tokens: what the hook of
+    /// [`AuthBuilder::access_claims`] chooses, none without one.
+    pub(crate) fn access_claims(&self, user: &User) -> Attributes {
+        self.access_claims
+            .as_ref()
+            .map_or_else(Attributes::new, |hook| hook(user))
     }
 
     /// The access-token validator (the one [`Auth::layer`] uses).
@@ -185,10 +259,22 @@ fn layer_builder(
     keys: &KeyRing,
     rules: &Validation,
     revoked: &Arc<RevocationList>,
+    dpop: Option<&Dpop>,
+    cookies: Option<&CookieConfig>,
 ) -> JwtAuthLayerBuilder {
-    JwtAuthLayer::builder(keys.clone())
+    let builder = JwtAuthLayer::builder(keys.clone())
         .validation(rules.clone())
-        .revocation(revoked.clone())
+        .revocation(revoked.clone());
+    let builder = match dpop {
+        Some(dpop) => builder.dpop(dpop.clone()),
+        None => builder,
+    };
+    match cookies {
+        Some(config) => builder
+            .cookie(config.access_cookie_name())
+            .csrf(config.csrf_policy().clone()),
+        None => builder,
+    }
 }
 
 impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
@@ -248,6 +334,75 @@ impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
         self
     }
 
+    /// DPoP (RFC 9449): login and refresh bind tokens to the key of a
+    /// `DPoP` proof that comes along, and the layers of [`Auth::layer`] and
+    /// [`Auth::layer_builder`] accept those tokens with proofs by that key.
+    ///
+    /// `dpop`'s base URL is where clients reach the app (see [the base
+    /// URL](crate::dpop#the-base-url)): a proof at login names
+    /// `<base>/login` (with the prefix the router is nested under, which
+    /// the router reads from axum's `OriginalUri`). Its algorithms, ages,
+    /// nonces and replay capacity apply to the token endpoints as to the
+    /// layers; the token endpoints keep their own replay cache. A proof
+    /// there has no `ath` (no access token comes along), and enters the
+    /// replay cache once the password or the refresh token verified.
+    ///
+    /// A request without a proof gets bearer tokens as before, unless
+    /// [`Dpop::required`]: then login and refresh refuse it (401
+    /// `invalid_dpop_proof`), and the layers refuse bearer tokens. A
+    /// refresh token bound to a key needs a proof by that key, whatever
+    /// the setting: 401 `invalid_dpop_proof` without one or with another
+    /// key's. The family's binding travels in its refresh tokens' `cnf`
+    /// claim; the store is not involved (see the router's `dpop` module).
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
+    /// Chooses, from the user as the store returns it, the extra claims of
+    /// the user's access tokens, for example roles from
+    /// [`User::attributes`]. Login and refresh both call it, and refresh
+    /// reads the user from the store again first: a role removed with
+    /// [`UserStore::set_attributes`] is gone from the next refreshed token,
+    /// and the refresh of a user no longer in the store fails (401).
+    ///
+    /// The hook cannot override what the issuer sets: claims named in
+    /// [`RESERVED_CLAIMS`](crate::issuer::RESERVED_CLAIMS) (`sub`, `exp`, `iat`,
+    /// `jti`, `scope`, `iss`, `aud`, `cnf`, …) are dropped and logged by
+    /// name. It runs on the async executor: keep it to picking and copying.
+    ///
+    /// ```
+    /// # use tower_jwt_auth::{Algorithm, Auth, SigningKey, TokenIssuer, store::MemoryStore};
+    /// # let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, b"a secret of at least thirty-two bytes!!")?);
+    /// let auth = Auth::builder(issuer, MemoryStore::new())
+    ///     .access_claims(|user| {
+    ///         user.attributes
+    ///             .iter()
+    ///             .filter(|(name, _)| name.as_str() == "roles")
+    ///             .map(|(name, value)| (name.clone(), value.clone()))
+    ///             .collect()
+    ///     })
+    ///     .build()?;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn access_claims<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&User) -> Attributes + Send + Sync + 'static,
+    {
+        self.access_claims = Some(Arc::new(hook));
+        self
+    }
+
+    /// Turns on the cookie mode for browser apps: login and refresh set the
+    /// tokens as `HttpOnly` cookies, refresh and logout read them, logout
+    /// clears them, the layers of [`Auth`] read the access cookie, and
+    /// every unsafe request a cookie authenticates must pass the CSRF check
+    /// of [`csrf`](crate::csrf). See [`CookieConfig`].
+    pub fn cookies(mut self, config: CookieConfig) -> Self {
+        self.cookies = Some(config);
+        self
+    }
+
     /// Also accepts tokens verified by `key` (for example the previous
     /// signing key during a rotation).
     pub fn accept_key(mut self, key: crate::key::Key) -> Self {
@@ -261,7 +416,9 @@ impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
     ///
     /// [`BuildError::BcryptCost`] for a bcrypt cost outside 4..=31,
     /// [`BuildError::PasswordBounds`] for password bounds that
-    /// [`AuthBuilder::password_len`] refuses.
+    /// [`AuthBuilder::password_len`] refuses, the DPoP errors of
+    /// [`JwtAuthLayerBuilder::build`] for a [`Dpop`] it refuses,
+    /// [`BuildError::Cookies`] for a [`CookieConfig`] with bad names or paths.
     pub fn build(self) -> Result<Arc<Auth<S>>, BuildError> {
         let (min_password, max_password) = self.password_len;
         if min_password == 0
@@ -293,8 +450,19 @@ impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
             };
             access_rules = access_rules.audiences(list);
         }
+        if let Some(cookies) = &self.cookies {
+            cookies.validate()?;
+        }
         let revoked = Arc::new(RevocationList::new());
-        let layer = layer_builder(&keys, &access_rules, &revoked).build()?;
+        let layer = layer_builder(
+            &keys,
+            &access_rules,
+            &revoked,
+            self.dpop.as_ref(),
+            self.cookies.as_ref(),
+        )
+        .build()?;
+        let token_dpop = self.dpop.clone().map(Dpop::build).transpose()?;
         let refresh_rules = Validation::new()
             .leeway(self.leeway)
             .token_type("scope", REFRESH_TOKEN);
@@ -314,6 +482,10 @@ impl<S: UserStore + RefreshTokenStore> AuthBuilder<S> {
             body_limit: self.body_limit,
             throttle: self.throttle.build(),
             hold_refusals: self.hold_refusals,
+            dpop: self.dpop,
+            token_dpop,
+            cookies: self.cookies,
+            access_claims: self.access_claims,
         }))
     }
 }

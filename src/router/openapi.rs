@@ -38,7 +38,7 @@ use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Components, OpenApi as Document, Ref, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
@@ -51,6 +51,18 @@ pub const BEARER: &str = "bearer";
 /// The security scheme of refresh tokens, for `GET /refresh_token` and
 /// `POST /logout`.
 pub const REFRESH_BEARER: &str = "refresh_token";
+
+/// The security scheme of DPoP-bound access tokens (RFC 9449):
+/// `Authorization: DPoP <access_token>`. Use it together with
+/// [`DPOP_PROOF`]: `security((DPOP = [], DPOP_PROOF = []))`.
+///
+/// An `apiKey` in the `Authorization` header: OpenAPI's `http` schemes name
+/// the authentication scheme, and utoipa's list of them has no `DPoP`.
+pub const DPOP: &str = "dpop";
+
+/// The security scheme of the DPoP proof that comes with a DPoP-bound
+/// access token: an `apiKey` in the `DPoP` header.
+pub const DPOP_PROOF: &str = "dpop_proof";
 
 /// The JWKS route, present only with an asymmetric signing key.
 const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -89,7 +101,7 @@ impl<S> Auth<S> {
     }
 }
 
-/// Adds the two bearer schemes to the components.
+/// Adds the two bearer schemes and the two DPoP schemes to the components.
 struct SecuritySchemes;
 
 impl Modify for SecuritySchemes {
@@ -111,6 +123,22 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme(
             REFRESH_BEARER,
             scheme("The `refresh_token` from `/login` or a refresh; single use."),
+        );
+        components.add_security_scheme(
+            DPOP,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`DPoP <access_token>`: an access token bound to a DPoP key (`token_type` `DPoP` \
+                 from `/login` or a refresh), with a proof by that key in the `DPoP` header.",
+            ))),
+        );
+        components.add_security_scheme(
+            DPOP_PROOF,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "DPoP",
+                "A DPoP proof (RFC 9449 §4) for this request: a fresh JWT signed by the key the \
+                 access token is bound to, over the method, the URL and the token's hash (`ath`).",
+            ))),
         );
     }
 }

@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use serde::de::{DeserializeOwned, DeserializeSeed};
 
-use crate::error::{BuildError, TokenError};
+use crate::error::BuildError;
+pub use crate::error::TokenError;
 use crate::jws::{self, Compact, Header};
 use crate::key::{KeyRing, algorithm_from_name};
 use crate::revocation::{NoRevocation, Revocation};

@@ -191,10 +191,22 @@ impl Provider {
     ///
     /// When the provider does not answer 200 with an `access_token`.
     pub async fn token(&self, resource: &str) -> String {
-        let discovery = self.discovery().await;
-        let endpoint = discovery["token_endpoint"]
+        let body = self.token_response(resource, None).await;
+        body["access_token"]
             .as_str()
-            .expect("discovery has a token_endpoint");
+            .expect("the token response has an access_token")
+            .to_owned()
+    }
+
+    /// The whole token response of the client credentials grant for `resource`, with a
+    /// `DPoP` proof header when one is given (for [`Provider::token_endpoint`], `POST`): the
+    /// provider then binds the token to the proof's key (`cnf.jkt`, `token_type` `DPoP`).
+    ///
+    /// # Panics
+    ///
+    /// When the provider does not answer 200 with JSON.
+    pub async fn token_response(&self, resource: &str, dpop: Option<&str>) -> Value {
+        let endpoint = self.token_endpoint().await;
         let path = endpoint
             .parse::<http::Uri>()
             .expect("token_endpoint is a URL")
@@ -206,20 +218,27 @@ impl Provider {
             form_encode(SCOPE),
             form_encode(resource)
         );
-        let request = Request::post(path)
+        let mut request = Request::post(path)
             .header("host", self.addr.to_string())
             .header("authorization", format!("Basic {basic}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(Full::new(Bytes::from(form)))
-            .unwrap();
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(proof) = dpop {
+            request = request.header("dpop", proof);
+        }
+        let request = request.body(Full::new(Bytes::from(form))).unwrap();
         let (status, body) = send(self.addr, request)
             .await
             .expect("the token endpoint answers");
         assert_eq!(status, 200, "token for {resource}: {body}");
-        let body: Value = serde_json::from_str(&body).expect("a JSON token response");
-        body["access_token"]
+        serde_json::from_str(&body).expect("a JSON token response")
+    }
+
+    /// The token endpoint its discovery document names (asked directly: the provider's own
+    /// address), the `htu` of a proof for it.
+    pub async fn token_endpoint(&self) -> String {
+        self.discovery().await["token_endpoint"]
             .as_str()
-            .expect("the token response has an access_token")
+            .expect("discovery has a token_endpoint")
             .to_owned()
     }
 

@@ -1,6 +1,6 @@
 // A throwaway OAuth 2.0 authorization server for the end-to-end tests of remote JWKS
-// verification: oidc-provider 9 with the client credentials grant, resource indicators and
-// JWT access tokens (RFC 9068), on 127.0.0.1 and a port the system picks.
+// verification: oidc-provider 9 with the client credentials grant, resource indicators,
+// JWT access tokens (RFC 9068) and DPoP (RFC 9449), on 127.0.0.1 and a port the system picks.
 //
 // Environment:
 //   ISSUER      the issuer URL (the tests' loopback proxy in front of this server)
@@ -73,6 +73,9 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    // On by default in oidc-provider 9; named here because tests/dpop_idp.rs relies on it:
+    // a token request with a DPoP proof gets a token bound to its key (`cnf.jkt`).
+    dPoP: { enabled: true },
     resourceIndicators: {
       enabled: true,
       async getResourceServerInfo(_ctx, resourceIndicator, _client) {

@@ -18,11 +18,28 @@
 //! - `DATABASE_URL`: `sqlite://auth.db` by default (created on first run);
 //!   `postgres://…` selects PostgreSQL.
 //! - `HOST`, `PORT`: 127.0.0.1 and 8000 by default.
+//! - `PUBLIC_URL`: where clients reach the server, `http://HOST:PORT` by default (the port
+//!   the server got, with `PORT=0`); set it behind a proxy (`https://api.example.com`). DPoP proofs (RFC 9449) name URLs under it:
+//!   `/login` and the refreshes bind tokens to the key of a `DPoP` proof that comes along,
+//!   and `/secret` takes such tokens as `Authorization: DPoP <token>` with a fresh proof
+//!   (bearer tokens keep working).
 //! - `ACCESS_TOKEN_MINUTES` (30), `REFRESH_TOKEN_HOURS` (10), `BCRYPT_COST` (12).
 //! - `TRUSTED_PROXY`: comma-separated addresses of reverse proxies whose `X-Forwarded-For`
 //!   names the client for login throttling (default: none, the peer address counts).
 //! - `LOGIN_THROTTLE`: `off` turns login throttling off (default `on`; the load test turns it
 //!   off to measure the bcrypt queue itself).
+//! - `ADMIN_USERS`: comma-separated usernames whose access tokens carry the role `admin`
+//!   (`"roles": ["admin"]`), which `GET /admin` requires. Roles stored in a user's
+//!   attributes (`{"roles": [...]}`, see `UserStore::set_attributes`) are carried too, and
+//!   read again at every refresh.
+//! - `AUTH_COOKIES`: `on` serves the auth routes at `/auth/...` in cookie mode, for browser
+//!   apps: `/auth/login` and `/auth/refresh` set the tokens as `HttpOnly`, `SameSite=Strict`
+//!   cookies (the refresh cookie with `Path=/auth`), `/auth/logout` clears them, `/secret`
+//!   and `/admin` read the access cookie, and unsafe requests that a cookie authenticates must
+//!   come from the app's own origin (`Sec-Fetch-Site`/`Origin`). Default `off`.
+//! - `COOKIE_SECURE`: `off` drops the cookies' `Secure` attribute, for plain-HTTP
+//!   development (default `on`: browsers then keep the cookies only over HTTPS, or on
+//!   `localhost`).
 //! - `RUST_LOG`: log filter (default `info`). Logs carry ANSI colours only when stdout is
 //!   a terminal and `NO_COLOR` is unset.
 //!
@@ -42,9 +59,12 @@ use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use serde_json::Value;
+use tower_jwt_auth::authorize::{RequireScopeLayer, ScopeSource};
+use tower_jwt_auth::dpop::Dpop;
 use tower_jwt_auth::router::BearerRejections;
-use tower_jwt_auth::router::LoginThrottle;
-use tower_jwt_auth::store::{RefreshTokenStore, UserStore};
+use tower_jwt_auth::router::{CookieConfig, LoginThrottle};
+use tower_jwt_auth::store::{Attributes, RefreshTokenStore, User, UserStore};
 use tower_jwt_auth::{Algorithm, Auth, JwtClaims, SigningKey, TokenIssuer};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
@@ -69,6 +89,15 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Whether logins are throttled (on unless `LOGIN_THROTTLE=off`).
     pub login_throttle: bool,
+    /// Where clients reach the server: the base URL DPoP proofs name (`PUBLIC_URL`);
+    /// `None` for `http://` and [`Config::addr`].
+    pub public_url: Option<String>,
+    /// Users whose access tokens carry the role `admin` (`ADMIN_USERS`).
+    pub admin_users: Vec<String>,
+    /// The cookie mode for browser apps (`AUTH_COOKIES=on`).
+    pub auth_cookies: bool,
+    /// Whether the cookies are `Secure` (on unless `COOKIE_SECURE=off`).
+    pub cookie_secure: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -82,7 +111,20 @@ impl std::fmt::Debug for Config {
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("login_throttle", &self.login_throttle)
+            .field("public_url", &self.public_url)
+            .field("admin_users", &self.admin_users)
+            .field("auth_cookies", &self.auth_cookies)
+            .field("cookie_secure", &self.cookie_secure)
             .finish()
+    }
+}
+
+impl Config {
+    /// Where clients reach the server: `PUBLIC_URL`, else `http://` and [`Config::addr`].
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.addr))
     }
 }
 
@@ -126,9 +168,18 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
     };
     let host = var("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
     let port = number("PORT", 8000)?;
-    let addr = format!("{host}:{port}")
+    let addr: SocketAddr = format!("{host}:{port}")
         .parse()
         .map_err(|_| format!("HOST/PORT do not form an address: {host}:{port}"))?;
+    let public_url = var("PUBLIC_URL");
+    if let Some(url) = &public_url
+        && (!(url.starts_with("http://") || url.starts_with("https://"))
+            || url.contains(['?', '#']))
+    {
+        return Err(format!(
+            "PUBLIC_URL must be an http:// or https:// URL without query or fragment, not {url:?}"
+        ));
+    }
     let bcrypt_cost = u32::try_from(number("BCRYPT_COST", 12)?)
         .map_err(|_| "BCRYPT_COST is too large".to_owned())?;
     if !(4..=31).contains(&bcrypt_cost) {
@@ -150,7 +201,23 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
         Some("off") => false,
         Some(other) => return Err(format!("LOGIN_THROTTLE must be on or off, not {other:?}")),
     };
+    let on_off = |name: &str, default: bool| match var(name).as_deref() {
+        None => Ok(default),
+        Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(format!("{name} must be on or off, not {other:?}")),
+    };
+    let admin_users = var("ADMIN_USERS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect();
     Ok(Config {
+        admin_users,
+        auth_cookies: on_off("AUTH_COOKIES", false)?,
+        cookie_secure: on_off("COOKIE_SECURE", true)?,
         secret,
         database_url: var("DATABASE_URL").unwrap_or_else(|| "sqlite://auth.db".to_owned()),
         addr,
@@ -159,14 +226,15 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
         bcrypt_cost,
         trusted_proxies,
         login_throttle,
+        public_url,
     })
 }
 
 fn rand_secret() -> Vec<u8> {
-    tower_jwt_auth::random_id()
+    tower_jwt_auth::issuer::random_id()
         .into_bytes()
         .into_iter()
-        .chain(tower_jwt_auth::random_id().into_bytes())
+        .chain(tower_jwt_auth::issuer::random_id().into_bytes())
         .collect()
 }
 
@@ -180,7 +248,7 @@ const OPENAPI_JSON: &str = "/openapi.json";
         title = "tower-jwt-auth: the tutorial's app",
         description = "Sign up, log in, then call `/secret` with the access token (the Authorize button)."
     ),
-    paths(notsecret, secret),
+    paths(notsecret, secret, admin),
     tags(
         (name = "auth", description = "Accounts and tokens: sign up, log in, refresh, log out"),
         (name = "app", description = "The tutorial's routes"),
@@ -195,13 +263,55 @@ async fn notsecret() -> Json<&'static str> {
     Json("Not secret data")
 }
 
-#[utoipa::path(post, path = "/secret", tag = "app", security(("bearer" = [])), responses(
-    (status = 200, description = "Only with an access token", body = String, content_type = "application/json"),
+#[utoipa::path(post, path = "/secret", tag = "app", security(("bearer" = []), ("dpop" = [], "dpop_proof" = [])), responses(
+    (status = 200, description = "Only with an access token (a DPoP-bound one with its proof)", body = String, content_type = "application/json"),
     BearerRejections,
 ))]
 async fn secret(JwtClaims(_claims): JwtClaims) -> Json<&'static str> {
     Json("Top Secret data only authorized users can access this info")
 }
+
+#[utoipa::path(get, path = "/admin", tag = "app", security(("bearer" = [])), responses(
+    (status = 200, description = "Only with an access token carrying the role `admin`", body = String, content_type = "application/json"),
+    (status = 403, description = "A valid token without the role `admin`", body = tower_jwt_auth::router::ErrorBody,
+        headers(("WWW-Authenticate" = String, description = "`Bearer error=\"insufficient_scope\", scope=\"admin\"`"))),
+    BearerRejections,
+))]
+async fn admin() -> Json<&'static str> {
+    Json("Admin data only administrators can access")
+}
+
+/// Where the app's tokens carry roles: `"roles": ["admin", ...]`.
+const ROLES: &str = "roles";
+
+/// The role `/admin` requires.
+const ROLES_ADMIN: &str = "admin";
+
+/// The roles of `user`'s access tokens: those stored in its attributes (`roles`, an array of
+/// strings), and `admin` for the users of `ADMIN_USERS`.
+fn roles_of(user: &User, admins: &[String]) -> Attributes {
+    let mut roles: Vec<Value> = user
+        .attributes
+        .get(ROLES)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|role| role.is_string())
+        .cloned()
+        .collect();
+    let admin = Value::from("admin");
+    if admins.contains(&user.username) && !roles.contains(&admin) {
+        roles.push(admin);
+    }
+    let mut claims = Attributes::new();
+    if !roles.is_empty() {
+        claims.insert(ROLES.to_owned(), Value::Array(roles));
+    }
+    claims
+}
+
+/// Where the auth routes are in cookie mode: the refresh cookie's path.
+pub const COOKIE_AUTH_PREFIX: &str = "/auth";
 
 /// The whole app over one store, with its OpenAPI document at `/openapi.json` and Swagger UI
 /// at `/docs`.
@@ -221,25 +331,53 @@ where
     let purge = Extension(Arc::new(AbortOnDrop(
         tokio::spawn(purge_expired_families(store.clone())).abort_handle(),
     )));
-    let auth: Arc<Auth<S>> = Auth::builder(issuer, store)
+    let admins = config.admin_users.clone();
+    let mut builder = Auth::builder(issuer, store)
+        .access_claims(move |user| roles_of(user, &admins))
         .bcrypt_cost(config.bcrypt_cost)
         .login_throttle(if config.login_throttle {
             LoginThrottle::new().trust_forwarded_for(config.trusted_proxies.iter().copied())
         } else {
             LoginThrottle::disabled()
         })
-        .build()?;
+        .dpop(Dpop::new(config.public_url()));
+    if config.auth_cookies {
+        builder = builder.cookies(
+            CookieConfig::new()
+                .refresh_path(COOKIE_AUTH_PREFIX)
+                .secure(config.cookie_secure),
+        );
+    }
+    let auth: Arc<Auth<S>> = builder.build()?;
     let protected = Router::new()
         .route("/secret", post(secret))
         .route_layer(auth.layer());
+    // `/admin`: the claims as JSON, so that the role requirement reads `roles`.
+    let admin_only = Router::new()
+        .route("/admin", get(admin))
+        .route_layer(
+            RequireScopeLayer::all([ROLES_ADMIN])
+                .source(ScopeSource::roles_at([ROLES]))
+                .claims::<Value>(),
+        )
+        .route_layer(auth.layer_builder().claims::<Value>().build()?);
+    let (auth_routes, auth_doc) = if config.auth_cookies {
+        (
+            Router::new().nest(COOKIE_AUTH_PREFIX, auth.router()),
+            utoipa::openapi::OpenApi::default().nest(COOKIE_AUTH_PREFIX, auth.openapi()),
+        )
+    } else {
+        (auth.router(), auth.openapi())
+    };
     // Swagger UI from the binary; no validator badge, so the page asks no other host.
     let docs = SwaggerUi::new("/docs")
-        .url(OPENAPI_JSON, ApiDoc::openapi().merge_from(auth.openapi()))
+        .url(OPENAPI_JSON, ApiDoc::openapi().merge_from(auth_doc))
         .config(SwaggerConfig::from(OPENAPI_JSON).validator_url("none"));
     Ok(Router::new()
         .route("/notsecret", get(notsecret))
         .merge(protected)
-        .merge(auth.router())
+        .merge(admin_only)
+        .merge(auth_routes)
         .merge(docs)
         .layer(purge))
 }

@@ -38,10 +38,12 @@ async fn main() -> std::process::ExitCode {
         .with_ansi(ansi)
         .init();
     let result = async {
-        let config = config_from_env()?;
+        let mut config = config_from_env()?;
         let settings = serving::Serving::from_lookup(|name| std::env::var(name).ok())?;
-        let app = app_from_config(&config).await?;
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
+        // With `PORT=0`, the port the system gave: the default `PUBLIC_URL` names it.
+        config.addr = listener.local_addr()?;
+        let app = app_from_config(&config).await?;
         tracing::info!(?settings, "serving limits");
         tracing::info!("listening on http://{}", listener.local_addr()?);
         // Handlers see the peer address (login throttling uses it) as `ConnectInfo`.

@@ -42,14 +42,16 @@ impl Want {
                 "Bearer error=\"invalid_token\", error_description=\"The access token expired\"",
                 json!({ "detail": "Token expired" }),
             ),
+            // `/secret` takes DPoP too: a malformed `Authorization` and missing credentials
+            // are answered with the challenges of a layer with DPoP (RFC 9449 §7.1).
             Self::InvalidRequest => (
                 StatusCode::BAD_REQUEST,
-                "Bearer error=\"invalid_request\"",
+                "DPoP error=\"invalid_request\", algs=\"ES256 ES384 EdDSA PS256 RS256\"",
                 json!({ "detail": "Invalid request" }),
             ),
             Self::NotAuthenticated => (
                 StatusCode::UNAUTHORIZED,
-                "Bearer",
+                "Bearer, DPoP algs=\"ES256 ES384 EdDSA PS256 RS256\"",
                 json!({ "detail": "Not authenticated" }),
             ),
         }
@@ -859,7 +861,11 @@ async fn a_token_sent_two_ways_at_once_is_a_bad_request() {
         .unwrap();
     let answer = call(&target.app, request).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(answer.headers["www-authenticate"], "Bearer");
+    // No credentials: the bearer scheme, and DPoP with the algorithms it takes.
+    assert_eq!(
+        answer.headers["www-authenticate"],
+        "Bearer, DPoP algs=\"ES256 ES384 EdDSA PS256 RS256\""
+    );
 
     // A layer that also reads a cookie and a query parameter refuses any two at once.
     let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, APP_SECRET).unwrap())
@@ -910,9 +916,12 @@ async fn a_token_sent_two_ways_at_once_is_a_bad_request() {
             "{case}"
         );
     }
-    // Each way alone works: the refusals above are about the combination.
+    // Each way alone works: the refusals above are about the combination. (A POST with a
+    // cookie token must also come from the page's own origin: the CSRF check.)
     for request in [
-        Request::post("/secret").header("cookie", format!("jwt={token}")),
+        Request::post("/secret")
+            .header("cookie", format!("jwt={token}"))
+            .header("sec-fetch-site", "same-origin"),
         Request::post(format!("/secret?access_token={token}")),
     ] {
         assert_eq!(

@@ -467,6 +467,6 @@ async fn sql_looking_usernames_are_stored_and_returned_verbatim_in_postgres() {
         .await
         .unwrap();
     let app = tutorial::app(store.clone(), &config(Some(&url))).unwrap();
-    let suffix = format!("-{}", &tower_jwt_auth::random_id()[..8]);
+    let suffix = format!("-{}", &tower_jwt_auth::issuer::random_id()[..8]);
     sql_looking_usernames_are_plain_data(&app, &store, &suffix).await;
 }

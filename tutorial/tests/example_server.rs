@@ -174,7 +174,7 @@ async fn postgres_database_url_selects_postgres() {
     ])
     .unwrap();
     let app = tutorial::app_from_config(&config).await.unwrap();
-    let username = format!("example-{}", tower_jwt_auth::random_id());
+    let username = format!("example-{}", tower_jwt_auth::issuer::random_id());
     let creds = json!({ "username": username, "password": "correct horse" });
     assert_eq!(
         support::call(&app, post_json("/signup", &creds))

@@ -243,7 +243,7 @@ async fn postgres_going_away_gives_503_and_service_resumes_without_a_restart() {
         async move { support::call(&app, request).await.pair() }
     };
 
-    let user = format!("pg-fault-{}", &tower_jwt_auth::random_id()[..8]);
+    let user = format!("pg-fault-{}", &tower_jwt_auth::issuer::random_id()[..8]);
     assert_eq!(
         call(post_json(
             "/signup",

@@ -13,11 +13,10 @@ use http::{Request, StatusCode};
 use serde_json::json;
 use support::APP_SECRET;
 use support::{bearer_request, call, post_json};
+use tower_jwt_auth::key::{KeyRing, KeySet};
 use tower_jwt_auth::store::{MemoryStore, SqliteStore, UserStore};
-use tower_jwt_auth::{
-    Algorithm, Auth, JwtAuthLayer, Key, KeyRing, KeySet, SigningKey, TokenIssuer, Validation,
-    Validator,
-};
+use tower_jwt_auth::validator::{Validation, Validator};
+use tower_jwt_auth::{Algorithm, Auth, JwtAuthLayer, Key, SigningKey, TokenIssuer};
 
 /// Everything the subscriber writes.
 #[derive(Clone, Default)]

@@ -18,13 +18,14 @@ use utoipa::OpenApi;
 use support::APP_SECRET as SECRET;
 
 /// Every route of the example app, as `(method, path)`.
-const ROUTES: [(&str, &str); 7] = [
+const ROUTES: [(&str, &str); 8] = [
     ("post", "/signup"),
     ("post", "/login"),
     ("get", "/refresh_token"),
     ("post", "/refresh"),
     ("post", "/logout"),
     ("post", "/secret"),
+    ("get", "/admin"),
     ("get", "/notsecret"),
 ];
 
@@ -194,6 +195,7 @@ async fn the_served_document_is_openapi_3_1_and_lists_every_route_with_schemas()
         ("post", "/refresh", "200", Some("TokenResponse")),
         ("post", "/logout", "204", None),
         ("post", "/secret", "200", None),
+        ("get", "/admin", "200", None),
         ("get", "/notsecret", "200", None),
     ];
     for (method, path, status, schema) in success {
@@ -225,7 +227,7 @@ async fn the_served_document_is_openapi_3_1_and_lists_every_route_with_schemas()
 #[tokio::test]
 async fn every_error_status_of_each_route_is_documented_with_the_detail_body() {
     let spec = served_spec(&example_app()).await;
-    let errors: [(&str, &str, &[&str]); 7] = [
+    let errors: [(&str, &str, &[&str]); 8] = [
         (
             "post",
             "/signup",
@@ -244,6 +246,7 @@ async fn every_error_status_of_each_route_is_documented_with_the_detail_body() {
         ),
         ("post", "/logout", &["400", "401", "413", "422", "503"]),
         ("post", "/secret", &["400", "401"]),
+        ("get", "/admin", &["400", "401", "403"]),
         ("get", "/notsecret", &[]),
     ];
     for (method, path, statuses) in errors {
@@ -295,8 +298,20 @@ async fn protected_routes_carry_the_bearer_scheme() {
             "{name}"
         );
     }
+    // DPoP: `Authorization: DPoP <token>` and the proof in the `DPoP` header, together.
+    for (name, header) in [("dpop", "Authorization"), ("dpop_proof", "DPoP")] {
+        let scheme = &spec["components"]["securitySchemes"][name];
+        assert_eq!(
+            (&scheme["type"], &scheme["in"], &scheme["name"]),
+            (&json!("apiKey"), &json!("header"), &json!(header)),
+            "{name}"
+        );
+    }
     let security = |method, path| operation(&spec, method, path)["security"].clone();
-    assert_eq!(security("post", "/secret"), json!([{ "bearer": [] }]));
+    assert_eq!(
+        security("post", "/secret"),
+        json!([{ "bearer": [] }, { "dpop": [], "dpop_proof": [] }])
+    );
     assert_eq!(
         security("get", "/refresh_token"),
         json!([{ "refresh_token": [] }])

@@ -16,7 +16,9 @@ use std::sync::OnceLock;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
-use tower_jwt_auth::{Algorithm, Key, KeySet, Validation, Validator};
+use tower_jwt_auth::key::KeySet;
+use tower_jwt_auth::validator::{Validation, Validator};
+use tower_jwt_auth::{Algorithm, Key};
 
 /// The HS256 secret of the harness's validator.
 pub const FUZZ_SECRET: &[u8] = b"fuzzing-secret-that-is-at-least-32-bytes";

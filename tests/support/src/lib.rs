@@ -93,25 +93,30 @@ pub fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
 pub fn postgres_url() -> Option<String> {
     let url = std::env::var("TOWER_JWT_AUTH_TEST_POSTGRES_URL").ok();
     if url.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "TOWER_JWT_AUTH_TEST_POSTGRES_URL must be set in CI"
-        );
-        // Straight to stderr: the test harness hides what `println!` prints from a
-        // passing test, and a skip must be seen.
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("skipping: TOWER_JWT_AUTH_TEST_POSTGRES_URL is not set\n"),
-        );
+        skip("TOWER_JWT_AUTH_TEST_POSTGRES_URL is not set");
     }
     url
 }
 
+/// Prints `skipping: <why>` for a test that cannot run here and returns; in CI (`CI` set),
+/// where nothing skips, panics with `why` instead.
+pub fn skip(why: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{why}, and nothing skips in CI"
+    );
+    // Straight to stderr: the test harness hides what `println!` prints from a passing
+    // test, and a skip must be seen.
+    let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("skipping: {why}\n"));
+}
+
 #[cfg(feature = "router")]
 mod counting;
+mod dpop;
 pub mod fuzz;
 #[cfg(feature = "router")]
 pub use counting::{CountingStore, Counts};
+pub use dpop::DpopClient;
 
 /// Sends one request over a fresh HTTP/1 connection to `addr`.
 ///
@@ -240,7 +245,7 @@ pub fn raw_hs256(header: &str, payload: &str, secret: &[u8]) -> String {
 /// `{"sub": …}` from the claims in the extensions, or `{"sub": null}`.
 pub async fn send<O>(layer: &JwtAuthLayer<Claims, O>, request: Request<Full<Bytes>>) -> Answer
 where
-    O: tower_jwt_auth::OnRejection<Full<Bytes>> + Clone,
+    O: tower_jwt_auth::rejection::OnRejection<Full<Bytes>> + Clone,
 {
     let service = tower::ServiceBuilder::new()
         .layer(layer.clone())
@@ -315,9 +320,15 @@ impl Answer {
         assert_eq!(self.body, json!({ "detail": "Token expired" }), "{self:?}");
     }
 
+    /// 401 with a challenge that names no error (RFC 6750 §3.1): `Bearer`, or `Bearer` and
+    /// `DPoP algs="…"` from a layer that also takes DPoP.
     pub fn assert_not_authenticated(&self) {
         assert_eq!(self.status, 401, "{self:?}");
-        assert_eq!(self.challenge(), Some("Bearer"), "{self:?}");
+        let challenge = self.challenge().unwrap_or_default();
+        assert!(
+            challenge == "Bearer" || challenge.starts_with("Bearer, DPoP algs=\""),
+            "{self:?}"
+        );
         assert_eq!(
             self.body,
             json!({ "detail": "Not authenticated" }),
@@ -336,11 +347,14 @@ impl Answer {
         assert_eq!(self.content_type(), Some("application/json"));
     }
 
+    /// 400 `invalid_request`, in the `Bearer` challenge or, from a layer that also takes
+    /// DPoP, in the `DPoP` one.
     pub fn assert_invalid_request(&self) {
         assert_eq!(self.status, 400, "{self:?}");
-        assert_eq!(
-            self.challenge(),
-            Some("Bearer error=\"invalid_request\""),
+        let challenge = self.challenge().unwrap_or_default();
+        assert!(
+            challenge == "Bearer error=\"invalid_request\""
+                || challenge.starts_with("DPoP error=\"invalid_request\", algs=\""),
             "{self:?}"
         );
     }
