@@ -161,7 +161,7 @@ impl<C: Clone> TokenCache<C> {
     /// As [`Validator::validate`].
     pub(crate) fn validate(&self, validator: &Validator, token: &[u8]) -> Result<C, TokenError>
     where
-        C: DeserializeOwned + 'static,
+        C: DeserializeOwned,
     {
         self.validate_with(validator, token, crate::validator::now)
     }
@@ -170,7 +170,7 @@ impl<C: Clone> TokenCache<C> {
     #[cfg(test)]
     fn validate_at(&self, validator: &Validator, token: &str, now: u64) -> Result<C, TokenError>
     where
-        C: DeserializeOwned + 'static,
+        C: DeserializeOwned,
     {
         self.validate_with(validator, token.as_bytes(), || now)
     }
@@ -182,7 +182,7 @@ impl<C: Clone> TokenCache<C> {
         now: impl Fn() -> u64,
     ) -> Result<C, TokenError>
     where
-        C: DeserializeOwned + 'static,
+        C: DeserializeOwned,
     {
         // Read before the key set is loaded; see `KeyRing::replace`.
         let generation = validator.generation();

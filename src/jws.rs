@@ -114,14 +114,6 @@ pub(crate) fn check_canonical(segment: &[u8]) -> Result<(), TokenError> {
     }
 }
 
-/// As [`decode_into`], into `buf`, which must be large enough; returns the
-/// decoded length.
-pub(crate) fn decode_slice(segment: &[u8], buf: &mut [u8]) -> Result<usize, TokenError> {
-    URL_SAFE_NO_PAD
-        .decode_slice(segment, buf)
-        .map_err(|_| TokenError::Malformed)
-}
-
 /// As [`decode_into`], appending to what `buf` holds.
 pub(crate) fn decode_append(segment: &[u8], buf: &mut Vec<u8>) -> Result<(), TokenError> {
     URL_SAFE_NO_PAD

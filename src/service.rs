@@ -79,7 +79,7 @@ pub(crate) fn authenticate<C>(
     may_wait: bool,
 ) -> Result<Option<C>, Refusal>
 where
-    C: DeserializeOwned + Clone + 'static,
+    C: DeserializeOwned + Clone,
 {
     let dpop = shared.dpop.as_deref();
     let (scheme, token) = match shared.sources.find_via(request.headers, request.uri) {

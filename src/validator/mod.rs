@@ -12,14 +12,11 @@ mod clock;
 mod payload;
 mod rules;
 
-use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Deserializer as _;
 use serde::de::{DeserializeOwned, DeserializeSeed};
 
-use crate::claims::Claims;
 use crate::error::BuildError;
 pub use crate::error::TokenError;
 use crate::jws::{self, Compact, Header};
@@ -29,12 +26,9 @@ use crate::revocation::{NoRevocation, Revocation, Verdict};
 use crate::trusted_issuer::TrustedIssuer;
 pub(crate) use clock::now;
 pub use payload::RegisteredClaims;
-use payload::{CLAIMS_MEMBERS, ClaimsVisitor, RegisteredSeed};
+use payload::RegisteredSeed;
 pub(crate) use payload::{CowStr, numeric_date, optional_numeric_date};
 pub use rules::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Validation};
-
-/// The largest decoded payload kept on the stack while it is parsed.
-const SMALL_PAYLOAD: usize = 512;
 
 /// A valid token's claims and its expiry.
 #[derive(Debug, Clone)]
@@ -53,9 +47,6 @@ pub struct Verified<C> {
 struct Entry {
     keys: KeyRing,
     rules: Validation,
-    /// Whether [`Claims`] can be read in the same pass as the registered
-    /// claims: not when the token-type claim is one of its other members.
-    one_pass: bool,
     #[cfg(feature = "remote")]
     remote: Option<crate::remote::RemoteKeys>,
 }
@@ -63,14 +54,9 @@ struct Entry {
 impl Entry {
     fn new(keys: KeyRing, rules: Validation) -> Result<Self, BuildError> {
         rules.check()?;
-        let one_pass = match &rules.token_type {
-            Some((claim, _)) => claim == "scope" || !CLAIMS_MEMBERS.contains(&claim.as_str()),
-            None => true,
-        };
         Ok(Self {
             keys,
             rules,
-            one_pass,
             #[cfg(feature = "remote")]
             remote: None,
         })
@@ -224,10 +210,7 @@ impl Validator {
     /// # Errors
     ///
     /// The first rule the token breaks, as a [`TokenError`].
-    pub fn validate<C: DeserializeOwned + 'static>(
-        &self,
-        token: &str,
-    ) -> Result<Verified<C>, TokenError> {
+    pub fn validate<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>, TokenError> {
         self.verify_at(token.as_bytes(), now, verified)
     }
 
@@ -236,7 +219,7 @@ impl Validator {
     /// # Errors
     ///
     /// As [`Validator::validate`].
-    pub fn validate_at<C: DeserializeOwned + 'static>(
+    pub fn validate_at<C: DeserializeOwned>(
         &self,
         token: &str,
         now: u64,
@@ -304,7 +287,7 @@ impl Validator {
     /// Fully verifies `token` as of `now()` and hands the decoded claims and
     /// the registered claims to `keep`. The clock is only read for a token
     /// whose signature verified.
-    pub(crate) fn verify_at<C: DeserializeOwned + 'static, R>(
+    pub(crate) fn verify_at<C: DeserializeOwned, R>(
         &self,
         token: &[u8],
         now: impl FnOnce() -> u64,
@@ -321,7 +304,10 @@ impl Validator {
         }
         let keys = entry.keys.current();
         // The usual headers are recognised in their encoded form, unparsed,
-        // unless the header's `typ` is to be checked.
+        // unless the header's `typ` is to be checked. Parsing costs an HS256
+        // validation about 1.5 × its time (`HS256/verdict/parsed_header`
+        // against `HS256/verdict/accept`, `cargo bench --bench validation`;
+        // BENCHMARKS.md, "Verification shortcuts").
         let parsed;
         let common = match rules.jwt_type {
             None => keys.common_header(compact.header),
@@ -358,27 +344,16 @@ impl Validator {
             }
         }
         outcome?;
-        // Usual payloads are decoded on the stack, larger ones on the heap.
-        let mut small = [0u8; SMALL_PAYLOAD];
-        let mut large = Vec::new();
-        // The bound is base64's own estimate, which `decode_slice` requires.
-        let payload = if compact.payload.len().div_ceil(4) * 3 <= SMALL_PAYLOAD {
-            let len = jws::decode_slice(compact.payload, &mut small)?;
-            &small[..len]
-        } else {
-            jws::decode_into(compact.payload, &mut large)?;
-            large.as_slice()
-        };
+        // One heap buffer for every payload: a stack buffer for small ones
+        // measured no gain (BENCHMARKS.md, "Verification shortcuts").
+        let mut payload = Vec::new();
+        jws::decode_into(compact.payload, &mut payload)?;
+        let payload = payload.as_slice();
         if !jws::is_json_object(payload) {
             return Err(TokenError::InvalidClaims);
         }
         let now = now();
-        if let Some((claims, mut registered)) = one_pass::<C>(entry, payload) {
-            registered.issuer = issuer;
-            self.check_claims(rules, &registered, now)?;
-            return Ok(keep(claims, &registered));
-        }
-        // Two passes: the registered claims, checked, and only then `C`.
+        // The registered claims, checked, and only then `C`.
         let mut registered = registered(rules, payload)?;
         registered.issuer = issuer;
         self.check_claims(rules, &registered, now)?;
@@ -449,33 +424,6 @@ impl Validator {
     }
 }
 
-/// The crate's own [`Claims`] and the registered claims, read in one
-/// pass, when `C` is `Claims`.
-///
-/// The pass accepts exactly the payloads that both of the two passes
-/// would accept (the registered claims and then `C`), and gives the
-/// same values; `None` for any other payload, so that the two passes
-/// decide it and give the same error they always would.
-#[inline(always)]
-fn one_pass<'p, C: 'static>(entry: &Entry, payload: &'p [u8]) -> Option<(C, RegisteredClaims<'p>)> {
-    if !entry.one_pass || TypeId::of::<C>() != TypeId::of::<Claims>() {
-        return None;
-    }
-    let mut de = serde_json::Deserializer::from_slice(payload);
-    let (claims, registered) = de
-        .deserialize_map(ClaimsVisitor {
-            type_claim: type_claim(&entry.rules),
-        })
-        .ok()?;
-    de.end().ok()?;
-    // `C` is `Claims`: this moves the value out without `unsafe`.
-    let mut slot = Some(claims);
-    let claims = (&mut slot as &mut dyn Any)
-        .downcast_mut::<Option<C>>()?
-        .take()?;
-    Some((claims, registered))
-}
-
 fn type_claim(rules: &Validation) -> Option<&str> {
     rules.token_type.as_ref().map(|(claim, _)| claim.as_str())
 }
@@ -544,34 +492,5 @@ fn verified<C>(claims: C, registered: &RegisteredClaims<'_>) -> Verified<C> {
         claims,
         exp: registered.exp.unwrap_or_default(),
         nbf: registered.nbf,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::key::{Key, KeySet};
-    use crate::signing::SigningKey;
-    use jsonwebtoken::Algorithm;
-
-    #[test]
-    fn payloads_on_either_side_of_the_stack_buffer_are_accepted_whole() {
-        let secret = [7u8; 32];
-        let validator = Validator::new(
-            KeySet::new([Key::hmac(Algorithm::HS256, secret).unwrap()]),
-            Validation::new().any_token_type(),
-        )
-        .unwrap();
-        let signer = SigningKey::hmac(Algorithm::HS256, secret).unwrap();
-        // `{"exp":4000000000,"pad":"…"}` is 30 bytes besides the padding.
-        for len in SMALL_PAYLOAD - 40..SMALL_PAYLOAD + 10 {
-            let claims =
-                serde_json::json!({ "exp": 4_000_000_000u64, "pad": "x".repeat(len - 30) });
-            let token = signer.sign(&claims).unwrap();
-            let verified = validator
-                .validate_at::<serde_json::Value>(&token, 1_000)
-                .unwrap();
-            assert_eq!(verified.claims, claims, "{len}");
-        }
     }
 }

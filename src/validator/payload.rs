@@ -1,14 +1,11 @@
-//! Reading the payload: the registered claims, and the crate's own
-//! [`Claims`] in the same pass, with serde visitors that borrow from the
-//! decoded payload.
+//! Reading the payload: the registered claims, with serde visitors that
+//! borrow from the decoded payload.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-
-use crate::claims::{Audience, Claims};
 
 /// What the validator learned about a valid token besides the claims type:
 /// the registered claims, borrowed from the decoded payload.
@@ -121,117 +118,6 @@ fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &str) -> Result<(
     Ok(())
 }
 
-/// The members of [`Claims`].
-pub(super) const CLAIMS_MEMBERS: [&str; 8] =
-    ["sub", "exp", "iat", "nbf", "iss", "aud", "jti", "scope"];
-
-/// Reads the crate's own [`Claims`] and the registered claims in one pass.
-///
-/// Each member is held to the stricter of the two passes it replaces: the
-/// registered claims' (a date is a number, `sub`, `jti`, `iss` and the token
-/// type are strings, none of them `null`; no registered claim twice) and
-/// `Claims`' derived `Deserialize` (dates are whole numbers, `sub` and `exp`
-/// are required, no member twice). Whatever this refuses is handed to the
-/// two passes, which then give their own verdict. Only used when the token
-/// type claim is `scope` or is not a member of `Claims`.
-pub(super) struct ClaimsVisitor<'c> {
-    pub(super) type_claim: Option<&'c str>,
-}
-
-impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
-    type Value = (Claims, RegisteredClaims<'de>);
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JWT claims object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut registered = RegisteredClaims::default();
-        let mut aud = None;
-        let mut scope = None;
-        while let Some(CowStr(name)) = map.next_key()? {
-            match &*name {
-                "exp" => once(
-                    &mut registered.exp,
-                    map.next_value::<NumericDate>()?.0,
-                    "exp",
-                )?,
-                "nbf" => once(
-                    &mut registered.nbf,
-                    map.next_value::<NumericDate>()?.0,
-                    "nbf",
-                )?,
-                "iat" => once(
-                    &mut registered.iat,
-                    map.next_value::<NumericDate>()?.0,
-                    "iat",
-                )?,
-                "sub" => once(
-                    &mut registered.sub,
-                    map.next_value::<CowStr<'de>>()?.0,
-                    "sub",
-                )?,
-                "jti" => once(
-                    &mut registered.jti,
-                    map.next_value::<CowStr<'de>>()?.0,
-                    "jti",
-                )?,
-                "sid" => once(
-                    &mut registered.sid,
-                    map.next_value::<CowStr<'de>>()?.0,
-                    "sid",
-                )?,
-                "iss" => once(
-                    &mut registered.iss,
-                    map.next_value::<CowStr<'de>>()?.0,
-                    "iss",
-                )?,
-                "aud" => {
-                    let AudienceList { list, single } = map.next_value()?;
-                    let owned = list.iter().map(|aud| aud.to_string());
-                    let value = if single {
-                        Audience::One(owned.collect())
-                    } else {
-                        Audience::Many(owned.collect())
-                    };
-                    once(&mut aud, value, "aud")?;
-                    registered.aud = list;
-                }
-                "scope" if self.type_claim == Some("scope") => {
-                    let CowStr(value) = map.next_value()?;
-                    once(&mut scope, Some(value.to_string()), "scope")?;
-                    once(&mut registered.token_type, value, "scope")?;
-                }
-                "scope" => once(&mut scope, map.next_value::<Option<String>>()?, "scope")?,
-                other if Some(other) == self.type_claim => {
-                    let CowStr(value) = map.next_value()?;
-                    once(&mut registered.token_type, value, other)?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        let claims = Claims {
-            sub: registered
-                .sub
-                .as_deref()
-                .ok_or_else(|| de::Error::missing_field("sub"))?
-                .to_owned(),
-            exp: registered
-                .exp
-                .ok_or_else(|| de::Error::missing_field("exp"))?,
-            iat: registered.iat,
-            nbf: registered.nbf,
-            iss: registered.iss.as_deref().map(str::to_owned),
-            aud,
-            jti: registered.jti.as_deref().map(str::to_owned),
-            scope: scope.flatten(),
-        };
-        Ok((claims, registered))
-    }
-}
-
 /// A string that borrows from the input when it has no escapes.
 pub(crate) struct CowStr<'a>(pub(crate) Cow<'a, str>);
 
@@ -254,10 +140,9 @@ impl<'de> Deserialize<'de> for CowStr<'de> {
     }
 }
 
-/// `aud`: one string (`single`) or an array of strings.
+/// `aud`: one string or an array of strings.
 struct AudienceList<'a> {
     list: Vec<Cow<'a, str>>,
-    single: bool,
 }
 
 impl<'de> Deserialize<'de> for AudienceList<'de> {
@@ -271,13 +156,11 @@ impl<'de> Deserialize<'de> for AudienceList<'de> {
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
                 Ok(AudienceList {
                     list: vec![Cow::Borrowed(v)],
-                    single: true,
                 })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 Ok(AudienceList {
                     list: vec![Cow::Owned(v.to_owned())],
-                    single: true,
                 })
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -285,10 +168,7 @@ impl<'de> Deserialize<'de> for AudienceList<'de> {
                 while let Some(CowStr(aud)) = seq.next_element()? {
                     list.push(aud);
                 }
-                Ok(AudienceList {
-                    list,
-                    single: false,
-                })
+                Ok(AudienceList { list })
             }
         }
         deserializer.deserialize_any(AudVisitor)
@@ -298,7 +178,7 @@ impl<'de> Deserialize<'de> for AudienceList<'de> {
 /// A NumericDate (RFC 7519 §2): a non-negative JSON number of seconds,
 /// which may be fractional. Fractions are rounded to the nearest second, as
 /// jsonwebtoken does. This one rule reads the dates the validator checks and
-/// the dates of [`Claims`], so both see the same second.
+/// the dates of [`Claims`](crate::Claims), so both see the same second.
 pub(crate) struct NumericDate(pub(crate) u64);
 
 /// Deserializes a NumericDate; see [`NumericDate`].
