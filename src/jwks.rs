@@ -249,6 +249,7 @@ mod tests {
         parse_jwks(body.as_bytes(), allowed).expect("a JWKS document")
     }
 
+    #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
     fn algorithms(parsed: &ParsedJwks) -> Vec<Algorithm> {
         parsed.keys.iter().map(Key::algorithm).collect()
     }
@@ -276,6 +277,8 @@ mod tests {
         assert!(parsed.keys.is_empty() && parsed.skipped.is_empty());
     }
 
+    // Asymmetric keys: only with a crypto backend.
+    #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
     #[test]
     fn elements_that_are_not_jwks_or_of_unsupported_types_are_skipped_one_by_one() {
         let parsed = parse(
@@ -296,6 +299,8 @@ mod tests {
         assert!(parsed.skipped[0].starts_with("key 0: "));
     }
 
+    // Asymmetric keys: only with a crypto backend.
+    #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
     #[test]
     fn keys_not_for_signing_are_skipped() {
         let parsed = parse(
@@ -337,6 +342,8 @@ mod tests {
         );
     }
 
+    // Asymmetric keys: only with a crypto backend.
+    #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
     #[test]
     fn alg_is_honoured_only_when_allowed_and_fitting() {
         let parsed = parse(
@@ -360,6 +367,8 @@ mod tests {
         assert_eq!(parsed.skipped.len(), 5, "{:?}", parsed.skipped);
     }
 
+    // Asymmetric keys: only with a crypto backend.
+    #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
     #[test]
     fn a_missing_alg_is_inferred_from_the_key() {
         let parsed = parse(
@@ -381,6 +390,8 @@ mod tests {
         assert_eq!(got, expected);
     }
 
+    // Asymmetric keys: only with a crypto backend.
+    #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
     #[test]
     fn an_rsa_key_without_alg_gives_one_key_per_allowed_rsa_algorithm() {
         let parsed = parse(
@@ -428,6 +439,8 @@ mod tests {
         assert!(reason.len() < 150, "{reason}");
     }
 
+    // Asymmetric keys: only with a crypto backend.
+    #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
     #[test]
     fn from_jwks_refuses_a_set_without_usable_keys_and_lists_why() {
         let body = json!({ "keys": [with(ed_jwk(), json!({ "use": "enc" }))] }).to_string();

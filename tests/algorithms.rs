@@ -1,6 +1,9 @@
 //! Keys and algorithms: every supported algorithm from PEM and JWK, weak secrets, and
 //! the attacks where the token tries to choose how it is verified.
 
+// Every test here needs asymmetric keys, and so a crypto backend.
+#![cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+
 use serde_json::json;
 use support::*;
 use tower_jwt_auth::key::{KeyError, KeySet};

@@ -8,6 +8,9 @@
 //! `sub` that is not a string), the generators stay clear of it and
 //! `deliberately_stricter_cases` pins the difference down.
 
+// Every test here needs asymmetric keys, and so a crypto backend.
+#![cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use support::{SECRET, b64, raw_hs256};

@@ -2,6 +2,9 @@
 //! table, every row refused with the right challenge and nothing entered into the
 //! verified-token cache.
 
+// Every test here needs asymmetric keys, and so a crypto backend.
+#![cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

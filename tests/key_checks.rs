@@ -2,6 +2,9 @@
 //! JWK, `DecodingKey`, JWKS), JWKs are read strictly (`use`, `oct`, `alg` inference), and
 //! JWKS documents shaped like those of real identity providers give the expected keys.
 
+// Every test here needs asymmetric keys, and so a crypto backend.
+#![cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use curve25519_dalek::Scalar;
