@@ -7,7 +7,6 @@
 //! `TOWER_JWT_AUTH_SCREENSHOT=docs/swagger.png cargo test --all-features --test browser`
 //! also saves a screenshot of the page (the README's).
 
-use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -83,26 +82,9 @@ async fn chromium(extra: &[String], url: &str) -> Output {
     output
 }
 
-fn chromium_available() -> bool {
-    if Path::new(CHROMIUM).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{CHROMIUM} is missing; CI must install Debian's chromium package"
-    );
-    // Straight to stderr: the test harness hides what `println!` prints from a
-    // passing test, and a skip must be seen.
-    let _ = std::io::Write::write_fmt(
-        &mut std::io::stderr(),
-        format_args!("skipping: {CHROMIUM} is not installed (apt-get install chromium)\n"),
-    );
-    false
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_docs_page_renders_every_endpoint_in_headless_chromium() {
-    if !chromium_available() {
+    if support::chromium().is_none() {
         return;
     }
     let (app, operations) = example_app().await;

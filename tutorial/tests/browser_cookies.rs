@@ -10,7 +10,6 @@
 //! Chromium is Debian's `chromium` package (`.ci/run` installs it). Without it the test prints
 //! a `skipping:` line, except in CI (`CI` set), where it fails.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -110,25 +109,9 @@ async fn listener() -> (tokio::net::TcpListener, String) {
     (listener, base)
 }
 
-fn chromium_available() -> bool {
-    if Path::new(CHROMIUM).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{CHROMIUM} is missing; CI must install Debian's chromium package"
-    );
-    // Straight to stderr: the harness hides what a passing test prints, and a skip must be seen.
-    let _ = std::io::Write::write_fmt(
-        &mut std::io::stderr(),
-        format_args!("skipping: {CHROMIUM} is not installed (apt-get install chromium)\n"),
-    );
-    false
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_page_uses_the_cookies_and_a_cross_site_form_is_refused() {
-    if !chromium_available() {
+    if support::chromium().is_none() {
         return;
     }
     let (app_listener, app_base) = listener().await;
