@@ -9,3 +9,24 @@ CREATE TABLE IF NOT EXISTS tower_jwt_auth_revocations (
 );
 CREATE INDEX IF NOT EXISTS tower_jwt_auth_revocations_expires_at
     ON tower_jwt_auth_revocations (expires_at);
+
+-- The login limiter shared by every instance (router::throttle): one GCRA bucket per client
+-- address or username, holding the time (milliseconds since the epoch) at which the bucket is
+-- full again. A row is useless once that time has passed; `expires_at` (seconds) lets the
+-- replica's heartbeat delete it.
+CREATE TABLE IF NOT EXISTS tower_jwt_auth_limits (
+    bucket TEXT PRIMARY KEY,
+    full_at_ms BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tower_jwt_auth_limits_expires_at
+    ON tower_jwt_auth_limits (expires_at);
+
+-- DPoP proofs seen by any instance (RFC 9449 §11.1): a keyed hash of each accepted proof's
+-- `jti`, kept until no proof with its `iat` could be accepted any more.
+CREATE TABLE IF NOT EXISTS tower_jwt_auth_dpop_proofs (
+    jti TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tower_jwt_auth_dpop_proofs_expires_at
+    ON tower_jwt_auth_dpop_proofs (expires_at);

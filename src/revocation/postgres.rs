@@ -20,7 +20,7 @@ const SCHEMA: &str = include_str!("../../migrations/revocation/postgres.sql");
 /// share the pool.
 #[derive(Debug, Clone)]
 pub struct PgRevocations {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     channel: String,
 }
 
@@ -151,11 +151,16 @@ impl RevocationBackend for PgRevocations {
 
     async fn purge(&self, now: u64) -> Result<(), RevocationError> {
         let now = i64::try_from(now).unwrap_or(i64::MAX);
-        sqlx::query("DELETE FROM tower_jwt_auth_revocations WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(RevocationError::backend)?;
+        // One statement, so the heartbeat stays one round trip: the
+        // revocations, login-limit buckets and DPoP proofs that have expired.
+        sqlx::raw_sql(&format!(
+            "DELETE FROM tower_jwt_auth_revocations WHERE expires_at <= {now}; \
+             DELETE FROM tower_jwt_auth_limits WHERE expires_at <= {now}; \
+             DELETE FROM tower_jwt_auth_dpop_proofs WHERE expires_at <= {now};"
+        ))
+        .execute(&self.pool)
+        .await
+        .map_err(RevocationError::backend)?;
         Ok(())
     }
 }

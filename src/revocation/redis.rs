@@ -53,7 +53,7 @@ impl RedisRevocations {
 
     /// The shared connection, opened on first use and again after a
     /// failure.
-    async fn connection(&self) -> Result<MultiplexedConnection, RevocationError> {
+    pub(crate) async fn connection(&self) -> Result<MultiplexedConnection, RevocationError> {
         let mut slot = self.connection.lock().await;
         if let Some(connection) = &*slot {
             return Ok(connection.clone());
@@ -72,7 +72,7 @@ impl RedisRevocations {
 
     /// Runs `command`; on failure forgets the connection, so the next
     /// command opens a new one.
-    async fn run<T: redis::FromRedisValue>(
+    pub(crate) async fn run<T: redis::FromRedisValue>(
         &self,
         command: &redis::Pipeline,
     ) -> Result<T, RevocationError> {
