@@ -153,11 +153,14 @@ impl RevocationBackend for PgRevocations {
         let now = i64::try_from(now).unwrap_or(i64::MAX);
         // One statement, so the heartbeat stays one round trip: the
         // revocations, login-limit buckets and DPoP proofs that have expired.
-        sqlx::raw_sql(&format!(
-            "DELETE FROM tower_jwt_auth_revocations WHERE expires_at <= {now}; \
-             DELETE FROM tower_jwt_auth_limits WHERE expires_at <= {now}; \
-             DELETE FROM tower_jwt_auth_dpop_proofs WHERE expires_at <= {now};"
-        ))
+        sqlx::query(
+            "WITH revocations AS ( \
+                DELETE FROM tower_jwt_auth_revocations WHERE expires_at <= $1 \
+            ), limits AS ( \
+                DELETE FROM tower_jwt_auth_limits WHERE expires_at <= $1 \
+            ) DELETE FROM tower_jwt_auth_dpop_proofs WHERE expires_at <= $1",
+        )
+        .bind(now)
         .execute(&self.pool)
         .await
         .map_err(RevocationError::backend)?;
