@@ -9,6 +9,10 @@
 //! Each replica holds 1,000 unrelated revocations. The request path reads only the replica,
 //! so the four should cost the same (the issue's criterion: within 5 %).
 //!
+//! Then the shared login limiter (`login_throttle`): one `LimitStore::take` on each backend,
+//! and a whole `POST /login` (an unknown user, bcrypt cost 4) through the router with the
+//! buckets in the process (`local`) or on a backend. Limits high enough never to refuse.
+//!
 //! ```sh
 //! TOWER_JWT_AUTH_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test_revocation \
 //! TOWER_JWT_AUTH_TEST_REDIS_URL=redis://127.0.0.1:6379 \
@@ -30,6 +34,7 @@ use tower::{Service, ServiceBuilder};
 use tower_jwt_auth::revocation::{
     MemoryRevocations, Replica, ReplicaTask, RevocationBackend, Revoked,
 };
+use tower_jwt_auth::router::{LoginThrottle, RateLimit};
 use tower_jwt_auth::store::MemoryStore;
 use tower_jwt_auth::{Algorithm, Auth, SigningKey, TokenIssuer};
 
@@ -145,5 +150,87 @@ fn bench(c: &mut Criterion) {
     drop(setups);
 }
 
-criterion_group!(benches, bench);
+/// A limit that never refuses within a benchmark.
+fn generous() -> RateLimit {
+    RateLimit::new(u32::MAX, Duration::from_millis(1)).unwrap()
+}
+
+/// `POST /login` for an unknown user: throttle, then a dummy bcrypt verification.
+fn login_request() -> Request<axum::body::Body> {
+    Request::post("/login")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(
+            r#"{"username":"nobody","password":"not the password"}"#,
+        ))
+        .unwrap()
+}
+
+fn login_router(throttle: LoginThrottle) -> axum::Router {
+    let generous = throttle
+        .per_username(Some(generous()))
+        .per_address(Some(generous()));
+    Auth::builder(issuer(), MemoryStore::new())
+        .bcrypt_cost(4)
+        .login_throttle(generous)
+        .hold_refusals(Duration::ZERO)
+        .build()
+        .unwrap()
+        .router()
+}
+
+fn throttle(c: &mut Criterion) {
+    use tower::ServiceExt;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut throttles = vec![("login/local", LoginThrottle::new())];
+    let mut group = c.benchmark_group("login_throttle");
+    #[cfg(feature = "postgres")]
+    if let Ok(url) = std::env::var("TOWER_JWT_AUTH_TEST_POSTGRES_URL") {
+        use tower_jwt_auth::router::LimitStore;
+        let backend = runtime.block_on(async {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            let backend = tower_jwt_auth::revocation::PgRevocations::new(pool);
+            backend.install().await.unwrap();
+            Arc::new(backend)
+        });
+        let bucket = format!("bench-{}", std::process::id());
+        group.bench_function("take/postgres", |b| {
+            b.iter(|| runtime.block_on(backend.take(&bucket, generous())).unwrap())
+        });
+        throttles.push(("login/postgres", LoginThrottle::new().shared(backend)));
+    }
+    #[cfg(feature = "redis")]
+    if let Ok(url) = std::env::var("TOWER_JWT_AUTH_TEST_REDIS_URL") {
+        use tower_jwt_auth::router::LimitStore;
+        let prefix = format!("bench-{}:", std::process::id());
+        let backend =
+            Arc::new(tower_jwt_auth::revocation::RedisRevocations::new(&url, &prefix).unwrap());
+        group.bench_function("take/redis", |b| {
+            b.iter(|| {
+                runtime
+                    .block_on(backend.take("bucket", generous()))
+                    .unwrap()
+            })
+        });
+        throttles.push(("login/redis", LoginThrottle::new().shared(backend)));
+    }
+    for (name, throttle) in throttles {
+        let router = login_router(throttle);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let status = runtime
+                    .block_on(router.clone().oneshot(login_request()))
+                    .unwrap()
+                    .status();
+                assert_eq!(status, http::StatusCode::UNAUTHORIZED);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, throttle);
 criterion_main!(benches);

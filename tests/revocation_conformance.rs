@@ -13,6 +13,10 @@
 //!
 //! Backends are shared by tests running in parallel, so every test uses
 //! unique ids (and, for PostgreSQL, a channel of its own).
+//!
+//! The same backends hold the shared login limiter's buckets
+//! ([`LimitStore`](tower_jwt_auth::router::LimitStore)); module `limits`
+//! checks those on PostgreSQL and Redis.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -204,6 +208,96 @@ mod suite {
     }
 }
 
+/// The shared login limiter's buckets: a burst, then refusals with the wait;
+/// atomic under concurrent takes; refilled by time; one bucket per name.
+mod limits {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tower_jwt_auth::router::{LimitStore, RateLimit};
+
+    use super::unique;
+
+    fn limit(burst: u32, refill: Duration) -> RateLimit {
+        RateLimit::new(burst, refill).unwrap()
+    }
+
+    pub(crate) async fn a_burst_then_refusals_with_the_wait<L: LimitStore>(store: L) {
+        let bucket = unique("burst");
+        let minute = limit(3, Duration::from_secs(60));
+        for attempt in 0..3 {
+            assert_eq!(
+                store.take(&bucket, minute).await.unwrap(),
+                None,
+                "{attempt}"
+            );
+        }
+        for _ in 0..2 {
+            let wait = store.take(&bucket, minute).await.unwrap().expect("refused");
+            assert!(
+                wait > Duration::from_secs(55) && wait <= Duration::from_secs(60),
+                "{wait:?}"
+            );
+        }
+        // Another bucket is untouched.
+        assert_eq!(store.take(&unique("other"), minute).await.unwrap(), None);
+    }
+
+    pub(crate) async fn concurrent_takes_are_atomic<L: LimitStore>(store: L) {
+        let store = Arc::new(store);
+        let bucket = unique("race");
+        let hour = limit(5, Duration::from_secs(3600));
+        let tasks: Vec<_> = (0..24)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                let bucket = bucket.clone();
+                tokio::spawn(async move { store.take(&bucket, hour).await.unwrap() })
+            })
+            .collect();
+        let mut allowed = 0;
+        for task in tasks {
+            if task.await.unwrap().is_none() {
+                allowed += 1;
+            }
+        }
+        assert_eq!(
+            allowed, 5,
+            "exactly the burst passes, however the takes interleave"
+        );
+    }
+
+    pub(crate) async fn a_bucket_refills_with_time<L: LimitStore>(store: L) {
+        let bucket = unique("refill");
+        let quick = limit(1, Duration::from_millis(300));
+        assert_eq!(store.take(&bucket, quick).await.unwrap(), None);
+        let wait = store.take(&bucket, quick).await.unwrap().expect("refused");
+        assert!(wait <= Duration::from_millis(300), "{wait:?}");
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        assert_eq!(store.take(&bucket, quick).await.unwrap(), None);
+    }
+}
+
+macro_rules! limit_tests {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            limit_tests!(@each $make;
+                a_burst_then_refusals_with_the_wait,
+                concurrent_takes_are_atomic,
+                a_bucket_refills_with_time,
+            );
+        }
+    };
+    (@each $make:expr; $($test:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                let Some(backend) = $make.await else { return };
+                crate::limits::$test(backend).await;
+            }
+        )*
+    };
+}
+
 macro_rules! conformance_tests {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -269,6 +363,9 @@ async fn postgres() -> Option<tower_jwt_auth::revocation::PgRevocations> {
 #[cfg(feature = "postgres")]
 conformance_tests!(postgres, postgres());
 
+#[cfg(feature = "postgres")]
+limit_tests!(postgres_limits, crate::postgres());
+
 #[cfg(feature = "redis")]
 async fn redis() -> Option<tower_jwt_auth::revocation::RedisRevocations> {
     let url = support::redis_url()?;
@@ -280,3 +377,6 @@ async fn redis() -> Option<tower_jwt_auth::revocation::RedisRevocations> {
 
 #[cfg(feature = "redis")]
 conformance_tests!(redis, redis());
+
+#[cfg(feature = "redis")]
+limit_tests!(redis_limits, crate::redis());

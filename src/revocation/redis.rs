@@ -28,6 +28,7 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug)]
 pub struct RedisRevocations {
     client: redis::Client,
+    prefix: String,
     set: String,
     channel: String,
     connection: Mutex<Option<MultiplexedConnection>>,
@@ -45,10 +46,16 @@ impl RedisRevocations {
         let client = redis::Client::open(url).map_err(RevocationError::backend)?;
         Ok(Self {
             client,
+            prefix: prefix.to_owned(),
             set: format!("{prefix}revoked"),
             channel: format!("{prefix}revocations"),
             connection: Mutex::new(None),
         })
+    }
+
+    /// `name` under this backend's prefix.
+    pub(crate) fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
     }
 
     /// The shared connection, opened on first use and again after a

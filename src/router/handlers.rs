@@ -15,6 +15,7 @@ use super::body::{JsonBody, RawBody, parse};
 use super::dpop::Proof;
 use super::error::AuthError;
 use super::log_limit::LogLimit;
+use super::throttle::Attempt;
 use crate::claims::Claims;
 use crate::error::TokenError;
 use crate::issuer::{RefreshClaims, random_id};
@@ -157,14 +158,18 @@ fn check_password<S>(auth: &Auth<S>, password: &str) -> Result<(), AuthError> {
     responses(
         (status = 201, description = "Account created", body = SignupResponse),
         (status = 409, description = "Account already exists", body = ErrorBody),
+        (status = 429, description = "Too many attempts", body = ErrorBody, headers(("Retry-After" = String, description = "Seconds to wait"))),
         JsonBodyRejections, Unavailable,
     ),
 ))]
 pub(super) async fn signup<S: UserStore + RefreshTokenStore>(
     State(auth): State<Arc<Auth<S>>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<impl IntoResponse, AuthError> {
-    held(&auth, sign_up(&auth, body).await).await
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
+    held(&auth, sign_up(&auth, peer, &headers, body).await).await
 }
 
 /// Holds an answer that tells the client to wait (503 busy, 429 throttled)
@@ -181,8 +186,20 @@ async fn held<S, T>(auth: &Auth<S>, outcome: Result<T, AuthError>) -> Result<T, 
 
 async fn sign_up<S: UserStore + RefreshTokenStore>(
     auth: &Auth<S>,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
     body: Credentials,
 ) -> Result<(StatusCode, Json<SignupResponse>), AuthError> {
+    // Before bcrypt, as for login; a refused username is refused anyway.
+    auth.throttle
+        .check(
+            Attempt::Signup,
+            &body.username,
+            4 * auth.max_username,
+            peer,
+            headers,
+        )
+        .await?;
     check_username(auth.max_username, &body.username)?;
     check_password(auth, &body.password)?;
     let hash = auth.hasher.hash(&body.password).await.map_err(hashing)?;
@@ -237,7 +254,8 @@ async fn log_in<S: UserStore + RefreshTokenStore>(
     // Before the store and bcrypt: a throttled attempt costs almost nothing.
     let max_username = 4 * auth.max_username;
     auth.throttle
-        .check(&body.username, max_username, peer, headers)?;
+        .check(Attempt::Login, &body.username, max_username, peer, headers)
+        .await?;
     // Overlong input cannot match a stored account; it still costs a verification.
     let user = if body.username.len() <= max_username && body.password.len() <= auth.max_password {
         auth.store

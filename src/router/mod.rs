@@ -28,6 +28,7 @@ mod cookies;
 mod dpop;
 mod error;
 mod handlers;
+mod limit_store;
 mod log_limit;
 #[cfg(feature = "openapi")]
 mod openapi;
@@ -44,6 +45,7 @@ use axum::routing::{get, post};
 pub use cookies::{CookieConfig, SameSite};
 pub use error::{AuthError, ErrorBody};
 pub use handlers::{Credentials, RefreshRequest, SignupResponse, TokenResponse};
+pub use limit_store::LimitStore;
 #[cfg(feature = "openapi")]
 pub use openapi::{ApiDoc, BEARER, BearerRejections, DPOP, DPOP_PROOF, REFRESH_BEARER};
 pub use throttle::{LoginThrottle, RateLimit};

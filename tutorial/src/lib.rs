@@ -26,8 +26,9 @@
 //! - `ACCESS_TOKEN_MINUTES` (30), `REFRESH_TOKEN_HOURS` (10), `BCRYPT_COST` (12).
 //! - `TRUSTED_PROXY`: comma-separated addresses of reverse proxies whose `X-Forwarded-For`
 //!   names the client for login throttling (default: none, the peer address counts).
-//! - `LOGIN_THROTTLE`: `off` turns login throttling off (default `on`; the load test turns it
-//!   off to measure the bcrypt queue itself).
+//! - `LOGIN_THROTTLE`: `off` turns login and signup throttling off (default `on`; the load
+//!   test turns it off to measure the bcrypt queue itself). With a shared backend (below) the
+//!   limits are counted there, across every instance.
 //! - `ADMIN_USERS`: comma-separated usernames whose access tokens carry the role `admin`
 //!   (`"roles": ["admin"]`), which `GET /admin` requires. Roles stored in a user's
 //!   attributes (`{"roles": [...]}`, see `UserStore::set_attributes`) are carried too, and
@@ -41,7 +42,7 @@
 //!   development (default `on`: browsers then keep the cookies only over HTTPS, or on
 //!   `localhost`).
 //! - `REDIS_URL`, `REDIS_PREFIX`, `REVOCATION_MAX_STALENESS`, `REVOCATION_SERVE_STALE`:
-//!   revocation shared between several processes, see [`revocation`].
+//!   revocation and login limits shared between several processes, see [`revocation`].
 //! - `RUST_LOG`: log filter (default `info`). Logs carry ANSI colours only when stdout is
 //!   a terminal and `NO_COLOR` is unset.
 //!
@@ -358,9 +359,15 @@ where
         tokio::spawn(purge_expired_families(store.clone())).abort_handle(),
     )));
     let admins = config.admin_users.clone();
+    let mut throttle = if config.login_throttle {
+        LoginThrottle::new().trust_forwarded_for(config.trusted_proxies.iter().copied())
+    } else {
+        LoginThrottle::disabled()
+    };
     let mut builder = Auth::builder(issuer, store);
     let mut replica_task = None;
     if let Some(shared) = shared {
+        throttle = shared.share_limits(throttle);
         let (with_backend, task) = shared.apply(builder);
         builder = with_backend;
         replica_task = Some(task);
@@ -369,11 +376,7 @@ where
     let mut builder = builder
         .access_claims(move |user| roles_of(user, &admins))
         .bcrypt_cost(config.bcrypt_cost)
-        .login_throttle(if config.login_throttle {
-            LoginThrottle::new().trust_forwarded_for(config.trusted_proxies.iter().copied())
-        } else {
-            LoginThrottle::disabled()
-        })
+        .login_throttle(throttle)
         .dpop(Dpop::new(config.public_url()));
     if config.auth_cookies {
         builder = builder.cookies(

@@ -1,6 +1,7 @@
-//! Revocation shared between several server processes: through Redis when `REDIS_URL`
-//! is set, else through PostgreSQL when `DATABASE_URL` names one, else none (the
-//! revocations of a logout stay in the process, as with SQLite one process is expected).
+//! Revocation and login limits shared between several server processes: through Redis
+//! when `REDIS_URL` is set, else through PostgreSQL when `DATABASE_URL` names one, else
+//! none (the revocations of a logout and the login limits stay in the process, as with
+//! SQLite one process is expected).
 //!
 //! Configuration, from the environment:
 //! - `REDIS_URL`: `redis://host:port/db`; `REDIS_PREFIX` (`tower-jwt-auth:`) prefixes its keys.
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tower_jwt_auth::revocation::{PgRevocations, RedisRevocations, Replica, ReplicaTask};
-use tower_jwt_auth::router::AuthBuilder;
+use tower_jwt_auth::router::{AuthBuilder, LoginThrottle};
 use tower_jwt_auth::store::{RefreshTokenStore, UserStore};
 
 /// How long the server waits at start for its first load of the revocations; past it, it
@@ -132,6 +133,15 @@ impl SharedRevocation {
             backend,
             task,
         }))
+    }
+
+    /// `throttle` with its buckets in the shared backend, so that every instance counts
+    /// the attempts of all.
+    pub(crate) fn share_limits(&self, throttle: LoginThrottle) -> LoginThrottle {
+        match &self.backend {
+            Backend::Postgres(backend) => throttle.shared(Arc::clone(backend)),
+            Backend::Redis(backend) => throttle.shared(Arc::clone(backend)),
+        }
     }
 
     /// Hands the backend and replica to the auth builder; the task to keep alive as long

@@ -4,7 +4,9 @@
 //! prefix per test, users in one SQLite file).
 //!
 //! A logout on A is refused by B and C, and by a D started afterwards; a refresh token
-//! replayed on B revokes its family's access tokens on A, B and C.
+//! replayed on B revokes its family's access tokens on A, B and C. A process cut off from
+//! its backend fails closed, then catches up. Failed logins sent round-robin over three
+//! processes meet their 429 after as many attempts as on one process.
 //!
 //! Skipped (with `skipping:` on stderr) when `TOWER_JWT_AUTH_TEST_POSTGRES_URL` or
 //! `TOWER_JWT_AUTH_TEST_REDIS_URL` is unset, outside CI.
@@ -31,6 +33,11 @@ impl Drop for Server {
 }
 
 fn start(envs: &[(&str, String)]) -> Server {
+    start_process(envs, true)
+}
+
+/// A server process; `shared`: whether to wait for it to report its shared backend.
+fn start_process(envs: &[(&str, String)], shared: bool) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
     command
         .env_remove("DATABASE_URL")
@@ -48,7 +55,9 @@ fn start(envs: &[(&str, String)]) -> Server {
     }
     let mut child = command.spawn().unwrap();
     let lines = child_lines(&mut child);
-    wait_for_line(&lines, "revocations shared through");
+    if shared {
+        wait_for_line(&lines, "revocations shared through");
+    }
     let line = wait_for_line(&lines, "listening on http://");
     let addr = line
         .rsplit("http://")
@@ -192,19 +201,24 @@ async fn three_processes_share_revocations_through_postgres() {
     scenario(vec![("DATABASE_URL", url)]).await;
 }
 
+/// Servers sharing Redis at `url` under a prefix of their own, with users in one SQLite
+/// file in `dir`.
+fn through_redis(dir: &tempfile::TempDir, url: String) -> Vec<(&'static str, String)> {
+    let database = format!("sqlite://{}", dir.path().join("auth.db").display());
+    vec![
+        ("DATABASE_URL", database),
+        ("REDIS_URL", url),
+        ("REDIS_PREFIX", format!("{}:", unique("tja"))),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_share_revocations_through_redis() {
     let Some(url) = support::redis_url() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}", dir.path().join("auth.db").display());
-    scenario(vec![
-        ("DATABASE_URL", database),
-        ("REDIS_URL", url),
-        ("REDIS_PREFIX", format!("{}:", unique("tja"))),
-    ])
-    .await;
+    scenario(through_redis(&dir, url)).await;
 }
 
 /// A loopback TCP proxy that can be cut (every connection closed, new ones refused at
@@ -350,4 +364,109 @@ async fn a_process_cut_off_from_redis_fails_closed_then_catches_up() {
         upstream,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_cut_off_from_postgres_fails_closed_then_catches_up() {
+    let Some(url) = support::postgres_url() else {
+        return;
+    };
+    let url = own_database(&url).await;
+    // postgres://user@host:port/database: the proxy stands in for host:port.
+    let (_, rest) = url
+        .split_once('@')
+        .expect("a postgres://user@host:port/… URL");
+    let (host, _) = rest.split_once('/').expect("a postgres://…/database URL");
+    let upstream: SocketAddr = host.parse().expect("host:port as an address");
+    let through = {
+        let url = url.clone();
+        move |proxy: SocketAddr| vec![("DATABASE_URL", url.replace(host, &proxy.to_string()))]
+    };
+    cut_scenario(vec![("DATABASE_URL", url.clone())], through, upstream).await;
+}
+
+/// How many failed logins `servers` answer 401, taken in turn, before the first 429. Every
+/// attempt comes from `client` (through `X-Forwarded-For`, which the servers trust from
+/// loopback), for the username `username(n)`.
+async fn allowed_before_429(
+    servers: &[&Server],
+    client: &str,
+    username: impl Fn(usize) -> String,
+) -> usize {
+    for attempt in 0..100 {
+        let server = servers[attempt % servers.len()];
+        let body = json!({ "username": username(attempt), "password": "not the password" });
+        let headers = [("x-forwarded-for", client)];
+        let answer = send_http(server.addr, "POST", "/login", &headers, Some(&body))
+            .await
+            .expect("the server answers");
+        match answer.status.as_u16() {
+            401 => {}
+            429 => return attempt,
+            other => panic!("attempt {attempt}: {other} {:?}", answer.body),
+        }
+    }
+    panic!("no 429 within 100 attempts")
+}
+
+/// A client address no other run uses, so that the address buckets start full.
+fn unique_client() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let [a, b, c, d] = u32::try_from(nanos % u128::from(u32::MAX))
+        .unwrap()
+        .to_be_bytes();
+    format!(
+        "2001:db8:{a:02x}{b:02x}:{c:02x}{d:02x}:{:x}::1",
+        std::process::id() & 0xffff
+    )
+}
+
+/// The two limits (per username, per address), counted on one process and on three.
+async fn limit_scenario(envs: Vec<(&'static str, String)>) {
+    let with_proxy = |mut envs: Vec<(&'static str, String)>| {
+        envs.push(("TRUSTED_PROXY", "127.0.0.1".to_owned()));
+        envs
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("one.db").display());
+    let one = start_process(&with_proxy(vec![("DATABASE_URL", database)]), false);
+    let user = unique("limited");
+    let single_username = allowed_before_429(&[&one], &unique_client(), |_| user.clone()).await;
+    let single_address =
+        allowed_before_429(&[&one], &unique_client(), |n| format!("{user}-{n}")).await;
+    drop(one);
+    // The defaults: 10 per username, 20 per address.
+    assert_eq!((single_username, single_address), (10, 20));
+
+    let envs = with_proxy(envs);
+    let [a, b, c] = [0, 1, 2].map(|_| start(&envs));
+    let user = unique("shared");
+    let username = allowed_before_429(&[&a, &b, &c], &unique_client(), |_| user.clone()).await;
+    let address =
+        allowed_before_429(&[&a, &b, &c], &unique_client(), |n| format!("{user}-{n}")).await;
+    assert_eq!(
+        (username, address),
+        (single_username, single_address),
+        "three instances allow what one allows"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_round_robin_over_three_processes_are_limited_as_one_through_postgres() {
+    let Some(url) = support::postgres_url() else {
+        return;
+    };
+    limit_scenario(vec![("DATABASE_URL", own_database(&url).await)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_round_robin_over_three_processes_are_limited_as_one_through_redis() {
+    let Some(url) = support::redis_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    limit_scenario(through_redis(&dir, url)).await;
 }

@@ -231,7 +231,7 @@ async fn every_error_status_of_each_route_is_documented_with_the_detail_body() {
         (
             "post",
             "/signup",
-            &["400", "409", "413", "415", "422", "503"],
+            &["400", "409", "413", "415", "422", "429", "503"],
         ),
         (
             "post",

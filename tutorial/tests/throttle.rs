@@ -375,3 +375,81 @@ async fn the_example_server_throttles_by_peer_address_by_default() {
     );
     assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
 }
+
+#[tokio::test]
+async fn signups_are_throttled_in_buckets_of_their_own() {
+    let throttle = LoginThrottle::new()
+        .per_username(None)
+        .per_address(limit(2, HOUR));
+    let (router, _) = app(throttle, &[]).await;
+    for user in ["s1", "s2"] {
+        let answer = call(&router, post_json("/signup", &creds(user, PASSWORD))).await;
+        assert_eq!(answer.status, StatusCode::CREATED);
+    }
+    let answer = call(&router, post_json("/signup", &creds("s3", PASSWORD))).await;
+    assert_throttled(&answer, HOUR.as_secs());
+    // Logins from the same address have their own buckets.
+    for user in ["s1", "s2"] {
+        let answer = call(&router, login_from(None, None, user, PASSWORD)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+    }
+}
+
+/// A subscriber that keeps what is logged, for the current thread.
+fn capture_logs() -> (
+    tracing::subscriber::DefaultGuard,
+    Arc<std::sync::Mutex<Vec<u8>>>,
+) {
+    let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writer = Arc::clone(&logs);
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || Log(Arc::clone(&writer)))
+        .finish();
+    (tracing::subscriber::set_default(subscriber), logs)
+}
+
+struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_shared_limiter_falls_back_to_the_per_instance_limits() {
+    // Nothing listens on port 1 of loopback: every command fails at once.
+    let unreachable = Arc::new(
+        tower_jwt_auth::revocation::RedisRevocations::new("redis://127.0.0.1:1", "t:").unwrap(),
+    );
+    let throttle = LoginThrottle::new()
+        .per_address(None)
+        .per_username(limit(2, HOUR))
+        .shared(unreachable);
+    assert!(throttle.is_shared());
+    let (_guard, logs) = capture_logs();
+    let (router, _) = app(throttle, &["alice"]).await;
+    for _ in 0..2 {
+        let answer = call(&router, login_from(None, None, "alice", "wrong horse")).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    let answer = call(&router, login_from(None, None, "alice", "wrong horse")).await;
+    assert_throttled(&answer, HOUR.as_secs());
+    // Past the 2 s before the store is tried again: it fails again, still one outage.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let answer = call(&router, login_from(None, None, "alice", PASSWORD)).await;
+    assert_throttled(&answer, HOUR.as_secs());
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        logs.matches("shared login limiter unreachable").count(),
+        1,
+        "{logs}"
+    );
+    assert!(!logs.contains("horse"), "no password in the logs");
+}
