@@ -17,50 +17,22 @@
 //! The JWKS is served by an in-memory `Fetch`, so no socket is opened: the request path never
 //! touches the network for a known key, which is what is measured.
 
-use std::convert::Infallible;
-use std::future::{Ready, ready};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use http_body_util::Full;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::json;
-use tower::{Service, ServiceBuilder};
+use tower::ServiceBuilder;
 use tower_jwt_auth::remote::{Fetch, FetchFuture, FetchRequest, Fetched, RemoteKeys};
 use tower_jwt_auth::{Algorithm, JwtAuthLayer, SigningKey, TrustedIssuer};
 
 const ISSUER: &str = "https://idp.example";
 const AUDIENCE: &str = "bench-api";
 
-type Body = Full<Bytes>;
-
-fn noop(_: Request<()>) -> Ready<Result<Response<Body>, Infallible>> {
-    ready(Ok(Response::new(Body::default())))
-}
-
-/// One service call as a server makes it; the response future is ready at once.
-fn call<S>(service: &mut S, authorization: &HeaderValue) -> u16
-where
-    S: Service<Request<()>, Response = Response<Body>, Error = Infallible>,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    let mut request = Request::new(());
-    request
-        .headers_mut()
-        .insert(http::header::AUTHORIZATION, authorization.clone());
-    assert!(service.poll_ready(&mut cx).is_ready());
-    let mut future = std::pin::pin!(service.call(request));
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response.status().as_u16(),
-        Poll::Ready(Err(never)) => match never {},
-        Poll::Pending => unreachable!("a known key never waits"),
-    }
-}
+use support::bench::{call, noop};
 
 fn key_file(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"));

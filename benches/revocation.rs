@@ -19,18 +19,13 @@
 //!   cargo bench --bench revocation --all-features
 //! ```
 
-use std::convert::Infallible;
-use std::future::{Ready, ready};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{HeaderValue, Request, Response};
-use http_body_util::Full;
-use tower::{Service, ServiceBuilder};
+use http::{HeaderValue, Request};
+use tower::ServiceBuilder;
 use tower_jwt_auth::revocation::{
     MemoryRevocations, Replica, ReplicaTask, RevocationBackend, Revoked,
 };
@@ -38,29 +33,7 @@ use tower_jwt_auth::router::{LoginThrottle, RateLimit};
 use tower_jwt_auth::store::MemoryStore;
 use tower_jwt_auth::{Algorithm, Auth, SigningKey, TokenIssuer};
 
-type Body = Full<Bytes>;
-
-fn noop(_: Request<()>) -> Ready<Result<Response<Body>, Infallible>> {
-    ready(Ok(Response::new(Body::default())))
-}
-
-fn call<S>(service: &mut S, authorization: &HeaderValue) -> u16
-where
-    S: Service<Request<()>, Response = Response<Body>, Error = Infallible>,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    let mut request = Request::new(());
-    request
-        .headers_mut()
-        .insert(http::header::AUTHORIZATION, authorization.clone());
-    assert!(service.poll_ready(&mut cx).is_ready());
-    let mut future = std::pin::pin!(service.call(request));
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response.status().as_u16(),
-        Poll::Ready(Err(never)) => match never {},
-        Poll::Pending => unreachable!("the layer answers at once"),
-    }
-}
+use support::bench::{call, noop};
 
 fn issuer() -> TokenIssuer {
     TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, support::SECRET).unwrap())

@@ -3,8 +3,19 @@
 //!
 //! Clients reuse their access token for many requests, so most requests of a
 //! busy service carry a token the layer has already verified. A hit skips the
-//! base64, the signature and the JSON, and costs a hash of the token, one
-//! shard read lock and a clone of the claims.
+//! base64, the signature and the JSON, and costs a comparison of the token
+//! and a clone of the claims.
+//!
+//! Two levels, so that a hit writes no memory that other threads use:
+//! - a **front** per thread: a few slots (4 tokens) for each thread that
+//!   calls the layer, each behind its own lock on its own cache line, so that
+//!   a busy token served from every core makes no core wait for, or
+//!   invalidate the cache line of, another;
+//! - the **shared map** behind it (quick_cache), which the fronts fill from:
+//!   a miss in the front that hits the map costs a shard read lock and a
+//!   reference count, then puts the token in this thread's front. A token
+//!   enters the map when it is first verified, and a front when it is used
+//!   again.
 //!
 //! What a hit still checks, every time:
 //! - `exp`, `nbf` and `iat` against the current time, with the leeway;
@@ -25,12 +36,16 @@
 //! capacity in entries (rounded up to a multiple of its shard count); past
 //! it, entries are evicted (quick_cache's CLOCK-Pro policy: rarely used
 //! tokens go first). An entry costs the token's length (at most the layer's
-//! `max_token_len`) plus the decoded claims and about a hundred bytes.
+//! `max_token_len`) plus the decoded claims and about a hundred bytes. The
+//! fronts hold at most [`FRONT_WAYS`] × the number of front slots (twice
+//! the machine's cores, rounded up to a power of two, at most 256) more: a
+//! token evicted from the map may live on in a front until another token
+//! takes its place there.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
@@ -110,13 +125,58 @@ impl Equivalent<TokenKey> for Lookup<'_> {
     }
 }
 
+/// How many tokens one thread's front holds.
+const FRONT_WAYS: usize = 4;
+
+/// A token in a front, and its entry.
+type Slot<C> = Option<(Box<[u8]>, Arc<Entry<C>>)>;
+
+/// One thread's front: a few recently used tokens, on a cache line (or
+/// two) of its own.
+#[repr(align(128))]
+struct Front<C> {
+    slots: Mutex<[Slot<C>; FRONT_WAYS]>,
+}
+
+impl<C> Default for Front<C> {
+    fn default() -> Self {
+        Self {
+            slots: Mutex::new(std::array::from_fn(|_| None)),
+        }
+    }
+}
+
+/// The front slot of the calling thread: threads are numbered as they first
+/// use a cache, and each number picks a slot.
+fn thread_number() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static NUMBER: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    NUMBER.with(|number| *number)
+}
+
+/// The way of a token in a front: from its last bytes, the end of its
+/// signature (only verified tokens are entered, so nobody picks them).
+fn way_of(token: &[u8]) -> usize {
+    let tail = &token[token.len().saturating_sub(8)..];
+    let mut bytes = [0u8; 8];
+    bytes[..tail.len()].copy_from_slice(tail);
+    let mixed = u64::from_le_bytes(bytes).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    // In range: FRONT_WAYS is small.
+    (mixed as usize) % FRONT_WAYS
+}
+
 /// A bounded, concurrent map from verified tokens to their claims.
 pub(crate) struct TokenCache<C> {
+    fronts: Box<[Front<C>]>,
     entries: Cache<TokenKey, Arc<Entry<C>>>,
     /// The key-ring generation the current entries belong to.
     generation: AtomicU64,
     #[cfg(test)]
     hits: AtomicU64,
+    #[cfg(test)]
+    front_hits: AtomicU64,
 }
 
 impl<C> fmt::Debug for TokenCache<C> {
@@ -138,11 +198,16 @@ impl<C> TokenCache<C> {
 impl<C: Clone> TokenCache<C> {
     /// A cache of about `capacity` tokens; `None` for a capacity of zero.
     pub(crate) fn new(capacity: usize, validator: &Validator) -> Option<Self> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let fronts = (2 * cores).next_power_of_two().min(256);
         (capacity > 0).then(|| Self {
+            fronts: (0..fronts).map(|_| Front::default()).collect(),
             entries: Cache::new(capacity),
             generation: AtomicU64::new(validator.generation()),
             #[cfg(test)]
             hits: AtomicU64::new(0),
+            #[cfg(test)]
+            front_hits: AtomicU64::new(0),
         })
     }
 
@@ -194,11 +259,21 @@ impl<C: Clone> TokenCache<C> {
         if !jws::has_header_segment(token) {
             return Err(TokenError::Malformed);
         }
+        if let Some(hit) = self.front_hit(validator, token, generation, &now) {
+            #[cfg(test)]
+            {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                self.front_hits.fetch_add(1, Ordering::Relaxed);
+            }
+            return hit;
+        }
         if let Some(entry) = self.lookup(token, generation) {
             #[cfg(test)]
             self.hits.fetch_add(1, Ordering::Relaxed);
             validator.recheck(&entry.registered(), now())?;
-            return Ok(entry.claims.clone());
+            let claims = entry.claims.clone();
+            self.remember(token, entry);
+            return Ok(claims);
         }
         let entry = validator.verify_at(token, now, |claims: C, registered| Entry {
             claims,
@@ -212,9 +287,50 @@ impl<C: Clone> TokenCache<C> {
             generation,
         })?;
         let claims = entry.claims.clone();
+        // Not into the front yet: a token used once (a new user's, or a
+        // client that never reuses its token) would only push out the
+        // front's busy tokens, at the cost of another copy.
         self.entries
             .insert(TokenKey(Box::from(token)), Arc::new(entry));
         Ok(claims)
+    }
+
+    /// This thread's front.
+    fn front(&self) -> &Front<C> {
+        // `fronts` has a power-of-two length.
+        &self.fronts[thread_number() & (self.fronts.len() - 1)]
+    }
+
+    /// The token from this thread's front, rechecked, if it is there and
+    /// was verified under key-ring `generation`. Writes only this thread's
+    /// front lock; `None` also when another thread sharing the slot holds
+    /// it.
+    fn front_hit(
+        &self,
+        validator: &Validator,
+        token: &[u8],
+        generation: u64,
+        now: &impl Fn() -> u64,
+    ) -> Option<Result<C, TokenError>> {
+        if self.generation.load(Ordering::Acquire) != generation {
+            return None;
+        }
+        let slots = self.front().slots.try_lock().ok()?;
+        let (_, entry) = slots[way_of(token)]
+            .as_ref()
+            .filter(|(kept, entry)| **kept == *token && entry.generation == generation)?;
+        Some(
+            validator
+                .recheck(&entry.registered(), now())
+                .map(|()| entry.claims.clone()),
+        )
+    }
+
+    /// Puts a verified token in this thread's front.
+    fn remember(&self, token: &[u8], entry: Arc<Entry<C>>) {
+        if let Ok(mut slots) = self.front().slots.try_lock() {
+            slots[way_of(token)] = Some((Box::from(token), entry));
+        }
     }
 
     /// The entry for `token`, if it was verified under key-ring
@@ -444,6 +560,95 @@ mod tests {
             assert!(cache.len() as u64 <= bound, "{} > {bound}", cache.len());
         }
         assert!(cache.len() > 50, "the cache is in use: {}", cache.len());
+    }
+
+    /// A token served from this thread's front: verified, then a hit in the
+    /// map, which puts it in the front, then a front hit.
+    fn in_front(cache: &TokenCache<Claims>, validator: &Validator, token: &str, now: u64) {
+        for _ in 0..3 {
+            cache.validate_at(validator, token, now).unwrap();
+        }
+        assert!(cache.front_hits.load(Ordering::Relaxed) >= 1);
+    }
+
+    #[test]
+    fn a_token_in_the_front_is_rechecked_for_time_and_revocation() {
+        let revoked = Arc::new(RevocationList::new());
+        let validator = validator().with_revocation(revoked.clone());
+        let cache = TokenCache::<Claims>::new(16, &validator).unwrap();
+        let exp = crate::validator::now() + 600;
+        let token = sign(SECRET, &access("alice", exp));
+        let now = exp - 600;
+        in_front(&cache, &validator, &token, now);
+        let before = cache.front_hits.load(Ordering::Relaxed);
+        assert_eq!(
+            cache.validate_at(&validator, &token, exp).unwrap_err(),
+            TokenError::Expired
+        );
+        revoked.revoke("jti-alice", exp);
+        assert_eq!(
+            cache.validate_at(&validator, &token, now).unwrap_err(),
+            TokenError::Revoked
+        );
+        assert_eq!(
+            cache.front_hits.load(Ordering::Relaxed),
+            before + 2,
+            "both refusals were front hits"
+        );
+    }
+
+    #[test]
+    fn a_token_in_the_front_is_verified_again_after_a_key_replacement() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(16, &validator).unwrap();
+        let token = sign(SECRET, &access("alice", NOW + 60));
+        in_front(&cache, &validator, &token, NOW);
+        validator
+            .keys()
+            .replace(KeySet::new([Key::hmac(Algorithm::HS256, OTHER).unwrap()]));
+        assert_eq!(
+            cache.validate_at(&validator, &token, NOW).unwrap_err(),
+            TokenError::InvalidSignature
+        );
+    }
+
+    #[test]
+    fn a_spliced_token_does_not_hit_the_front() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(16, &validator).unwrap();
+        let alice = sign(SECRET, &access("alice", NOW + 60));
+        let bobby = sign(SECRET, &access("bobby", NOW + 60));
+        in_front(&cache, &validator, &alice, NOW);
+        let (_, signature) = alice.rsplit_once('.').unwrap();
+        let (signed, _) = bobby.rsplit_once('.').unwrap();
+        let spliced = format!("{signed}.{signature}");
+        assert_eq!(way_of(spliced.as_bytes()), way_of(alice.as_bytes()));
+        assert_eq!(
+            cache.validate_at(&validator, &spliced, NOW).unwrap_err(),
+            TokenError::InvalidSignature
+        );
+    }
+
+    #[test]
+    fn threads_hitting_one_token_each_get_its_claims() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(64, &validator).unwrap();
+        let tokens: Vec<String> = (0..8)
+            .map(|n| sign(SECRET, &access(&format!("user{n}"), NOW + 60)))
+            .collect();
+        std::thread::scope(|scope| {
+            for thread in 0..4 {
+                let (cache, validator, tokens) = (&cache, &validator, &tokens);
+                scope.spawn(move || {
+                    for round in 0..500 {
+                        let n = (thread + round) % tokens.len();
+                        let claims = cache.validate_at(validator, &tokens[n], NOW).unwrap();
+                        assert_eq!(claims.sub, format!("user{n}"));
+                    }
+                });
+            }
+        });
+        assert!(cache.front_hits.load(Ordering::Relaxed) > 0);
     }
 
     #[test]

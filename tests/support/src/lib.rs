@@ -132,6 +132,7 @@ pub fn chromium() -> Option<&'static str> {
     None
 }
 
+pub mod bench;
 #[cfg(feature = "router")]
 mod counting;
 mod dpop;
