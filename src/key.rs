@@ -32,6 +32,8 @@ pub use jsonwebtoken::DecodingKey;
 pub mod jwk;
 
 mod checks;
+#[cfg(feature = "aws-lc-rs")]
+mod parsed;
 
 /// The jsonwebtoken crypto provider this crate uses.
 ///
@@ -291,10 +293,14 @@ impl HmacKey {
 #[derive(Clone)]
 enum Material {
     Hmac(HmacKey),
+    /// Verified by the crypto provider, which is handed the key on each check.
     Public {
         key: DecodingKey,
         provider: &'static CryptoProvider,
     },
+    /// Parsed once, verified by aws-lc-rs directly (see `parsed`).
+    #[cfg(feature = "aws-lc-rs")]
+    Parsed(aws_lc_rs::signature::ParsedPublicKey),
 }
 
 /// A verification key pinned to one algorithm, optionally named by a `kid`.
@@ -338,7 +344,9 @@ impl Key {
     /// Every public key, whichever constructor builds it, is checked: an RSA
     /// modulus must have at least 2048 bits, an EC key must be a point of its
     /// curve, an Ed25519 key must be a canonically encoded point not of small
-    /// order.
+    /// order. With the `aws-lc-rs` feature (and no other jsonwebtoken
+    /// `CryptoProvider` installed by the application), the key is also parsed
+    /// here, once, rather than on every signature check.
     ///
     /// # Errors
     ///
@@ -481,6 +489,16 @@ impl Key {
         }
         checks::check_public_key(alg, &key)?;
         let provider = crypto_provider()?;
+        // With jsonwebtoken's aws-lc-rs provider, the key is parsed now rather
+        // than on every check; a key aws-lc-rs cannot parse fails here.
+        #[cfg(feature = "aws-lc-rs")]
+        if parsed::replaces(provider) {
+            return Ok(Self {
+                kid: None,
+                alg,
+                material: Material::Parsed(parsed::parse(alg, &key)?),
+            });
+        }
         // Build a verifier once so that a key the backend cannot use fails
         // here rather than on the first request.
         (provider.verifier_factory)(&alg, &key)?;
@@ -539,6 +557,14 @@ impl Key {
                     .map_err(|_| TokenError::InvalidSignature)?;
                 verifier
                     .verify(signing_input, &signature)
+                    .map_err(|_| TokenError::InvalidSignature)
+            }
+            #[cfg(feature = "aws-lc-rs")]
+            Material::Parsed(key) => {
+                let signature = URL_SAFE_NO_PAD
+                    .decode(signature_b64)
+                    .map_err(|_| TokenError::Malformed)?;
+                key.verify_sig(signing_input, &signature)
                     .map_err(|_| TokenError::InvalidSignature)
             }
         }
