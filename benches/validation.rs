@@ -6,28 +6,38 @@
 //! - `noop`: a bare no-op tower service call (the baseline: building the request, calling,
 //!   polling the ready future);
 //! - `accept/cold`: the same call through `JwtAuthLayer` without the cache;
+//! - `verdict/accept`: `Validator::validate` alone, without a request, its extensions or a
+//!   response: with `accept/cold`, the uncached figures to set against `jsonwebtoken`, from
+//!   the same run (for RS256, ES256 and EdDSA the key was parsed once, when it was loaded);
 //! - `accept/cached`: through the default layer (cache on), the token already cached;
 //! - `reject/garbage`, `reject/bad_signature`, `reject/expired`, `reject/missing`: the main
 //!   reject paths through the default layer;
 //! - HS256 only: `floor`, a minimal hand-rolled HS256 check (pre-keyed HMAC, base64, serde),
 //!   `jsonwebtoken/bad_signature`, `accept/miss` (cache on, a new token every call), and
-//!   `verdict/accept`, `verdict/parsed_header`, `verdict/garbage`, `verdict/bad_signature`:
-//!   `Validator::validate` alone, without a request, its extensions or a response
+//!   `verdict/parsed_header`, `verdict/garbage`, `verdict/bad_signature`
 //!   (`parsed_header`: a header that is not one of the pre-encoded ones, so it is parsed).
 //!
 //! Run with `cargo bench --bench validation`; `cargo bench --bench chart` then draws
 //! `benches/validations.svg` from criterion's results.
+//!
+//! `cargo bench --bench validation -- --interleaved [ROUNDS]` measures the uncached paths
+//! interleaved instead, without criterion. Criterion measures its contenders one after
+//! another, and a shared machine drifts between them; here each round runs one batch of
+//! `jsonwebtoken`, `verdict/accept` and `accept/cold` per algorithm, in an order that turns
+//! from round to round, and the ratio to `jsonwebtoken` is taken within each round. It
+//! prints, per contender, the median time per call and the median ratio with its spread
+//! over the rounds (the middle half and the whole range). ROUNDS defaults to 31.
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::hint::black_box;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
@@ -198,6 +208,12 @@ fn bench_algorithm(c: &mut Criterion, setup: &Setup) {
     group.bench_function("accept/cold", |b| {
         b.iter(|| call(&mut cold, black_box(Some(&good))))
     });
+    // The verdict alone: `Validator::validate`, with no request, extensions or response.
+    let validator = Validator::new(setup.key.clone(), Validation::new()).unwrap();
+    assert!(validator.validate::<Claims>(&token).is_ok());
+    group.bench_function("verdict/accept", |b| {
+        b.iter(|| validator.validate::<Claims>(black_box(&token)).is_ok())
+    });
     group.bench_function("accept/cached", |b| {
         b.iter(|| call(&mut cached, black_box(Some(&good))))
     });
@@ -227,9 +243,6 @@ fn bench_algorithm(c: &mut Criterion, setup: &Setup) {
             })
         });
         let floor = Floor::new(SECRET);
-        // The verdict alone: `Validator::validate`, with no request, extensions or response.
-        let validator = Validator::new(setup.key.clone(), Validation::new()).unwrap();
-        assert!(validator.validate::<Claims>(&token).is_ok());
         for refused in [&garbage, &forged_token] {
             assert!(validator.validate::<Claims>(refused).is_err());
         }
@@ -238,7 +251,6 @@ fn bench_algorithm(c: &mut Criterion, setup: &Setup) {
         let parsed_header = floor.sign_with_header(r#"{"alg":"HS256", "typ":"JWT"}"#, &token);
         assert!(validator.validate::<Claims>(&parsed_header).is_ok());
         for (name, token) in [
-            ("verdict/accept", &token),
             ("verdict/parsed_header", &parsed_header),
             ("verdict/garbage", &garbage),
             ("verdict/bad_signature", &forged_token),
@@ -328,9 +340,112 @@ fn config() -> Criterion {
         .sample_size(40)
 }
 
+/// About how long one batch of one contender runs in `--interleaved`.
+const BATCH: Duration = Duration::from_millis(20);
+
+/// Calls `f` `n` times; the time per call in nanoseconds.
+fn batch(n: u32, mut f: impl FnMut() -> bool) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        assert!(black_box(f()));
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(n)
+}
+
+/// The value at fraction `q` of sorted `values` (nearest rank).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// A named contender of `--interleaved`: one call, `true` if it gave the expected outcome.
+type Contender<'a> = (&'static str, Box<dyn FnMut() -> bool + 'a>);
+
+/// `--interleaved`: the uncached paths of one algorithm, in turn (see the module docs).
+fn interleaved(setup: &Setup, rounds: usize) {
+    let token = setup.signer.sign(&claims("alice", false)).unwrap();
+    let validation = jsonwebtoken::Validation::new(setup.alg);
+    let validator = Validator::new(setup.key.clone(), Validation::new()).unwrap();
+    let cold_layer = JwtAuthLayer::builder(setup.key.clone())
+        .no_cache()
+        .build()
+        .unwrap();
+    let mut cold = ServiceBuilder::new()
+        .layer(cold_layer)
+        .service_fn(noop as Noop);
+    let good = bearer(&token);
+    let mut contenders: Vec<Contender<'_>> = vec![
+        (
+            "jsonwebtoken",
+            Box::new(|| {
+                jsonwebtoken::decode::<Claims>(black_box(&token), &setup.decoding, &validation)
+                    .is_ok()
+            }),
+        ),
+        (
+            "verdict/accept",
+            Box::new(|| validator.validate::<Claims>(black_box(&token)).is_ok()),
+        ),
+        (
+            "accept/cold",
+            Box::new(|| call(&mut cold, black_box(Some(&good))) == 200),
+        ),
+    ];
+
+    // Warm up, and size the batches to about `BATCH` of the slowest contender.
+    let mut slowest: f64 = 0.0;
+    for (_, contender) in &mut contenders {
+        slowest = slowest.max(batch(200, contender));
+    }
+    let n = ((BATCH.as_nanos() as f64 / slowest) as u32).max(10);
+    let mut times = vec![Vec::with_capacity(rounds); contenders.len()];
+    for round in 0..rounds {
+        for turn in 0..contenders.len() {
+            let at = (round + turn) % contenders.len();
+            times[at].push(batch(n, &mut contenders[at].1));
+        }
+    }
+
+    println!("{}: {rounds} rounds of {n} calls per contender", setup.name);
+    for (at, (name, _)) in contenders.iter().enumerate() {
+        let mut own = times[at].clone();
+        own.sort_by(f64::total_cmp);
+        let mut ratios: Vec<f64> = times[at]
+            .iter()
+            .zip(&times[0])
+            .map(|(ours, theirs)| ours / theirs)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "  {name:<16} median {:>9.3} µs   / jsonwebtoken: median {:.3}, \
+             middle half {:.3}..{:.3}, range {:.3}..{:.3}",
+            quantile(&own, 0.5) / 1000.0,
+            quantile(&ratios, 0.5),
+            quantile(&ratios, 0.25),
+            quantile(&ratios, 0.75),
+            ratios[0],
+            ratios[ratios.len() - 1],
+        );
+    }
+}
+
 criterion_group! {
     name = benches;
     config = config();
     targets = validation
 }
-criterion_main!(benches);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|arg| arg == "--interleaved") {
+        let rounds = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(31);
+        #[cfg(feature = "aws-lc-rs")]
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        for setup in setups() {
+            interleaved(&setup, rounds);
+        }
+        return;
+    }
+    // What `criterion_main!` would write.
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
