@@ -25,8 +25,9 @@
 //! another, and a shared machine drifts between them; here each round runs one batch of
 //! `jsonwebtoken`, `verdict/accept` and `accept/cold` per algorithm, in an order that turns
 //! from round to round, and the ratio to `jsonwebtoken` is taken within each round. It
-//! prints, per contender, the median time per call and the median ratio with its spread
-//! over the rounds (the middle half and the whole range). ROUNDS defaults to 31.
+//! prints, per contender, the median and the fastest round's time per call, and the median
+//! ratio with its spread over the rounds (the middle half and the whole range). ROUNDS
+//! defaults to 31.
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -391,10 +392,15 @@ fn interleaved(setup: &Setup, rounds: usize) {
         ),
     ];
 
-    // Warm up, and size the batches to about `BATCH` of the slowest contender.
+    // Warm up, and size the batches to about `BATCH` of the slowest contender at its
+    // least disturbed (the fastest of a few short batches: a busy machine would otherwise
+    // make the batches short, and their ratios noisy).
     let mut slowest: f64 = 0.0;
     for (_, contender) in &mut contenders {
-        slowest = slowest.max(batch(200, contender));
+        let fastest = (0..8)
+            .map(|_| batch(50, &mut *contender))
+            .fold(f64::INFINITY, f64::min);
+        slowest = slowest.max(fastest);
     }
     let n = ((BATCH.as_nanos() as f64 / slowest) as u32).max(10);
     let mut times = vec![Vec::with_capacity(rounds); contenders.len()];
@@ -416,9 +422,10 @@ fn interleaved(setup: &Setup, rounds: usize) {
             .collect();
         ratios.sort_by(f64::total_cmp);
         println!(
-            "  {name:<16} median {:>9.3} µs   / jsonwebtoken: median {:.3}, \
+            "  {name:<16} median {:>8.3} µs, fastest {:>8.3} µs; / jsonwebtoken: median {:.3}, \
              middle half {:.3}..{:.3}, range {:.3}..{:.3}",
             quantile(&own, 0.5) / 1000.0,
+            own[0] / 1000.0,
             quantile(&ratios, 0.5),
             quantile(&ratios, 0.25),
             quantile(&ratios, 0.75),
