@@ -831,8 +831,8 @@ fn a_short_rsa_key_is_refused_and_jsonwebtoken_accepts_nothing_under_it() {
     let theirs_key = DecodingKey::from_rsa_pem(&pem).unwrap();
     let tokens: Value =
         serde_json::from_slice(&support::data("vectors/rsa1024_tokens.json")).unwrap();
-    let rsa = ASYMMETRIC.map(|(alg, ..)| alg);
-    for alg in rsa
+    let algorithms = ASYMMETRIC.map(|(alg, ..)| alg);
+    for alg in algorithms
         .into_iter()
         .filter(|alg| alg.family() == AlgorithmFamily::Rsa)
     {
