@@ -13,6 +13,9 @@
 //! and a whole `POST /login` (an unknown user, bcrypt cost 4) through the router with the
 //! buckets in the process (`local`) or on a backend. Limits high enough never to refuse.
 //!
+//! `-- --interleaved [ROUNDS]` measures the four cached `/secret` services in turn within one
+//! process instead (criterion runs them one after another, and the machine drifts between).
+//!
 //! ```sh
 //! TOWER_JWT_AUTH_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test_revocation \
 //! TOWER_JWT_AUTH_TEST_REDIS_URL=redis://127.0.0.1:6379 \
@@ -23,7 +26,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use http::{HeaderValue, Request};
 use tower::ServiceBuilder;
 use tower_jwt_auth::revocation::{
@@ -106,17 +109,39 @@ fn bench(c: &mut Criterion) {
         setups.push(("redis", auth, task));
     }
     let mut group = c.benchmark_group("secret_cached");
-    for (name, auth, _task) in &setups {
-        let token = issuer()
-            .access_in_family("alice", "family-1", now())
-            .unwrap();
-        let authorization = HeaderValue::from_str(&format!("Bearer {}", token.token)).unwrap();
-        let mut service = ServiceBuilder::new()
-            .layer(auth.layer())
-            .service_fn(noop as fn(_) -> _);
-        assert_eq!(call(&mut service, &authorization), 200);
+    let token = issuer()
+        .access_in_family("alice", "family-1", now())
+        .unwrap();
+    let authorization = HeaderValue::from_str(&format!("Bearer {}", token.token)).unwrap();
+    let mut services: Vec<_> = setups
+        .iter()
+        .map(|(name, auth, _)| {
+            let mut service = ServiceBuilder::new()
+                .layer(auth.layer())
+                .service_fn(noop as fn(_) -> _);
+            assert_eq!(call(&mut service, &authorization), 200);
+            (*name, service)
+        })
+        .collect();
+    if interleaved_rounds().is_some() {
+        // `--interleaved`: the same services in turn, in one process.
+        group.finish();
+        let mut contenders: Vec<support::bench::Contender<'_>> = services
+            .iter_mut()
+            .map(|(name, service)| {
+                let authorization = &authorization;
+                let contender: Box<dyn FnMut() -> bool + '_> =
+                    Box::new(move || call(service, black_box(authorization)) == 200);
+                (*name, contender)
+            })
+            .collect();
+        let rounds = interleaved_rounds().unwrap_or(31);
+        support::bench::interleaved("secret_cached", rounds, &mut contenders);
+        return;
+    }
+    for (name, service) in &mut services {
         group.bench_function(*name, |b| {
-            b.iter(|| call(&mut service, black_box(&authorization)))
+            b.iter(|| call(service, black_box(&authorization)))
         });
     }
     group.finish();
@@ -205,5 +230,22 @@ fn throttle(c: &mut Criterion) {
     group.finish();
 }
 
+/// `Some(rounds)` with `-- --interleaved [ROUNDS]`: the cached `/secret` services measured
+/// in turn within one process (default 31 rounds), instead of criterion.
+fn interleaved_rounds() -> Option<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|arg| arg == "--interleaved")?;
+    Some(args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(31))
+}
+
 criterion_group!(benches, bench, throttle);
-criterion_main!(benches);
+
+fn main() {
+    if interleaved_rounds().is_some() {
+        bench(&mut Criterion::default());
+        return;
+    }
+    // What `criterion_main!` would write.
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

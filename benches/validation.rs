@@ -33,7 +33,7 @@ use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::hint::black_box;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -341,26 +341,6 @@ fn config() -> Criterion {
         .sample_size(40)
 }
 
-/// About how long one batch of one contender runs in `--interleaved`.
-const BATCH: Duration = Duration::from_millis(20);
-
-/// Calls `f` `n` times; the time per call in nanoseconds.
-fn batch(n: u32, mut f: impl FnMut() -> bool) -> f64 {
-    let start = Instant::now();
-    for _ in 0..n {
-        assert!(black_box(f()));
-    }
-    start.elapsed().as_nanos() as f64 / f64::from(n)
-}
-
-/// The value at fraction `q` of sorted `values` (nearest rank).
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
-/// A named contender of `--interleaved`: one call, `true` if it gave the expected outcome.
-type Contender<'a> = (&'static str, Box<dyn FnMut() -> bool + 'a>);
-
 /// `--interleaved`: the uncached paths of one algorithm, in turn (see the module docs).
 fn interleaved(setup: &Setup, rounds: usize) {
     let token = setup.signer.sign(&claims("alice", false)).unwrap();
@@ -374,7 +354,7 @@ fn interleaved(setup: &Setup, rounds: usize) {
         .layer(cold_layer)
         .service_fn(noop as Noop);
     let good = bearer(&token);
-    let mut contenders: Vec<Contender<'_>> = vec![
+    let mut contenders: Vec<support::bench::Contender<'_>> = vec![
         (
             "jsonwebtoken",
             Box::new(|| {
@@ -392,47 +372,7 @@ fn interleaved(setup: &Setup, rounds: usize) {
         ),
     ];
 
-    // Warm up, and size the batches to about `BATCH` of the slowest contender at its
-    // least disturbed (the fastest of a few short batches: a busy machine would otherwise
-    // make the batches short, and their ratios noisy).
-    let mut slowest: f64 = 0.0;
-    for (_, contender) in &mut contenders {
-        let fastest = (0..8)
-            .map(|_| batch(50, &mut *contender))
-            .fold(f64::INFINITY, f64::min);
-        slowest = slowest.max(fastest);
-    }
-    let n = ((BATCH.as_nanos() as f64 / slowest) as u32).max(10);
-    let mut times = vec![Vec::with_capacity(rounds); contenders.len()];
-    for round in 0..rounds {
-        for turn in 0..contenders.len() {
-            let at = (round + turn) % contenders.len();
-            times[at].push(batch(n, &mut contenders[at].1));
-        }
-    }
-
-    println!("{}: {rounds} rounds of {n} calls per contender", setup.name);
-    for (at, (name, _)) in contenders.iter().enumerate() {
-        let mut own = times[at].clone();
-        own.sort_by(f64::total_cmp);
-        let mut ratios: Vec<f64> = times[at]
-            .iter()
-            .zip(&times[0])
-            .map(|(ours, theirs)| ours / theirs)
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        println!(
-            "  {name:<16} median {:>8.3} µs, fastest {:>8.3} µs; / jsonwebtoken: median {:.3}, \
-             middle half {:.3}..{:.3}, range {:.3}..{:.3}",
-            quantile(&own, 0.5) / 1000.0,
-            own[0] / 1000.0,
-            quantile(&ratios, 0.5),
-            quantile(&ratios, 0.25),
-            quantile(&ratios, 0.75),
-            ratios[0],
-            ratios[ratios.len() - 1],
-        );
-    }
+    support::bench::interleaved(setup.name, rounds, &mut contenders);
 }
 
 criterion_group! {

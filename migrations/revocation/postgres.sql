@@ -13,8 +13,10 @@ CREATE INDEX IF NOT EXISTS tower_jwt_auth_revocations_expires_at
 -- The login limiter shared by every instance (router::throttle): one GCRA bucket per client
 -- address or username, holding the time (milliseconds since the epoch) at which the bucket is
 -- full again. A row is useless once that time has passed; `expires_at` (seconds) lets the
--- replica's heartbeat delete it.
-CREATE TABLE IF NOT EXISTS tower_jwt_auth_limits (
+-- replica's heartbeat delete it. UNLOGGED: no write-ahead log, so a take costs no disk flush
+-- (about 2.5 ms on the test machine); a database crash empties the table, which only gives
+-- every bucket its full burst again.
+CREATE UNLOGGED TABLE IF NOT EXISTS tower_jwt_auth_limits (
     bucket TEXT PRIMARY KEY,
     full_at_ms BIGINT NOT NULL,
     expires_at BIGINT NOT NULL
