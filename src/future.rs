@@ -11,18 +11,21 @@ use serde::de::DeserializeOwned;
 use tower_service::Service;
 
 use crate::claims::Claims;
+use crate::dpop::SharedCheck;
 use crate::layer::Shared;
 use crate::rejection::{JsonRejection, OnRejection};
-use crate::service::{Refusal, authenticate};
+use crate::service::{Authenticated, Refusal, authenticate};
 
 /// A request's wait for its issuer's keys to be fetched again (a token with
 /// an unknown `kid`): bounded by the fetch timeout.
 pub(crate) type KeyWait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 pin_project! {
-    /// The inner service's future, a ready rejection, or (for a token whose
+    /// The inner service's future, a ready rejection, (for a token whose
     /// `kid` its issuer may have published since the keys were fetched) a
-    /// wait for the refetch, after which the token is checked once more.
+    /// wait for the refetch, after which the token is checked once more,
+    /// or (with a shared DPoP replay store) the wait for the store's
+    /// verdict on the proof, after which the request goes on or is refused.
     pub struct ResponseFuture<S, ReqBody, C = Claims, O = JsonRejection>
     where
         S: Service<Request<ReqBody>>,
@@ -47,19 +50,23 @@ pin_project! {
         },
         Waiting {
             wait: KeyWait,
-            retry: Option<Retry<S, ReqBody, C, O>>,
+            held: Option<Held<S, ReqBody, C, O>>,
+        },
+        Checking {
+            check: SharedCheck,
+            held: Option<Held<S, ReqBody, C, O>>,
         },
     }
 }
 
 /// What the request needs once the wait is over: the ready inner service
-/// (swapped out of the service for a clone), the request, and the layer's
-/// state.
-struct Retry<S, ReqBody, C, O> {
-    inner: S,
-    request: Request<ReqBody>,
-    shared: Arc<Shared<C>>,
-    on_rejection: O,
+/// (swapped out of the service for a clone), the request (with its claims,
+/// when checking), and the layer's state.
+pub(crate) struct Held<S, ReqBody, C, O> {
+    pub(crate) inner: S,
+    pub(crate) request: Request<ReqBody>,
+    pub(crate) shared: Arc<Shared<C>>,
+    pub(crate) on_rejection: O,
 }
 
 impl<S, ReqBody, C, O> ResponseFuture<S, ReqBody, C, O>
@@ -81,22 +88,23 @@ where
     }
 
     #[cfg_attr(not(feature = "remote"), allow(dead_code))]
-    pub(crate) fn waiting(
-        wait: KeyWait,
-        inner: S,
-        request: Request<ReqBody>,
-        shared: Arc<Shared<C>>,
-        on_rejection: O,
-    ) -> Self {
+    pub(crate) fn waiting(wait: KeyWait, held: Held<S, ReqBody, C, O>) -> Self {
         Self {
             kind: Kind::Waiting {
                 wait,
-                retry: Some(Retry {
-                    inner,
-                    request,
-                    shared,
-                    on_rejection,
-                }),
+                held: Some(held),
+            },
+        }
+    }
+
+    /// A request that passed every check but the shared replay store's,
+    /// its claims inserted, awaiting `check`.
+    #[cfg_attr(not(feature = "router"), allow(dead_code))]
+    pub(crate) fn checking(check: SharedCheck, held: Held<S, ReqBody, C, O>) -> Self {
+        Self {
+            kind: Kind::Checking {
+                check,
+                held: Some(held),
             },
         }
     }
@@ -123,16 +131,14 @@ where
                         .take()
                         .expect("ResponseFuture polled after completion")));
                 }
-                KindProj::Waiting { wait, retry } => {
+                KindProj::Waiting { wait, held } => {
                     ready!(wait.as_mut().poll(cx));
-                    let Retry {
+                    let Held {
                         mut inner,
                         mut request,
                         shared,
                         on_rejection,
-                    } = retry
-                        .take()
-                        .expect("ResponseFuture polled after completion");
+                    } = held.take().expect("ResponseFuture polled after completion");
                     // Once more, now without waiting: a token whose key is
                     // still unknown is refused.
                     let head = crate::dpop::RequestHead {
@@ -141,12 +147,26 @@ where
                         headers: request.headers(),
                     };
                     match authenticate(&shared, &head, false) {
-                        Ok(claims) => {
+                        Ok(Authenticated {
+                            claims,
+                            shared_check,
+                        }) => {
                             if let Some(claims) = claims {
                                 request.extensions_mut().insert(claims);
                             }
-                            Kind::Future {
-                                future: inner.call(request),
+                            match shared_check {
+                                Some(check) => Kind::Checking {
+                                    check,
+                                    held: Some(Held {
+                                        inner,
+                                        request,
+                                        shared,
+                                        on_rejection,
+                                    }),
+                                },
+                                None => Kind::Future {
+                                    future: inner.call(request),
+                                },
                             }
                         }
                         Err(Refusal::Reject(rejection)) => Kind::Rejected {
@@ -159,6 +179,29 @@ where
                                     crate::error::TokenError::UnknownKey,
                                 ),
                             )),
+                        },
+                    }
+                }
+                KindProj::Checking { check, held } => {
+                    let verdict = ready!(check.as_mut().poll(cx));
+                    let Held {
+                        mut inner,
+                        request,
+                        shared,
+                        on_rejection,
+                    } = held.take().expect("ResponseFuture polled after completion");
+                    match (verdict, shared.dpop.as_deref()) {
+                        (Ok(()), _) => Kind::Future {
+                            future: inner.call(request),
+                        },
+                        (Err(refusal), Some(dpop)) => Kind::Rejected {
+                            response: Some(on_rejection.on_rejection(dpop.shared_refusal(refusal))),
+                        },
+                        // A check comes only from a layer with DPoP.
+                        (Err(_), None) => Kind::Rejected {
+                            response: Some(
+                                on_rejection.on_rejection(crate::rejection::Rejection::Unavailable),
+                            ),
                         },
                     }
                 }

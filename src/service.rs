@@ -10,9 +10,9 @@ use serde::de::DeserializeOwned;
 use tower_service::Service;
 
 use crate::claims::Claims;
-use crate::dpop::RequestHead;
+use crate::dpop::{RequestHead, SharedCheck};
 use crate::error::TokenError;
-use crate::future::ResponseFuture;
+use crate::future::{Held, ResponseFuture};
 use crate::layer::Shared;
 use crate::rejection::{JsonRejection, OnRejection, Rejection};
 use crate::source::{SourceError, Via, is_token68};
@@ -66,9 +66,18 @@ pub(crate) enum Refusal {
     Wait(crate::future::KeyWait),
 }
 
-/// The claims of the request's token (`None` in optional mode without
-/// credentials), or why the request is refused. `may_wait`: whether a
-/// token with an unknown `kid` may wait for its issuer's keys.
+/// A request that passed every check made here.
+pub(crate) struct Authenticated<C> {
+    /// The claims of its token: `None` in optional mode without
+    /// credentials.
+    pub(crate) claims: Option<C>,
+    /// With a shared DPoP replay store, the store's verdict on its proof,
+    /// which the request awaits before it goes on.
+    pub(crate) shared_check: Option<SharedCheck>,
+}
+
+/// The request's claims, or why the request is refused. `may_wait`:
+/// whether a token with an unknown `kid` may wait for its issuer's keys.
 ///
 /// With DPoP, the proof is checked before the token, so that nothing a
 /// refused proof came with enters the verified-token cache, and on every
@@ -77,7 +86,7 @@ pub(crate) fn authenticate<C>(
     shared: &Shared<C>,
     request: &RequestHead<'_>,
     may_wait: bool,
-) -> Result<Option<C>, Refusal>
+) -> Result<Authenticated<C>, Refusal>
 where
     C: DeserializeOwned + Clone,
 {
@@ -96,7 +105,12 @@ where
             }
             (scheme, token)
         }
-        Ok(None) if shared.optional => return Ok(None),
+        Ok(None) if shared.optional => {
+            return Ok(Authenticated {
+                claims: None,
+                shared_check: None,
+            });
+        }
         Ok(None) => {
             let rejection = dpop.map_or(Rejection::MissingCredentials, |dpop| {
                 dpop.missing_credentials()
@@ -121,10 +135,14 @@ where
     };
     match outcome {
         Ok(claims) => {
-            if let (Some(dpop), Some(proof)) = (dpop, proof) {
-                dpop.record(proof).map_err(Refusal::Reject)?;
-            }
-            Ok(Some(claims))
+            let shared_check = match (dpop, proof) {
+                (Some(dpop), Some(proof)) => dpop.record(proof).map_err(Refusal::Reject)?,
+                _ => None,
+            };
+            Ok(Authenticated {
+                claims: Some(claims),
+                shared_check,
+            })
         }
         // The validator lets only base64url and dots through, so a token
         // it accepts is a token68. One refused as malformed or too large
@@ -175,6 +193,23 @@ impl<S: fmt::Debug, C, O> fmt::Debug for JwtAuth<S, C, O> {
     }
 }
 
+impl<S: Clone, C, O: Clone> JwtAuth<S, C, O> {
+    /// What a request that must wait takes into its future. The service
+    /// made ready is the one that must be called: it goes into the future,
+    /// and a clone stays here (tower's "be careful when cloning inner
+    /// services").
+    #[cfg_attr(not(any(feature = "router", feature = "remote")), allow(dead_code))]
+    fn hold<ReqBody>(&mut self, request: Request<ReqBody>) -> Held<S, ReqBody, C, O> {
+        let clone = self.inner.clone();
+        Held {
+            inner: std::mem::replace(&mut self.inner, clone),
+            request,
+            shared: Arc::clone(&self.shared),
+            on_rejection: self.on_rejection.clone(),
+        }
+    }
+}
+
 impl<S, C, O, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, O>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
@@ -196,28 +231,22 @@ where
             headers: req.headers(),
         };
         match authenticate(&self.shared, &head, true) {
-            Ok(Some(claims)) => {
-                req.extensions_mut().insert(claims);
+            Ok(Authenticated {
+                claims,
+                shared_check,
+            }) => {
+                if let Some(claims) = claims {
+                    req.extensions_mut().insert(claims);
+                }
+                if let Some(check) = shared_check {
+                    return ResponseFuture::checking(check, self.hold(req));
+                }
             }
-            Ok(None) => {}
             Err(Refusal::Reject(rejection)) => {
                 return ResponseFuture::rejected(self.on_rejection.on_rejection(rejection));
             }
             #[cfg(feature = "remote")]
-            Err(Refusal::Wait(wait)) => {
-                // The service made ready is the one that must be called:
-                // it goes into the future, and a clone stays here (tower's
-                // "be careful when cloning inner services").
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
-                return ResponseFuture::waiting(
-                    wait,
-                    inner,
-                    req,
-                    Arc::clone(&self.shared),
-                    self.on_rejection.clone(),
-                );
-            }
+            Err(Refusal::Wait(wait)) => return ResponseFuture::waiting(wait, self.hold(req)),
         }
         ResponseFuture::future(self.inner.call(req))
     }

@@ -52,9 +52,23 @@
 //! [`Dpop::replay_capacity`] entries (about 80 bytes each when full). A full cache
 //! refuses new proofs rather than forgetting old ones; size it for your
 //! peak rate of DPoP requests times the window. Only proofs that came with
-//! a valid token bound to their key are entered. The guarantee is per
-//! process: with several instances, a proof can be replayed once against
-//! each other instance within its window; server nonces narrow that.
+//! a valid token bound to their key are entered.
+//!
+//! Alone, the guarantee is per process: with several instances, a proof
+//! can be replayed once against each other instance within its window;
+//! server nonces narrow that. `Dpop::shared_replay` (feature `router`)
+//! closes it: with the backend that shares revocations
+//! (`RedisRevocations` or `PgRevocations`) as a `ReplayStore`, a proof
+//! accepted by one instance is refused by every other. The local cache
+//! stays in front, so a `jti` this process has seen is refused without a
+//! round trip; a new one is entered into the store in one atomic step
+//! ("enter unless present") while the request waits, at most 2 s. The
+//! store's key is the unkeyed SHA-256 of the `jti` (every instance must
+//! compute the same key; the store indexes the whole digest). A store
+//! that errs or does not answer in time refuses the request with 503 and
+//! `Retry-After` (fail closed), and the outage is logged once. Without a
+//! shared store nothing changes on the request path: no allocation, no
+//! wait.
 //!
 //! # Example
 //!
@@ -131,9 +145,15 @@ mod nonce;
 mod proof;
 mod rejection;
 mod replay;
+#[cfg(feature = "router")]
+mod replay_store;
 mod thumbprint;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+#[cfg(feature = "router")]
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit};
@@ -152,6 +172,10 @@ use nonce::Nonces;
 pub use proof::access_token_hash;
 pub use rejection::{DpopError, DpopRejection, ProofError};
 pub use replay::{ReplayCache, ReplayError};
+#[cfg(feature = "router")]
+pub use replay_store::ReplayStore;
+#[cfg(feature = "router")]
+use replay_store::SharedReplay;
 pub use thumbprint::jwk_thumbprint;
 
 /// The request header that carries the proof.
@@ -175,11 +199,14 @@ pub struct Dpop {
     required: bool,
     nonce_window: Option<Duration>,
     nonce_secret: Option<Vec<u8>>,
+    #[cfg(feature = "router")]
+    shared_replay: Option<SharedReplay>,
 }
 
 impl fmt::Debug for Dpop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Dpop")
+        let mut debug = f.debug_struct("Dpop");
+        debug
             .field("base_url", &self.base_url)
             .field("algorithms", &self.algorithms)
             .field("max_age", &self.max_age)
@@ -187,8 +214,10 @@ impl fmt::Debug for Dpop {
             .field("replay_capacity", &self.replay_capacity)
             .field("max_proof_len", &self.max_proof_len)
             .field("required", &self.required)
-            .field("nonce_window", &self.nonce_window)
-            .finish_non_exhaustive()
+            .field("nonce_window", &self.nonce_window);
+        #[cfg(feature = "router")]
+        debug.field("shared_replay", &self.shared_replay.is_some());
+        debug.finish_non_exhaustive()
     }
 }
 
@@ -218,6 +247,8 @@ impl Dpop {
             required: false,
             nonce_window: None,
             nonce_secret: None,
+            #[cfg(feature = "router")]
+            shared_replay: None,
         }
     }
 
@@ -278,6 +309,23 @@ impl Dpop {
         self
     }
 
+    /// Shares the replay cache between instances through `store` (a
+    /// `RedisRevocations` or a `PgRevocations`, the backend that shares
+    /// revocations): a proof accepted by one instance is refused by every
+    /// other. Each layer keeps its own cache in front, so a `jti` this
+    /// process has seen costs no round trip; a new one waits for the
+    /// store, at most 2 s. When the store errs or is too slow, DPoP
+    /// requests are refused with 503 and `Retry-After` (fail closed). See
+    /// [the replay cache](self#the-replay-cache).
+    ///
+    /// The layer then needs a tokio runtime (for the timeout), as the
+    /// backends do.
+    #[cfg(feature = "router")]
+    pub fn shared_replay<T: ReplayStore>(mut self, store: Arc<T>) -> Self {
+        self.shared_replay = Some(SharedReplay::new(store));
+        self
+    }
+
     /// The checked configuration.
     pub(crate) fn build(self) -> Result<DpopVerifier, BuildError> {
         let base = BaseUrl::parse(&self.base_url).map_err(BuildError::Dpop)?;
@@ -299,6 +347,10 @@ impl Dpop {
         }
         let max_age = self.max_age.as_secs();
         let leeway = self.leeway.as_secs();
+        // A proof entered at `t` may have `iat` = `t + leeway`, and is
+        // accepted until `iat + max_age` inclusive: its entry must outlive
+        // that second.
+        let replay_lifetime = max_age.saturating_add(leeway).saturating_add(1);
         let replay_key = random_key()?;
         let nonces = match self.nonce_window {
             None => None,
@@ -324,14 +376,14 @@ impl Dpop {
             leeway,
             max_proof_len: self.max_proof_len,
             required: self.required,
-            // A proof entered at `t` may have `iat` = `t + leeway`, and is
-            // accepted until `iat + max_age` inclusive: its entry must outlive
-            // that second.
             replay: ReplayCache::with_hasher(
                 self.replay_capacity,
-                max_age.saturating_add(leeway).saturating_add(1),
+                replay_lifetime,
                 keyed(&replay_key)?,
             ),
+            replay_lifetime,
+            #[cfg(feature = "router")]
+            shared_replay: self.shared_replay,
             nonces,
         })
     }
@@ -359,8 +411,27 @@ pub(crate) struct DpopVerifier {
     max_proof_len: usize,
     required: bool,
     replay: ReplayCache,
+    /// How long, in seconds, a `jti` is remembered.
+    #[cfg_attr(not(feature = "router"), allow(dead_code))]
+    replay_lifetime: u64,
+    #[cfg(feature = "router")]
+    shared_replay: Option<SharedReplay>,
     nonces: Option<Nonces>,
     challenges: rejection::Challenges,
+}
+
+/// The shared replay store's verdict on a proof new to this process,
+/// which the request awaits before it goes on ([`Dpop::shared_replay`]).
+pub(crate) type SharedCheck = Pin<Box<dyn Future<Output = Result<(), SharedRefusal>> + Send>>;
+
+/// Why the shared replay store refused a proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "router"), allow(dead_code))]
+pub(crate) enum SharedRefusal {
+    /// Another instance (or this one, forgotten locally) accepted it.
+    Replayed,
+    /// The store erred or did not answer in time: 503.
+    Unavailable,
 }
 
 impl fmt::Debug for DpopVerifier {
@@ -529,15 +600,31 @@ impl DpopVerifier {
     }
 
     /// Enters the proof of a request whose token verified into the replay
-    /// cache.
-    pub(crate) fn record(&self, proof: PendingProof) -> Result<(), Rejection> {
+    /// cache: with a shared store, `Some` check for the request to await.
+    pub(crate) fn record(&self, proof: PendingProof) -> Result<Option<SharedCheck>, Rejection> {
         self.enter(&proof.jti).map_err(Rejection::Dpop)
     }
 
-    /// Enters `jti` into the replay cache.
-    fn enter(&self, jti: &str) -> Result<(), DpopRejection> {
-        match self.replay.insert(jti, crate::validator::now()) {
-            Ok(()) => Ok(()),
+    /// The refusal of a proof the shared store refused.
+    pub(crate) fn shared_refusal(&self, refusal: SharedRefusal) -> Rejection {
+        match refusal {
+            SharedRefusal::Replayed => self.reject(DpopError::InvalidProof(ProofError::Replayed)),
+            SharedRefusal::Unavailable => Rejection::Unavailable,
+        }
+    }
+
+    /// Enters `jti` into this process's replay cache; then, if it was new
+    /// here and a store is shared, the check that asks the store.
+    fn enter(&self, jti: &str) -> Result<Option<SharedCheck>, DpopRejection> {
+        let now = crate::validator::now();
+        match self.replay.insert(jti, now) {
+            #[cfg(feature = "router")]
+            Ok(()) => Ok(self
+                .shared_replay
+                .as_ref()
+                .map(|shared| shared.check(jti, now, self.replay_lifetime))),
+            #[cfg(not(feature = "router"))]
+            Ok(()) => Ok(None),
             Err(ReplayError::Replayed) => {
                 Err(self.rejection(DpopError::InvalidProof(ProofError::Replayed)))
             }
@@ -580,10 +667,21 @@ impl DpopVerifier {
         }))
     }
 
-    /// Enters a token endpoint's proof into the replay cache.
+    /// Enters a token endpoint's proof into the replay cache, and then,
+    /// with a shared store, into that.
+    ///
+    /// # Errors
+    ///
+    /// The refusal of a replayed proof, or 503 when the shared store is
+    /// unavailable.
     #[cfg(feature = "router")]
-    pub(crate) fn record_token_proof(&self, proof: &TokenProof) -> Result<(), DpopRejection> {
-        self.enter(&proof.jti)
+    pub(crate) async fn record_token_proof(&self, proof: &TokenProof) -> Result<(), Rejection> {
+        if let Some(check) = self.enter(&proof.jti).map_err(Rejection::Dpop)? {
+            check
+                .await
+                .map_err(|refusal| self.shared_refusal(refusal))?;
+        }
+        Ok(())
     }
 
     /// The refusal of a request to a token endpoint.

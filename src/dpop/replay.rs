@@ -14,12 +14,14 @@
 //! verified and is bound to the proof's key, are entered: filling the cache
 //! takes valid tokens and their keys, not just a stream of garbage.
 //!
-//! The guarantee holds for one process: a layer remembers the proofs it
-//! accepted itself. Behind a load balancer with several instances, a proof
-//! accepted by one instance can be replayed once against each other
-//! instance within its window. Server nonces
-//! ([`Dpop::nonces`](super::Dpop::nonces)) shorten that window; a shared
-//! store is the "many instances" follow-up.
+//! On its own, the guarantee holds for one process: a layer remembers the
+//! proofs it accepted itself. Behind a load balancer with several
+//! instances, a proof accepted by one instance can be replayed once against
+//! each other instance within its window; server nonces
+//! ([`Dpop::nonces`](super::Dpop::nonces)) shorten that window. With a
+//! shared store (`Dpop::shared_replay`, feature `router`) this cache stays
+//! in front of it: a `jti` it holds is refused at once, and only a `jti`
+//! new to it is asked of the store, which decides for every instance.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};

@@ -19,7 +19,10 @@
 //!
 //! A proof enters the replay cache only once the request's credentials
 //! verified (the password at login, the refresh token at refresh), so that
-//! a stream of proofs made with throwaway keys cannot fill it.
+//! a stream of proofs made with throwaway keys cannot fill it. With
+//! [`Dpop::shared_replay`](crate::dpop::Dpop::shared_replay) it then
+//! enters the shared store too, and a store that cannot answer refuses the
+//! request with 503.
 
 use std::sync::Arc;
 
@@ -30,6 +33,7 @@ use super::Auth;
 use super::error::AuthError;
 use crate::dpop::{DpopError, ProofError, RequestHead, TokenProof};
 use crate::issuer::Confirmation;
+use crate::rejection::Rejection;
 
 /// The `DPoP` proof of a request to a token endpoint, checked but not yet
 /// entered into the replay cache; `None` without a proof, or when the
@@ -76,8 +80,10 @@ impl Proof {
     /// 401 `invalid_dpop_proof` for a replayed proof, for a bound refresh
     /// token without a proof or with a proof by another key;
     /// 401 `invalid_token` for a bound refresh token when the [`Auth`] has
-    /// no DPoP to check its proof with.
-    pub(super) fn bind<S>(
+    /// no DPoP to check its proof with; 503 when the shared replay store
+    /// ([`Dpop::shared_replay`](crate::dpop::Dpop::shared_replay)) is
+    /// unavailable.
+    pub(super) async fn bind<S>(
         self,
         auth: &Auth<S>,
         bound: Option<&Confirmation>,
@@ -96,10 +102,11 @@ impl Proof {
             (Some(proof), Some(cnf)) if proof.jkt != cnf.jkt => {
                 Err(refuse(ProofError::KeyMismatch))
             }
-            (Some(proof), _) => {
-                dpop.record_token_proof(&proof).map_err(AuthError::Dpop)?;
-                Ok(Some(proof.jkt))
-            }
+            (Some(proof), _) => match dpop.record_token_proof(&proof).await {
+                Ok(()) => Ok(Some(proof.jkt)),
+                Err(Rejection::Dpop(rejection)) => Err(AuthError::Dpop(rejection)),
+                Err(_) => Err(AuthError::Unavailable),
+            },
         }
     }
 }

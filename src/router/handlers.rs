@@ -282,7 +282,7 @@ async fn log_in<S: UserStore + RefreshTokenStore>(
         tracing::info!(username = %user.username, "login failed");
         return Err(AuthError::InvalidCredentials);
     }
-    let jkt = proof.bind(auth, None)?;
+    let jkt = proof.bind(auth, None).await?;
     if auth.hasher.needs_rehash(&user.password_hash) {
         match auth.hasher.hash(&body.password).await {
             Ok(hash) => {
@@ -368,7 +368,7 @@ pub(super) async fn rotate<S: UserStore + RefreshTokenStore>(
 ) -> Result<Response, AuthError> {
     let claims = refresh_claims(auth, token)?;
     // Before the store: a refresh the binding refuses consumes nothing.
-    let jkt = proof.bind(auth, claims.cnf.as_ref())?;
+    let jkt = proof.bind(auth, claims.cnf.as_ref()).await?;
     // The user as stored now: a deleted user's refresh fails before
     // anything changes, and the access token's extra claims are fresh.
     let Some(user) = auth

@@ -42,7 +42,8 @@
 //!   development (default `on`: browsers then keep the cookies only over HTTPS, or on
 //!   `localhost`).
 //! - `REDIS_URL`, `REDIS_PREFIX`, `REVOCATION_MAX_STALENESS`, `REVOCATION_SERVE_STALE`:
-//!   revocation and login limits shared between several processes, see [`revocation`].
+//!   revocation, login limits and the DPoP replay cache shared between several processes,
+//!   see [`revocation`].
 //! - `RUST_LOG`: log filter (default `info`). Logs carry ANSI colours only when stdout is
 //!   a terminal and `NO_COLOR` is unset.
 //!
@@ -366,8 +367,10 @@ where
     };
     let mut builder = Auth::builder(issuer, store);
     let mut replica_task = None;
+    let mut dpop = Dpop::new(config.public_url());
     if let Some(shared) = shared {
         throttle = shared.share_limits(throttle);
+        dpop = shared.share_replay(dpop);
         let (with_backend, task) = shared.apply(builder);
         builder = with_backend;
         replica_task = Some(task);
@@ -377,7 +380,7 @@ where
         .access_claims(move |user| roles_of(user, &admins))
         .bcrypt_cost(config.bcrypt_cost)
         .login_throttle(throttle)
-        .dpop(Dpop::new(config.public_url()));
+        .dpop(dpop);
     if config.auth_cookies {
         builder = builder.cookies(
             CookieConfig::new()

@@ -1,7 +1,9 @@
-//! Revocation and login limits shared between several server processes: through Redis
-//! when `REDIS_URL` is set, else through PostgreSQL when `DATABASE_URL` names one, else
-//! none (the revocations of a logout and the login limits stay in the process, as with
-//! SQLite one process is expected).
+//! Revocation, login limits and the DPoP replay cache shared between several server
+//! processes: through Redis when `REDIS_URL` is set, else through PostgreSQL when
+//! `DATABASE_URL` names one, else none (the revocations of a logout, the login limits and the
+//! proofs seen stay in the process, as with SQLite one process is expected). So a proof
+//! accepted by one process is refused by every other, and N processes allow the login
+//! attempts of one.
 //!
 //! Configuration, from the environment:
 //! - `REDIS_URL`: `redis://host:port/db`; `REDIS_PREFIX` (`tower-jwt-auth:`) prefixes its keys.
@@ -13,6 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tower_jwt_auth::dpop::Dpop;
 use tower_jwt_auth::revocation::{PgRevocations, RedisRevocations, Replica, ReplicaTask};
 use tower_jwt_auth::router::{AuthBuilder, LoginThrottle};
 use tower_jwt_auth::store::{RefreshTokenStore, UserStore};
@@ -141,6 +144,14 @@ impl SharedRevocation {
         match &self.backend {
             Backend::Postgres(backend) => throttle.shared(Arc::clone(backend)),
             Backend::Redis(backend) => throttle.shared(Arc::clone(backend)),
+        }
+    }
+
+    /// `dpop` with its replay cache shared through the backend.
+    pub(crate) fn share_replay(&self, dpop: Dpop) -> Dpop {
+        match &self.backend {
+            Backend::Postgres(backend) => dpop.shared_replay(Arc::clone(backend)),
+            Backend::Redis(backend) => dpop.shared_replay(Arc::clone(backend)),
         }
     }
 

@@ -4,9 +4,11 @@
 //! prefix per test, users in one SQLite file).
 //!
 //! A logout on A is refused by B and C, and by a D started afterwards; a refresh token
-//! replayed on B revokes its family's access tokens on A, B and C. A process cut off from
-//! its backend fails closed, then catches up. Failed logins sent round-robin over three
-//! processes meet their 429 after as many attempts as on one process.
+//! replayed on B revokes its family's access tokens on A, B and C; a DPoP proof accepted by A
+//! is refused as a replay by B and C (the replay cache is shared through the same backend;
+//! all three share one `PUBLIC_URL`, as behind one load balancer). A process cut off from its
+//! backend fails closed, then catches up. Failed logins sent round-robin over three processes
+//! meet their 429 after as many attempts as on one process.
 //!
 //! Skipped (with `skipping:` on stderr) when `TOWER_JWT_AUTH_TEST_POSTGRES_URL` or
 //! `TOWER_JWT_AUTH_TEST_REDIS_URL` is unset, outside CI.
@@ -16,7 +18,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
-use support::{child_lines, send_http, wait_for_line};
+use support::{DpopClient, child_lines, send_http, wait_for_line};
+
+/// The URL clients reach every instance at.
+const PUBLIC_URL: &str = "http://api.example.test";
 
 /// A server process, killed when dropped.
 struct Server {
@@ -48,6 +53,7 @@ fn start_process(envs: &[(&str, String)], shared: bool) -> Server {
         .env("RUST_LOG", "info")
         .env("HOST", "127.0.0.1")
         .env("PORT", "0")
+        .env("PUBLIC_URL", PUBLIC_URL)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (name, value) in envs {
@@ -138,10 +144,67 @@ fn unique(prefix: &str) -> String {
     )
 }
 
+/// Logs `username` in on `server` with a DPoP proof by `client`: a bound access token.
+async fn login_bound(server: &Server, username: &str, client: &DpopClient) -> String {
+    let credentials = json!({ "username": username, "password": "correct horse" });
+    let proof = client.proof("POST", &format!("{PUBLIC_URL}/login"), None);
+    let login = send_http(
+        server.addr,
+        "POST",
+        "/login",
+        &[("dpop", &proof)],
+        Some(&credentials),
+    )
+    .await
+    .expect("the server answers");
+    assert_eq!(login.status, http::StatusCode::OK, "{:?}", login.body);
+    assert_eq!(login.body["token_type"], "DPoP");
+    login.body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// `/secret` on `server` with `access` and `proof`.
+async fn secret_with_proof(server: &Server, access: &str, proof: &str) -> support::Answer {
+    let authorization = format!("DPoP {access}");
+    send_http(
+        server.addr,
+        "POST",
+        "/secret",
+        &[("authorization", &authorization), ("dpop", proof)],
+        None,
+    )
+    .await
+    .expect("the server answers")
+}
+
 async fn scenario(envs: Vec<(&str, String)>) {
     let [a, b, c] = [0, 1, 2].map(|_| start(&envs));
     let user = unique("u");
     let (access, _) = login(&a, &user).await;
+
+    // A proof A accepted is a replay on B and C, which never saw it.
+    let client = DpopClient::es256();
+    let bound = login_bound(&a, &user, &client).await;
+    let proof = client.proof("POST", &format!("{PUBLIC_URL}/secret"), Some(&bound));
+    let accepted = secret_with_proof(&a, &bound, &proof).await;
+    assert_eq!(accepted.status, http::StatusCode::OK, "{accepted:?}");
+    for server in [&b, &c] {
+        let replayed = secret_with_proof(server, &bound, &proof).await;
+        assert_eq!(
+            replayed.status,
+            http::StatusCode::UNAUTHORIZED,
+            "{replayed:?}"
+        );
+        assert!(
+            replayed
+                .challenge()
+                .is_some_and(|challenge| challenge.contains(r#"error="invalid_dpop_proof""#)),
+            "{replayed:?}"
+        );
+    }
+    let fresh = client.proof("POST", &format!("{PUBLIC_URL}/secret"), Some(&bound));
+    let accepted = secret_with_proof(&b, &bound, &fresh).await;
+    assert_eq!(accepted.status, http::StatusCode::OK, "{accepted:?}");
+
     for server in [&a, &b, &c] {
         assert_eq!(secret(server, &access).await, http::StatusCode::OK);
     }
