@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
-use jsonwebtoken::crypto::CryptoProvider;
+use jsonwebtoken::crypto::{CryptoProvider, JwtVerifier};
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse,
 };
@@ -198,6 +198,17 @@ pub(crate) fn check_jwk_use(jwk: &Jwk) -> Result<(), KeyError> {
     } else {
         Err(KeyError::NotForSigning)
     }
+}
+
+/// Refuses a JWK that is not for signatures ([`check_jwk_use`]), whose own
+/// `alg` is another than `alg`, or whose type or curve does not fit `alg`.
+pub(crate) fn check_jwk_fits(jwk: &Jwk, alg: Algorithm) -> Result<(), KeyError> {
+    check_jwk_use(jwk)?;
+    let kind = JwkKind::of(jwk)?;
+    if jwk_algorithm(jwk)?.is_some_and(|own| own != alg) || !kind.fits(alg) {
+        return Err(KeyError::AlgorithmMismatch(alg));
+    }
+    Ok(())
 }
 
 /// The algorithm a JWK's own `alg` names, if it has an `alg`.
@@ -426,11 +437,7 @@ impl Key {
     /// [`KeyError::AlgorithmMismatch`] when the JWK's `alg` differs or `alg`
     /// does not fit the key; otherwise as [`Key::from_jwk`].
     pub fn from_jwk_with(jwk: &Jwk, alg: Algorithm) -> Result<Self, KeyError> {
-        check_jwk_use(jwk)?;
-        let kind = JwkKind::of(jwk)?;
-        if jwk_algorithm(jwk)?.is_some_and(|own| own != alg) || !kind.fits(alg) {
-            return Err(KeyError::AlgorithmMismatch(alg));
-        }
+        check_jwk_fits(jwk, alg)?;
         let key = match &jwk.algorithm {
             AlgorithmParameters::OctetKey(params) => {
                 let secret = URL_SAFE_NO_PAD
@@ -469,6 +476,25 @@ impl Key {
         family: AlgorithmFamily,
         load: impl FnOnce() -> jsonwebtoken::errors::Result<DecodingKey>,
     ) -> Result<Self, KeyError> {
+        Self::public_with_verifier(alg, family, load).map(|(key, _)| key)
+    }
+
+    /// A public key from a JWK whose use and algorithm
+    /// [`check_jwk_fits`] accepted, with the verifier built to check it:
+    /// a key made for one verification (a DPoP proof's) then builds one
+    /// verifier, not two.
+    pub(crate) fn public_jwk_verifier(
+        jwk: &Jwk,
+        alg: Algorithm,
+    ) -> Result<(Self, Box<dyn JwtVerifier>), KeyError> {
+        Self::public_with_verifier(alg, alg.family(), || DecodingKey::from_jwk(jwk))
+    }
+
+    fn public_with_verifier(
+        alg: Algorithm,
+        family: AlgorithmFamily,
+        load: impl FnOnce() -> jsonwebtoken::errors::Result<DecodingKey>,
+    ) -> Result<(Self, Box<dyn JwtVerifier>), KeyError> {
         if alg.family() != family || family == AlgorithmFamily::Hmac {
             return Err(KeyError::AlgorithmMismatch(alg));
         }
@@ -501,12 +527,13 @@ impl Key {
         }
         // Build a verifier once so that a key the backend cannot use fails
         // here rather than on the first request.
-        (provider.verifier_factory)(&alg, &key)?;
-        Ok(Self {
+        let verifier = (provider.verifier_factory)(&alg, &key)?;
+        let key = Self {
             kid: None,
             alg,
             material: Material::Public { key, provider },
-        })
+        };
+        Ok((key, verifier))
     }
 
     /// Names the key, so that tokens can select it with their `kid` header.
@@ -550,14 +577,9 @@ impl Key {
                 }
             }
             Material::Public { key, provider } => {
-                let signature = URL_SAFE_NO_PAD
-                    .decode(signature_b64)
-                    .map_err(|_| TokenError::Malformed)?;
                 let verifier = (provider.verifier_factory)(&self.alg, key)
                     .map_err(|_| TokenError::InvalidSignature)?;
-                verifier
-                    .verify(signing_input, &signature)
-                    .map_err(|_| TokenError::InvalidSignature)
+                verify_public(&*verifier, signing_input, signature_b64)
             }
             #[cfg(feature = "aws-lc-rs")]
             Material::Parsed(key) => {
@@ -569,6 +591,21 @@ impl Key {
             }
         }
     }
+}
+
+/// Verifies a base64url signature over `signing_input` with a public key's
+/// verifier.
+pub(crate) fn verify_public(
+    verifier: &dyn JwtVerifier,
+    signing_input: &[u8],
+    signature_b64: &[u8],
+) -> Result<(), TokenError> {
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_b64)
+        .map_err(|_| TokenError::Malformed)?;
+    verifier
+        .verify(signing_input, &signature)
+        .map_err(|_| TokenError::InvalidSignature)
 }
 
 /// An immutable set of verification keys.

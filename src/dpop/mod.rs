@@ -143,6 +143,7 @@ mod binding;
 mod htu;
 mod nonce;
 mod proof;
+mod proof_keys;
 mod rejection;
 mod replay;
 #[cfg(feature = "router")]
@@ -168,6 +169,7 @@ use crate::source::{Scheme, is_token68};
 use binding::Binding;
 use htu::BaseUrl;
 use nonce::Nonces;
+use proof_keys::{PROOF_KEYS, ProofKeys};
 
 pub use proof::access_token_hash;
 pub use rejection::{DpopError, DpopRejection, ProofError};
@@ -382,6 +384,7 @@ impl Dpop {
                 keyed(&replay_key)?,
             ),
             replay_lifetime,
+            keys: ProofKeys::new(PROOF_KEYS),
             #[cfg(feature = "router")]
             shared_replay: self.shared_replay,
             nonces,
@@ -411,6 +414,8 @@ pub(crate) struct DpopVerifier {
     max_proof_len: usize,
     required: bool,
     replay: ReplayCache,
+    /// The keys of recent proofs, built once each.
+    keys: ProofKeys,
     /// How long, in seconds, a `jti` is remembered.
     #[cfg_attr(not(feature = "router"), allow(dead_code))]
     replay_lifetime: u64,
@@ -585,6 +590,7 @@ impl DpopVerifier {
             proof.as_bytes(),
             &proof::Expected {
                 algorithms: &self.algorithms,
+                keys: &self.keys,
                 method: request.method,
                 url: &url,
                 token,

@@ -3,7 +3,8 @@
 //!
 //! The order follows the validator's: size cap → structure (three
 //! canonical base64url segments) → header (`typ`, `alg`, `jwk`) → the key
-//! (public, unambiguous, not weak) → signature → claims (`htm`, `htu`,
+//! (public, unambiguous, not weak; built once per key, see
+//! [`ProofKeys`]) → signature → claims (`htm`, `htu`,
 //! `iat`, `ath`, `nonce`). Nothing in the payload is read before the
 //! signature verified. The `jti` is entered into the replay cache later,
 //! once the access token has verified too.
@@ -21,10 +22,11 @@ use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use sha2::{Digest, Sha256};
 
 use super::htu::{self, NormalUrl};
+use super::proof_keys::ProofKeys;
 use super::rejection::{DpopError, ProofError};
 use super::thumbprint::{THUMBPRINT_MEMBERS, required_members, thumbprint};
 use crate::jws::{self, Compact};
-use crate::key::{Key, algorithm_from_name};
+use crate::key::algorithm_from_name;
 use crate::validator::numeric_date;
 
 /// JWK members that only a private key has (RFC 7518 §6.2.2, §6.3.2,
@@ -34,6 +36,8 @@ const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 /// What a proof must match: the request and the layer's rules.
 pub(crate) struct Expected<'a> {
     pub(crate) algorithms: &'a [Algorithm],
+    /// The keys of recent proofs, built once each.
+    pub(crate) keys: &'a ProofKeys,
     pub(crate) method: &'a Method,
     /// The request's URL in normal form.
     pub(crate) url: &'a NormalUrl,
@@ -80,10 +84,10 @@ pub(crate) fn check(proof: &[u8], expected: &Expected<'_>) -> Result<CheckedProo
     let jkt = public_thumbprint(&jwk).map_err(invalid)?;
     let jwk: Jwk = serde_json::from_value(serde_json::Value::Object(jwk))
         .map_err(|_| invalid(ProofError::InvalidKey))?;
-    let key = Key::from_jwk_with(&jwk, alg).map_err(|_| invalid(ProofError::InvalidKey))?;
-    jws::check_canonical(compact.payload).map_err(|_| invalid(ProofError::Malformed))?;
-    key.verify(compact.signing_input, compact.signature)
-        .map_err(|_| invalid(ProofError::InvalidSignature))?;
+    expected
+        .keys
+        .verify(&jwk, &jkt, alg, &compact)
+        .map_err(invalid)?;
 
     let mut payload = Vec::with_capacity(compact.payload.len() * 3 / 4 + 3);
     jws::decode_into(compact.payload, &mut payload).map_err(|_| invalid(ProofError::Malformed))?;
@@ -282,8 +286,10 @@ mod tests {
         let iat = vector["iat"].as_u64().unwrap();
         let url = htu::normalize(vector["htu"].as_str().unwrap()).unwrap();
         let algorithms = [Algorithm::ES256];
+        let keys = ProofKeys::new(8);
         let expected = |method: &'static Method, now: u64| Expected {
             algorithms: &algorithms,
+            keys: &keys,
             method,
             url: &url,
             token: None,
@@ -417,6 +423,293 @@ mod tests {
                 ProofHeader::parse(crit),
                 Err(ProofError::Malformed)
             ));
+        }
+    }
+}
+
+/// The key step with the cache against the key step as it was before the
+/// cache (the key built from the `jwk`, its verifier built twice, no
+/// memory of earlier proofs): over sequences of proofs by a few fixed and
+/// many generated keys, with the members a thumbprint does not cover
+/// varied, tampered signatures and payloads, keys off their curve, and a
+/// cache small enough to evict, every proof gets the same verdict from
+/// both.
+// Asymmetric keys: only with a crypto backend.
+#[cfg(all(test, any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+mod differential {
+    use base64::engine::general_purpose::STANDARD;
+    use jsonwebtoken::EncodingKey;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::SigningKey;
+    use crate::key::Key;
+
+    /// The key step as it was: the key built (one verifier to check it),
+    /// the payload's encoding, the signature (another verifier).
+    fn uncached(jwk: &Jwk, alg: Algorithm, compact: &Compact<'_>) -> Result<(), ProofError> {
+        let key = Key::from_jwk_with(jwk, alg).map_err(|_| ProofError::InvalidKey)?;
+        jws::check_canonical(compact.payload).map_err(|_| ProofError::Malformed)?;
+        key.verify(compact.signing_input, compact.signature)
+            .map_err(|_| ProofError::InvalidSignature)
+    }
+
+    /// A signer: its algorithm, private key, and public JWK members.
+    #[derive(Clone)]
+    struct Signer {
+        alg: Algorithm,
+        encoding: EncodingKey,
+        jwk: Value,
+    }
+
+    fn data(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/data/keys/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn public_members(signing: &SigningKey) -> Value {
+        let mut jwk = signing.public_jwk().unwrap().clone();
+        jwk.common = Default::default();
+        serde_json::to_value(jwk).unwrap()
+    }
+
+    fn fixed_signers() -> Vec<Signer> {
+        let ec = |alg, name: &str| {
+            let pem = data(name);
+            Signer {
+                alg,
+                encoding: EncodingKey::from_ec_pem(&pem).unwrap(),
+                jwk: public_members(&SigningKey::ec_pem(alg, &pem).unwrap()),
+            }
+        };
+        let rsa = |alg, name: &str| {
+            let pem = data(name);
+            Signer {
+                alg,
+                encoding: EncodingKey::from_rsa_pem(&pem).unwrap(),
+                jwk: public_members(&SigningKey::rsa_pem(alg, &pem).unwrap()),
+            }
+        };
+        let rsa_weak = Signer {
+            // A 1024-bit key: it signs, but no verifier may accept it.
+            alg: Algorithm::RS256,
+            encoding: EncodingKey::from_rsa_pem(&data("rsa1024_private.pem")).unwrap(),
+            jwk: rsa_members(&data("rsa1024_public_pkcs1.pem")),
+        };
+        vec![
+            ec(Algorithm::ES256, "ec256_private.pem"),
+            ec(Algorithm::ES384, "ec384_private.pem"),
+            rsa(Algorithm::RS256, "rsa_private.pem"),
+            rsa(Algorithm::PS256, "rsa_private.pem"),
+            rsa_weak,
+            ed25519(&data("ed25519_private.pem")),
+        ]
+    }
+
+    /// The JWK members of a PKCS#1 `RSA PUBLIC KEY` PEM.
+    fn rsa_members(pem: &[u8]) -> Value {
+        use pkcs1::der::Decode;
+        let body: String = std::str::from_utf8(pem)
+            .unwrap()
+            .lines()
+            .filter(|line| !line.starts_with("-----"))
+            .collect();
+        let der = STANDARD.decode(body).unwrap();
+        let rsa = pkcs1::RsaPublicKeyRef::from_der(&der).unwrap();
+        json!({
+            "kty": "RSA",
+            "n": URL_SAFE_NO_PAD.encode(rsa.modulus.as_bytes()),
+            "e": URL_SAFE_NO_PAD.encode(rsa.public_exponent.as_bytes()),
+        })
+    }
+
+    /// An Ed25519 signer from a PEM private key.
+    fn ed25519(pem: &[u8]) -> Signer {
+        Signer {
+            alg: Algorithm::EdDSA,
+            encoding: EncodingKey::from_ed_pem(pem).unwrap(),
+            jwk: public_members(&SigningKey::ed_pem(pem).unwrap()),
+        }
+    }
+
+    /// An Ed25519 signer of a generated seed (PKCS#8 v1: a fixed prefix,
+    /// then the seed).
+    fn generated(seed: [u8; 32]) -> Signer {
+        let mut der = PKCS8_ED25519_PREFIX.to_vec();
+        der.extend_from_slice(&seed);
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            STANDARD.encode(der)
+        );
+        ed25519(pem.as_bytes())
+    }
+
+    /// The DER of a PKCS#8 v1 Ed25519 private key up to its 32-byte seed.
+    const PKCS8_ED25519_PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+
+    /// What a proof changes from a good one.
+    #[derive(Debug, Clone)]
+    enum Change {
+        None,
+        /// Members the thumbprint does not cover.
+        Member(&'static str, Value),
+        /// Another `alg` in the header than the signer's.
+        HeaderAlg(Algorithm),
+        /// One bit of the signature flipped.
+        Signature,
+        /// The payload's last character changed to a non-canonical one.
+        Payload,
+        /// One character of `x` (or `n`) changed: a key off its curve, or
+        /// another key.
+        KeyBytes,
+        /// Signed by another signer than the `jwk` names.
+        OtherSigner(usize),
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        prop_oneof![
+            Just(Change::None),
+            Just(Change::Member("use", json!("sig"))),
+            Just(Change::Member("use", json!("enc"))),
+            Just(Change::Member("key_ops", json!(["verify"]))),
+            Just(Change::Member("key_ops", json!(["sign"]))),
+            Just(Change::Member("alg", json!("ES256"))),
+            Just(Change::Member("alg", json!("RS256"))),
+            Just(Change::Member("alg", json!("RSA-OAEP"))),
+            Just(Change::Member("kid", json!("k1"))),
+            prop_oneof![
+                Just(Algorithm::ES256),
+                Just(Algorithm::ES384),
+                Just(Algorithm::EdDSA),
+                Just(Algorithm::RS256),
+                Just(Algorithm::PS256),
+            ]
+            .prop_map(Change::HeaderAlg),
+            Just(Change::Signature),
+            Just(Change::Payload),
+            Just(Change::KeyBytes),
+            (0usize..8).prop_map(Change::OtherSigner),
+        ]
+    }
+
+    fn proof(signers: &[Signer], signer: usize, change: &Change) -> String {
+        let signer = &signers[signer % signers.len()];
+        let mut jwk = signer.jwk.clone();
+        let mut alg = signer.alg;
+        let mut by = signer;
+        match change {
+            Change::Member(name, value) => jwk[*name] = value.clone(),
+            Change::HeaderAlg(other) => alg = *other,
+            Change::KeyBytes => {
+                let member = if jwk.get("x").is_some() { "x" } else { "n" };
+                let mut value = jwk[member].as_str().unwrap().to_owned().into_bytes();
+                value[3] = if value[3] == b'A' { b'B' } else { b'A' };
+                jwk[member] = Value::from(String::from_utf8(value).unwrap());
+            }
+            Change::OtherSigner(other) => by = &signers[*other % signers.len()],
+            _ => {}
+        }
+        let header = json!({ "typ": "dpop+jwt", "alg": format!("{alg:?}"), "jwk": jwk });
+        let payload = json!({ "jti": "j", "htm": "GET", "htu": "https://a.example/", "iat": 1 });
+        let mut payload = URL_SAFE_NO_PAD.encode(payload.to_string());
+        if matches!(change, Change::Payload) {
+            // `}` encodes to a last character whose low bits are zero;
+            // any other bit set there is non-canonical.
+            let last = payload.pop().unwrap();
+            payload.push(if last == 'Q' { 'R' } else { 'Q' });
+        }
+        let input = format!("{}.{payload}", URL_SAFE_NO_PAD.encode(header.to_string()));
+        // A backend that will not sign with a weak key: a signature of
+        // the right shape that verifies nothing.
+        let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &by.encoding, by.alg)
+            .unwrap_or_else(|_| "A".repeat(86));
+        let mut signature = signature.into_bytes();
+        if matches!(change, Change::Signature) {
+            signature[5] = if signature[5] == b'A' { b'B' } else { b'A' };
+        }
+        format!("{input}.{}", String::from_utf8(signature).unwrap())
+    }
+
+    /// Both key steps' verdicts on `proof`, `None` when it fails before the
+    /// key step (then both paths refuse it the same way already).
+    fn verdicts(
+        keys: &ProofKeys,
+        proof: &str,
+    ) -> Option<(Result<(), ProofError>, Result<(), ProofError>)> {
+        let compact = Compact::split(proof.as_bytes()).ok()?;
+        let mut header = Vec::new();
+        jws::decode_into(compact.header, &mut header).ok()?;
+        let header = ProofHeader::parse(&header).ok()?;
+        let alg = algorithm_from_name(&header.alg)?;
+        let JwkMembers(members) = header.jwk?;
+        let jkt = public_thumbprint(&members).ok()?;
+        let jwk: Jwk = serde_json::from_value(Value::Object(members)).ok()?;
+        Some((
+            keys.verify(&jwk, &jkt, alg, &compact),
+            uncached(&jwk, alg, &compact),
+        ))
+    }
+
+    #[test]
+    fn every_fixed_signer_and_change_gets_the_same_verdict_cold_and_warm() {
+        let signers = fixed_signers();
+        let changes: Vec<Change> = std::iter::once(Change::None)
+            .chain([
+                Change::Member("use", json!("enc")),
+                Change::Member("key_ops", json!(["sign"])),
+                Change::Member("alg", json!("RS256")),
+                Change::HeaderAlg(Algorithm::PS256),
+                Change::Signature,
+                Change::Payload,
+                Change::KeyBytes,
+                Change::OtherSigner(0),
+            ])
+            .collect();
+        let keys = ProofKeys::new(64);
+        let mut accepted = 0;
+        // Twice: the second round finds every key the first one built.
+        for _ in 0..2 {
+            for signer in 0..signers.len() {
+                for change in &changes {
+                    let proof = proof(&signers, signer, change);
+                    let Some((cached, reference)) = verdicts(&keys, &proof) else {
+                        continue;
+                    };
+                    assert_eq!(cached, reference, "signer {signer}, {change:?}");
+                    accepted += usize::from(cached.is_ok());
+                }
+            }
+        }
+        // Good proofs by the usable keys pass, so the comparison is not
+        // between two paths that refuse everything.
+        assert!(accepted >= 10, "{accepted}");
+        assert!(keys.len() > 0);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn sequences_of_proofs_by_generated_keys_get_the_same_verdicts(
+            seeds in prop::collection::vec(any::<[u8; 32]>(), 1..4),
+            steps in prop::collection::vec((0usize..8, change()), 1..12),
+        ) {
+            let signers: Vec<Signer> = seeds.into_iter().map(generated).collect();
+            // Room for two keys: a sequence of more evicts.
+            let keys = ProofKeys::new(2);
+            for (signer, change) in &steps {
+                let proof = proof(&signers, *signer, change);
+                if let Some((cached, reference)) = verdicts(&keys, &proof) {
+                    prop_assert_eq!(cached, reference, "{:?}", change);
+                }
+            }
         }
     }
 }
