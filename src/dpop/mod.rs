@@ -49,7 +49,7 @@
 //!
 //! Each layer remembers the `jti` of the proofs it accepted for as long as
 //! they could be accepted (`max_age + leeway`, and a second), in at most
-//! [`Dpop::replay_capacity`] entries (about 80 bytes each when full). A full cache
+//! [`Dpop::replay_capacity`] entries (about 105 bytes each when full). A full cache
 //! refuses new proofs rather than forgetting old ones; size it for your
 //! peak rate of DPoP requests times the window. Only proofs that came with
 //! a valid token bound to their key are entered.
@@ -230,7 +230,7 @@ impl Dpop {
     ///
     /// Defaults: algorithms `ES256 ES384 EdDSA PS256 RS256`, proofs up to
     /// 60 s old and 5 s in the future, a replay cache of 131,072 proofs
-    /// (about 10 MiB when full), proofs up to 4 KiB, bearer tokens still accepted, no
+    /// (about 13 MiB when full), proofs up to 4 KiB, bearer tokens still accepted, no
     /// server nonces.
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
