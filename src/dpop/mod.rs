@@ -66,7 +66,9 @@
 //! store's key is the unkeyed SHA-256 of the `jti` (every instance must
 //! compute the same key; the store indexes the whole digest). A store
 //! that errs or does not answer in time refuses the request with 503 and
-//! `Retry-After` (fail closed), and the outage is logged once. Without a
+//! `Retry-After` (fail closed), and the outage is logged once; that
+//! proof stays in the local cache, so a client retries with a new proof,
+//! as it makes one for every request anyway. Without a
 //! shared store nothing changes on the request path: no allocation, no
 //! wait.
 //!

@@ -44,6 +44,16 @@
 //!    and how often the server fetched the JWKS (once at start, then at most once per 30 s
 //!    cooldown, however many unknown kids arrive).
 //!
+//! 5. `--dpop` (run on its own): `/secret` with a bearer token against `/secret` with a
+//!    DPoP-bound token (RFC 9449) and a new ES256 proof on every request, each signed by this
+//!    tool while the clients run (signing is the client's cost; the server's CPU time is what
+//!    is compared). The bound token comes from a `/login` with a proof; both tokens are
+//!    reused, so the verified-token cache answers for the token and the difference is the
+//!    proof: its parsing, key, signature, claims and replay cache. With `--redis URL`, the
+//!    same again against a server whose replay cache is shared through Redis (`REDIS_URL`,
+//!    one `SET NX` per proof). Server on CPU 0 and this tool on CPU 1 where possible, as in
+//!    1 and 2.
+//!
 //! Besides req/s and latency, each throughput row gives the server's CPU time per request
 //! (from `/proc/<pid>/stat`, on Linux), and the summary divides `/notsecret`'s by `/secret`'s:
 //! the req/s ratio a server that alone saturated its CPU would show, whichever side (this
@@ -81,6 +91,10 @@ struct Options {
     kid_flood: bool,
     /// The resource server binary, for `--kid-flood`.
     resource_server: PathBuf,
+    /// `--dpop`: only `/secret` with DPoP against bearer.
+    dpop: bool,
+    /// `--redis`: for `--dpop`, also a server whose replay cache is shared through Redis.
+    redis: Option<String>,
 }
 
 /// The profile directory this tool was built into (`target/release`), where the server
@@ -103,6 +117,8 @@ fn options() -> Result<Options, String> {
         login_only: false,
         kid_flood: false,
         resource_server: release_dir().join("examples/resource_server"),
+        dpop: false,
+        redis: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -128,11 +144,13 @@ fn options() -> Result<Options, String> {
             "--login-only" => options.login_only = true,
             "--kid-flood" => options.kid_flood = true,
             "--resource-server" => options.resource_server = PathBuf::from(value()?),
+            "--dpop" => options.dpop = true,
+            "--redis" => options.redis = Some(value()?),
             _ => {
                 return Err(format!(
                     "unknown flag {flag}; flags: --duration SECS --connections N \
                      --login-clients N[p][,N[p]…] --server PATH --login-only \
-                     --kid-flood --resource-server PATH"
+                     --kid-flood --resource-server PATH --dpop --redis URL"
                 ));
             }
         }
@@ -571,8 +589,16 @@ async fn login(addr: SocketAddr) -> Result<Arc<str>, String> {
     if signup.status != StatusCode::CREATED {
         return Err(format!("signup answered {}", signup.status));
     }
-    let login = setup
-        .send_request(credentials(addr, "/login"))
+    access_token(&logged_in(&mut setup, credentials(addr, "/login")).await?)
+}
+
+/// The JSON answer to a login request.
+async fn logged_in(
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> Result<serde_json::Value, String> {
+    let login = sender
+        .send_request(request)
         .await
         .map_err(|err| err.to_string())?;
     let body = login
@@ -581,7 +607,11 @@ async fn login(addr: SocketAddr) -> Result<Arc<str>, String> {
         .await
         .map_err(|err| err.to_string())?
         .to_bytes();
-    let body: serde_json::Value = serde_json::from_slice(&body).map_err(|err| err.to_string())?;
+    serde_json::from_slice(&body).map_err(|err| err.to_string())
+}
+
+/// The access token of a login answer.
+fn access_token(body: &serde_json::Value) -> Result<Arc<str>, String> {
     Ok(body["access_token"]
         .as_str()
         .ok_or("no access_token in the login answer")?
@@ -943,9 +973,166 @@ async fn kid_flood(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// A DPoP client: the P-256 key of the test data, signing a proof per request.
+struct DpopSigner {
+    encoding: jsonwebtoken::EncodingKey,
+    header: jsonwebtoken::Header,
+    jkt: String,
+}
+
+impl DpopSigner {
+    fn new() -> Result<Self, String> {
+        let pem = include_bytes!("../../tests/data/keys/ec256_private.pem");
+        let key = SigningKey::ec_pem(Algorithm::ES256, pem).map_err(|err| err.to_string())?;
+        let jwk = key.public_jwk().ok_or("no JWK")?.clone();
+        let jkt = tower_jwt_auth::dpop::jwk_thumbprint(&jwk).map_err(|err| err.to_string())?;
+        let mut header = jsonwebtoken::Header::new(Algorithm::ES256);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(jwk);
+        let encoding =
+            jsonwebtoken::EncodingKey::from_ec_pem(pem).map_err(|err| err.to_string())?;
+        Ok(Self {
+            encoding,
+            header,
+            jkt,
+        })
+    }
+
+    /// A new proof for `method` on `url`; `ath` of `token` when one comes along.
+    fn proof(&self, method: &str, url: &str, token: Option<&str>) -> String {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let mut claims = serde_json::json!({
+            "jti": format!("load-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)),
+            "htm": method, "htu": url, "iat": jsonwebtoken::get_current_timestamp(),
+        });
+        if let Some(token) = token {
+            claims["ath"] = tower_jwt_auth::dpop::access_token_hash(token).into();
+        }
+        jsonwebtoken::encode(&self.header, &claims, &self.encoding).unwrap_or_default()
+    }
+}
+
+/// Logs in with a DPoP proof: an access token bound to `signer`'s key.
+async fn login_bound(addr: SocketAddr, signer: &DpopSigner) -> Result<Arc<str>, String> {
+    let mut setup = connect(addr).await?;
+    let mut request = credentials(addr, "/login");
+    let proof = signer.proof("POST", &format!("http://{addr}/login"), None);
+    request.headers_mut().insert(
+        "dpop",
+        proof
+            .parse()
+            .map_err(|_| "a proof that is no header value")?,
+    );
+    let body = logged_in(&mut setup, request).await?;
+    if body["token_type"] != "DPoP" {
+        return Err(format!("login with a proof gave no bound token: {body}"));
+    }
+    access_token(&body)
+}
+
+/// `--dpop`: `/secret` with a bearer token against `/secret` with DPoP, a new proof each.
+async fn dpop(options: &Options) -> Result<(), String> {
+    let signer = Arc::new(DpopSigner::new()?);
+    let split = std::thread::available_parallelism().is_ok_and(|cpus| cpus.get() >= 2)
+        && cfg!(target_os = "linux");
+    let cores = if split { Cores::Split } else { Cores::Shared };
+    let mut servers = vec![("in-memory replay cache", Vec::new())];
+    if let Some(url) = &options.redis {
+        let prefix = format!("loadtest-{}:", std::process::id());
+        servers.push((
+            "replay shared through Redis",
+            vec![("REDIS_URL", url.clone()), ("REDIS_PREFIX", prefix)],
+        ));
+    }
+    let (duration, conns) = (options.duration, options.connections);
+    let mut rows = Vec::new();
+    for (label, env) in servers {
+        let server = start_server_with(&options.server, &[], &env, cores)?;
+        let (addr, pid) = (server.addr, server.child.id());
+        let bearer = login(addr).await?;
+        let bound = login_bound(addr, &signer).await?;
+        run(addr, conns, Duration::from_secs(1), move |_, _| {
+            get(addr, "/notsecret")
+        })
+        .await;
+        let (mut plain, mut with_proof) = (Tally::default(), Tally::default());
+        for _ in 0..ROUNDS {
+            let token = Arc::clone(&bearer);
+            plain.merge(
+                measured(
+                    pid,
+                    run(addr, conns, duration, move |_, _| secret(addr, &token)),
+                )
+                .await,
+            );
+            let (token, signer) = (Arc::clone(&bound), Arc::clone(&signer));
+            let url = format!("http://{addr}/secret");
+            with_proof.merge(
+                measured(
+                    pid,
+                    run(addr, conns, duration, move |_, _| {
+                        let mut request = with_bearer(addr, Method::POST, "/secret", &token);
+                        let proof = signer.proof("POST", &url, Some(&token));
+                        let headers = request.headers_mut();
+                        if let (Ok(scheme), Ok(proof)) =
+                            (format!("DPoP {token}").parse(), proof.parse())
+                        {
+                            headers.insert("authorization", scheme);
+                            headers.insert("dpop", proof);
+                        }
+                        request
+                    }),
+                )
+                .await,
+            );
+        }
+        let total = duration * ROUNDS;
+        rows.push(row(
+            format!("{label}: POST /secret, Bearer, one token"),
+            plain,
+            total,
+        ));
+        rows.push(row(
+            format!("{label}: POST /secret, DPoP, new ES256 proof each"),
+            with_proof,
+            total,
+        ));
+        drop(server);
+    }
+    println!();
+    println!(
+        "{} (DPoP client key {}):",
+        match cores {
+            Cores::Split => "Server on CPU 0 (one worker), this tool on CPU 1",
+            Cores::Shared => "Server and this tool sharing every CPU",
+        },
+        signer.jkt,
+    );
+    println!();
+    print_rows(&rows);
+    println!();
+    for pair in rows.chunks(2) {
+        if let [bearer, dpop] = pair
+            && let (Some(bearer_cpu), Some(dpop_cpu)) =
+                (bearer.cpu_per_request, dpop.cpu_per_request)
+        {
+            println!(
+                "{}: server CPU per request, DPoP − Bearer: {:.1} µs (DPoP ÷ Bearer {:.2})",
+                dpop.name,
+                dpop_cpu - bearer_cpu,
+                dpop_cpu / bearer_cpu,
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn main_async(options: Options) -> Result<(), String> {
     if options.kid_flood {
         return kid_flood(&options).await;
+    }
+    if options.dpop {
+        return dpop(&options).await;
     }
     println!(
         "{} s per scenario, {} connections, login floods (clients, polite) {:?}, bcrypt cost 12; {} CPUs",
