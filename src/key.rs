@@ -480,13 +480,13 @@ impl Key {
     }
 
     /// A public key from a JWK whose use and algorithm
-    /// [`check_jwk_fits`] accepted, with the verifier built to check it:
-    /// a key made for one verification (a DPoP proof's) then builds one
-    /// verifier, not two.
+    /// [`check_jwk_fits`] accepted, with the verifier built to check it
+    /// (`None` for a key parsed once, which verifies itself): a key made for
+    /// one verification (a DPoP proof's) then builds one verifier, not two.
     pub(crate) fn public_jwk_verifier(
         jwk: &Jwk,
         alg: Algorithm,
-    ) -> Result<(Self, Box<dyn JwtVerifier>), KeyError> {
+    ) -> Result<(Self, Option<Box<dyn JwtVerifier>>), KeyError> {
         Self::public_with_verifier(alg, alg.family(), || DecodingKey::from_jwk(jwk))
     }
 
@@ -494,7 +494,7 @@ impl Key {
         alg: Algorithm,
         family: AlgorithmFamily,
         load: impl FnOnce() -> jsonwebtoken::errors::Result<DecodingKey>,
-    ) -> Result<(Self, Box<dyn JwtVerifier>), KeyError> {
+    ) -> Result<(Self, Option<Box<dyn JwtVerifier>>), KeyError> {
         if alg.family() != family || family == AlgorithmFamily::Hmac {
             return Err(KeyError::AlgorithmMismatch(alg));
         }
@@ -519,11 +519,12 @@ impl Key {
         // than on every check; a key aws-lc-rs cannot parse fails here.
         #[cfg(feature = "aws-lc-rs")]
         if parsed::replaces(provider) {
-            return Ok(Self {
+            let key = Self {
                 kid: None,
                 alg,
                 material: Material::Parsed(parsed::parse(alg, &key)?),
-            });
+            };
+            return Ok((key, None));
         }
         // Build a verifier once so that a key the backend cannot use fails
         // here rather than on the first request.
@@ -533,7 +534,7 @@ impl Key {
             alg,
             material: Material::Public { key, provider },
         };
-        Ok((key, verifier))
+        Ok((key, Some(verifier)))
     }
 
     /// Names the key, so that tokens can select it with their `kid` header.

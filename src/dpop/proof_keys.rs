@@ -83,9 +83,16 @@ impl ProofKeys {
             // One verifier: the one built to check the key verifies.
             let (key, verifier) =
                 Key::public_jwk_verifier(jwk, alg).map_err(|_| ProofError::InvalidKey)?;
-            self.cache.insert(cache_key, Arc::new(key));
+            let key = Arc::new(key);
+            self.cache.insert(cache_key, Arc::clone(&key));
             check_payload(compact)?;
-            key::verify_public(&*verifier, compact.signing_input, compact.signature)
+            match verifier {
+                Some(verifier) => {
+                    key::verify_public(&*verifier, compact.signing_input, compact.signature)
+                }
+                // A key parsed once verifies itself.
+                None => key.verify(compact.signing_input, compact.signature),
+            }
         };
         signature.map_err(|_| ProofError::InvalidSignature)
     }

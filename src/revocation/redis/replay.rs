@@ -10,9 +10,7 @@ use crate::revocation::RevocationError;
 impl RedisRevocations {
     /// The Redis key of a proof's `key`, under the revocations' prefix.
     fn proof_key(&self, key: &str) -> String {
-        // `set` is `{prefix}revoked`: the prefix is what precedes it.
-        let prefix = self.set.strip_suffix("revoked").unwrap_or_default();
-        format!("{prefix}dpop:{key}")
+        self.key(&format!("dpop:{key}"))
     }
 }
 
