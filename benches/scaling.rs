@@ -100,6 +100,10 @@ fn round(variant: Variant, threads: usize, calls: usize, tokens: &[HeaderValue; 
                     _ => &tokens[0],
                 };
                 scope.spawn(move || {
+                    // A copy of its own: cloning one shared header value per request would
+                    // make the threads write one reference count, as no server does (each
+                    // request's headers come from its own connection's buffer).
+                    let token = &HeaderValue::from_bytes(token.as_bytes()).unwrap();
                     let mut service = ServiceBuilder::new()
                         .layer(layer.clone())
                         .service_fn(noop as fn(_) -> _);
