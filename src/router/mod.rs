@@ -2,8 +2,8 @@
 //!
 //! | Route | Success | Failures |
 //! |---|---|---|
-//! | `POST /signup` `{username, password}` | 201 `{"username"}` | 409, 422 |
-//! | `POST /login` `{username, password}` | 200 tokens, `Cache-Control: no-store` | 401 `Invalid username or password` |
+//! | `POST /signup` `{username, password}` | 201 `{"username"}` | 409, 422, 429 |
+//! | `POST /login` `{username, password}` | 200 tokens, `Cache-Control: no-store` | 401 `Invalid username or password`, 429 |
 //! | `GET /refresh_token` (refresh token as bearer) | 200 tokens | 401 |
 //! | `POST /refresh` `{refresh_token}` | 200 tokens | 401 |
 //! | `POST /logout` (token as bearer and/or `{refresh_token}`) | 204 | 401 |
