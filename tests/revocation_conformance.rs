@@ -18,19 +18,7 @@
 //! ([`LimitStore`](tower_jwt_auth::router::LimitStore)); module `limits`
 //! checks those on PostgreSQL and Redis.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// A name no other test (in this or a concurrent process) uses.
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_nanos())
-        .unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}_{}_{nanos:x}_{n}", std::process::id())
-}
+use support::unique;
 
 mod suite {
     use std::sync::Arc;
@@ -42,7 +30,7 @@ mod suite {
     use tower_jwt_auth::revocation::{Revocation, Verdict};
     use tower_jwt_auth::validator::RegisteredClaims;
 
-    use super::unique;
+    use support::unique;
 
     /// Far in the future of every test's clock.
     fn later() -> u64 {
@@ -216,7 +204,7 @@ mod limits {
 
     use tower_jwt_auth::router::{LimitStore, RateLimit};
 
-    use super::unique;
+    use support::unique;
 
     fn limit(burst: u32, refill: Duration) -> RateLimit {
         RateLimit::new(burst, refill).unwrap()

@@ -12,20 +12,6 @@
 //!   database is shared by tests running in parallel, so every test uses
 //!   unique usernames and family ids instead of truncating tables.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// A name no other test (in this or a concurrent process) uses.
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_nanos())
-        .unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
-}
-
 mod suite {
     use std::sync::Arc;
 
@@ -37,7 +23,7 @@ mod suite {
         Attributes, CreateUser, NewFamily, RefreshTokenStore, Rotation, User, UserStore,
     };
 
-    use super::unique;
+    use support::unique;
 
     /// The clock of the suite. Families of every test except
     /// `purge_expired` expire well after `NOW`.

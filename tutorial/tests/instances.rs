@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
-use support::{DpopClient, child_lines, send_http, wait_for_line};
+use support::{DpopClient, child_lines, send_http, unique, wait_for_line};
 
 /// The URL clients reach every instance at.
 const PUBLIC_URL: &str = "http://api.example.test";
@@ -130,17 +130,6 @@ async fn login(server: &Server, username: &str) -> (String, String) {
     (
         login.body["access_token"].as_str().unwrap().to_owned(),
         login.body["refresh_token"].as_str().unwrap().to_owned(),
-    )
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
     )
 }
 

@@ -132,6 +132,19 @@ pub fn chromium() -> Option<&'static str> {
     None
 }
 
+/// A name no other test (in this or a concurrent process) uses: `prefix`, the process id,
+/// the time and a counter, joined by `_` (so that it is also a PostgreSQL identifier).
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}_{}_{nanos:x}_{n}", std::process::id())
+}
+
 pub mod bench;
 #[cfg(feature = "router")]
 mod counting;
