@@ -22,16 +22,12 @@
 //!   bounded.
 
 use std::convert::Infallible;
-use std::future::{Ready, ready};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response};
-use http_body_util::Full;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
 use tower::{Service, ServiceBuilder};
@@ -41,18 +37,13 @@ use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, SigningKey};
 const SECRET: &[u8] = b"bench-secret-that-is-at-least-32-bytes-long";
 const BASE: &str = "https://api.example.com";
 
-type Body = Full<Bytes>;
-
-fn noop(_: Request<()>) -> Ready<Result<Response<Body>, Infallible>> {
-    ready(Ok(Response::new(Body::default())))
-}
+use support::bench::noop;
 
 /// One service call as a server makes it; the response future is ready at once.
 fn call<S>(service: &mut S, authorization: &HeaderValue, proof: Option<HeaderValue>) -> u16
 where
-    S: Service<Request<()>, Response = Response<Body>, Error = Infallible>,
+    S: Service<Request<()>, Response = Response<support::bench::Body>, Error = Infallible>,
 {
-    let mut cx = Context::from_waker(Waker::noop());
     let mut request = Request::new(());
     *request.uri_mut() = http::Uri::from_static("/secret");
     request
@@ -61,13 +52,7 @@ where
     if let Some(proof) = proof {
         request.headers_mut().insert("dpop", proof);
     }
-    assert!(service.poll_ready(&mut cx).is_ready());
-    let mut future = std::pin::pin!(service.call(request));
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response.status().as_u16(),
-        Poll::Ready(Err(never)) => match never {},
-        Poll::Pending => unreachable!("the layer answers at once"),
-    }
+    support::bench::send(service, request)
 }
 
 fn pem(name: &str) -> Vec<u8> {

@@ -30,18 +30,14 @@
 //! defaults to 31.
 
 use std::convert::Infallible;
-use std::future::{Ready, ready};
 use std::hint::black_box;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
 use criterion::{Criterion, criterion_group};
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderValue, Request, Response};
-use http_body_util::Full;
 use serde_json::json;
 use tower::{Service, ServiceBuilder};
 use tower_jwt_auth::validator::{Validation, Validator};
@@ -116,35 +112,21 @@ fn setups() -> Vec<Setup> {
     ]
 }
 
-/// The response body: what the layer's JSON rejections need.
-type Body = Full<Bytes>;
-
-type Noop = fn(Request<()>) -> Ready<Result<Response<Body>, Infallible>>;
-
-fn noop(_: Request<()>) -> Ready<Result<Response<Body>, Infallible>> {
-    ready(Ok(Response::new(Body::default())))
-}
+use support::bench::{Noop, noop};
 
 /// One service call as a server makes it: a request with these headers, `poll_ready`, `call`,
 /// and one poll of the response future (which is ready). Returns the status.
 fn call<S>(service: &mut S, authorization: Option<&HeaderValue>) -> u16
 where
-    S: Service<Request<()>, Response = Response<Body>, Error = Infallible>,
+    S: Service<Request<()>, Response = Response<support::bench::Body>, Error = Infallible>,
 {
-    let mut cx = Context::from_waker(Waker::noop());
     let mut request = Request::new(());
     if let Some(value) = authorization {
         request
             .headers_mut()
             .insert(http::header::AUTHORIZATION, value.clone());
     }
-    assert!(service.poll_ready(&mut cx).is_ready());
-    let mut future = std::pin::pin!(service.call(request));
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response.status().as_u16(),
-        Poll::Ready(Err(never)) => match never {},
-        Poll::Pending => unreachable!("every service here answers at once"),
-    }
+    support::bench::send(service, request)
 }
 
 fn bearer(token: &str) -> HeaderValue {

@@ -26,17 +26,26 @@ pub fn call<S>(service: &mut S, authorization: &HeaderValue) -> u16
 where
     S: Service<Request<()>, Response = Response<Body>, Error = Infallible>,
 {
-    let mut cx = Context::from_waker(Waker::noop());
     let mut request = Request::new(());
     request
         .headers_mut()
         .insert(http::header::AUTHORIZATION, authorization.clone());
+    send(service, request)
+}
+
+/// `request` through `service` as a server sends it: `poll_ready`, `call`, and one poll of
+/// the response future, which must be ready. The status.
+pub fn send<S>(service: &mut S, request: Request<()>) -> u16
+where
+    S: Service<Request<()>, Response = Response<Body>, Error = Infallible>,
+{
+    let mut cx = Context::from_waker(Waker::noop());
     assert!(service.poll_ready(&mut cx).is_ready());
     let mut future = std::pin::pin!(service.call(request));
     match future.as_mut().poll(&mut cx) {
         Poll::Ready(Ok(response)) => response.status().as_u16(),
         Poll::Ready(Err(never)) => match never {},
-        Poll::Pending => unreachable!("the layer answers at once"),
+        Poll::Pending => unreachable!("the service answers at once"),
     }
 }
 
