@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::send_http;
 
 async fn serve(vars: &[(&str, String)]) -> SocketAddr {
     let lookup = |name: &str| {
@@ -43,12 +42,7 @@ async fn post(
     token: Option<&str>,
     body: Option<&serde_json::Value>,
 ) -> support::Answer {
-    let bearer = token.map(|token| format!("Bearer {token}"));
-    let headers: Vec<(&str, &str)> = bearer
-        .as_deref()
-        .map(|value| vec![("authorization", value)])
-        .unwrap_or_default();
-    send_http(addr, "POST", path, &headers, body).await.unwrap()
+    support::post_http(addr, path, token, body).await.unwrap()
 }
 
 async fn measure(name: &str, vars: Vec<(&str, String)>, rounds: usize) {

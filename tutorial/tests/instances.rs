@@ -85,12 +85,7 @@ async fn post(
     token: Option<&str>,
     body: Option<&serde_json::Value>,
 ) -> support::Answer {
-    let bearer = token.map(|token| format!("Bearer {token}"));
-    let headers: Vec<(&str, &str)> = bearer
-        .as_deref()
-        .map(|value| vec![("authorization", value)])
-        .unwrap_or_default();
-    send_http(server.addr, "POST", path, &headers, body)
+    support::post_http(server.addr, path, token, body)
         .await
         .expect("the server answers")
 }

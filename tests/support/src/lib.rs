@@ -190,6 +190,26 @@ pub async fn send_http(
     Ok(Answer::new(status, headers, &bytes))
 }
 
+/// `POST path` to a server on `addr`, with `token` as a bearer token if given, and `body`
+/// as JSON if given.
+///
+/// # Errors
+///
+/// As [`send_http`].
+pub async fn post_http(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Result<Answer, Box<dyn std::error::Error + Send + Sync>> {
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .as_deref()
+        .map(|value| vec![("authorization", value)])
+        .unwrap_or_default();
+    send_http(addr, "POST", path, &headers, body).await
+}
+
 /// Drops ANSI escape sequences (`ESC [ … letter`).
 pub fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
