@@ -23,7 +23,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -32,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 use super::{SharedCheck, SharedRefusal};
 use crate::revocation::RevocationError;
+use crate::router::log_limit::Outage;
 
 /// How long one call to the shared store may take before the request is
 /// refused with 503.
@@ -94,14 +94,14 @@ pub(crate) struct SharedReplay {
     store: Arc<dyn ErasedStore>,
     /// Whether the last call failed: set when an outage starts, cleared
     /// when the store answers again.
-    down: Arc<AtomicBool>,
+    outage: Arc<Outage>,
 }
 
 impl SharedReplay {
     pub(crate) fn new<T: ReplayStore>(store: Arc<T>) -> Self {
         Self {
             store,
-            down: Arc::new(AtomicBool::new(false)),
+            outage: Arc::default(),
         }
     }
 
@@ -109,7 +109,7 @@ impl SharedReplay {
     /// to be remembered for `lifetime` seconds.
     pub(crate) fn check(&self, jti: &str, now: u64, lifetime: u64) -> SharedCheck {
         let store = Arc::clone(&self.store);
-        let down = Arc::clone(&self.down);
+        let outage = Arc::clone(&self.outage);
         let key = replay_key(jti);
         let until = now.saturating_add(lifetime);
         Box::pin(async move {
@@ -118,7 +118,7 @@ impl SharedReplay {
                 .unwrap_or_else(|elapsed| Err(RevocationError::backend(elapsed)));
             match answer {
                 Ok(first) => {
-                    if down.swap(false, Ordering::Relaxed) {
+                    if outage.answered() {
                         tracing::info!("DPoP replay store reachable again");
                     }
                     if first {
@@ -128,7 +128,7 @@ impl SharedReplay {
                     }
                 }
                 Err(error) => {
-                    if !down.swap(true, Ordering::Relaxed) {
+                    if outage.failed() {
                         tracing::warn!(
                             %error,
                             "DPoP replay store unreachable: DPoP requests answer 503 until it is back"
@@ -150,6 +150,7 @@ pub(crate) fn replay_key(jti: &str) -> String {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
 
@@ -205,10 +206,10 @@ mod tests {
             shared.check("b", 101, 66).await,
             Err(SharedRefusal::Unavailable)
         );
-        assert!(shared.down.load(Ordering::Relaxed));
+        assert!(shared.outage.is_down());
         map.failing.store(false, Ordering::Relaxed);
         assert_eq!(shared.check("b", 102, 66).await, Ok(()));
-        assert!(!shared.down.load(Ordering::Relaxed));
+        assert!(!shared.outage.is_down());
     }
 
     /// Never answers.

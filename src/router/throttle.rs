@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::AuthError;
 use super::limit_store::{DynLimitStore, LimitStore};
-use super::log_limit::LogLimit;
+use super::log_limit::{LogLimit, Outage};
 
 /// How long one call to the shared store may take before this attempt is
 /// judged by the per-instance limits instead.
@@ -252,7 +252,7 @@ impl LoginThrottle {
             shared: self.shared.map(|store| Shared {
                 store,
                 retry_at_ms: AtomicU64::new(0),
-                down: AtomicBool::new(false),
+                outage: Outage::default(),
             }),
             trusted_proxies: self.trusted_proxies,
             checks: AtomicU32::new(0),
@@ -311,8 +311,7 @@ struct Shared {
     /// Until when (ms since the epoch) attempts skip the store after it
     /// failed.
     retry_at_ms: AtomicU64,
-    /// Whether the current outage has been logged.
-    down: AtomicBool,
+    outage: Outage,
 }
 
 impl Shared {
@@ -324,7 +323,7 @@ impl Shared {
         let retry = u64::try_from(SHARED_RETRY.as_millis()).unwrap_or(u64::MAX);
         self.retry_at_ms
             .store(now_ms.saturating_add(retry), Ordering::Relaxed);
-        if !self.down.swap(true, Ordering::Relaxed) {
+        if self.outage.failed() {
             tracing::error!(
                 %error,
                 "shared login limiter unreachable: per-instance limits until it answers"
@@ -333,7 +332,7 @@ impl Shared {
     }
 
     fn answered(&self) {
-        if self.down.swap(false, Ordering::Relaxed) {
+        if self.outage.answered() {
             tracing::info!("shared login limiter reachable again");
         }
     }
