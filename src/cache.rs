@@ -72,6 +72,8 @@ struct Entry<C> {
     sid: Option<Box<str>>,
     /// Which of the validator's issuers verified it.
     issuer: usize,
+    /// Whether it has a `cnf` claim.
+    bound: bool,
     /// The key-ring generation the token was verified under.
     generation: u64,
 }
@@ -88,6 +90,15 @@ impl<C> Entry<C> {
             self.issuer,
         )
     }
+}
+
+/// A valid token's claims, and whether the token is bound to a key (has a
+/// `cnf` claim), which a DPoP layer needs to know of every bearer token.
+/// Kept in the entry, so that a hit need not read the payload for it.
+#[derive(Debug)]
+pub(crate) struct Verified<C> {
+    pub(crate) claims: C,
+    pub(crate) bound: bool,
 }
 
 /// A cache key: a verified token, exactly as sent.
@@ -219,33 +230,42 @@ impl<C: Clone> TokenCache<C> {
     }
 
     /// Validates `token` now: from the cache when it holds the token,
-    /// otherwise fully, entering the token if it is valid.
+    /// otherwise fully, entering the token if it is valid, and if it is
+    /// bound to a key, only when `admit_bound` (a caller that refuses bound
+    /// tokens keeps them out, so that what it refuses never enters).
     ///
     /// # Errors
     ///
     /// As [`Validator::validate`].
-    pub(crate) fn validate(&self, validator: &Validator, token: &[u8]) -> Result<C, TokenError>
+    pub(crate) fn validate(
+        &self,
+        validator: &Validator,
+        token: &[u8],
+        admit_bound: bool,
+    ) -> Result<Verified<C>, TokenError>
     where
         C: DeserializeOwned,
     {
-        self.validate_with(validator, token, crate::validator::now)
+        self.validate_with(validator, token, admit_bound, crate::validator::now)
     }
 
-    /// Validates `token` as of `now`.
+    /// Validates `token` as of `now`, admitting bound tokens.
     #[cfg(test)]
     fn validate_at(&self, validator: &Validator, token: &str, now: u64) -> Result<C, TokenError>
     where
         C: DeserializeOwned,
     {
-        self.validate_with(validator, token.as_bytes(), || now)
+        self.validate_with(validator, token.as_bytes(), true, || now)
+            .map(|verified| verified.claims)
     }
 
     fn validate_with(
         &self,
         validator: &Validator,
         token: &[u8],
+        admit_bound: bool,
         now: impl Fn() -> u64,
-    ) -> Result<C, TokenError>
+    ) -> Result<Verified<C>, TokenError>
     where
         C: DeserializeOwned,
     {
@@ -271,9 +291,12 @@ impl<C: Clone> TokenCache<C> {
             #[cfg(test)]
             self.hits.fetch_add(1, Ordering::Relaxed);
             validator.recheck(&entry.registered(), now())?;
-            let claims = entry.claims.clone();
+            let verified = Verified {
+                claims: entry.claims.clone(),
+                bound: entry.bound,
+            };
             self.remember(token, entry);
-            return Ok(claims);
+            return Ok(verified);
         }
         let entry = validator.verify_at(token, now, |claims: C, registered| Entry {
             claims,
@@ -284,15 +307,21 @@ impl<C: Clone> TokenCache<C> {
             jti: registered.jti.as_deref().map(Box::from),
             sid: registered.sid.as_deref().map(Box::from),
             issuer: registered.issuer,
+            bound: registered.bound,
             generation,
         })?;
-        let claims = entry.claims.clone();
-        // Not into the front yet: a token used once (a new user's, or a
-        // client that never reuses its token) would only push out the
-        // front's busy tokens, at the cost of another copy.
-        self.entries
-            .insert(TokenKey(Box::from(token)), Arc::new(entry));
-        Ok(claims)
+        let verified = Verified {
+            claims: entry.claims.clone(),
+            bound: entry.bound,
+        };
+        if admit_bound || !entry.bound {
+            // Not into the front yet: a token used once (a new user's, or a
+            // client that never reuses its token) would only push out the
+            // front's busy tokens, at the cost of another copy.
+            self.entries
+                .insert(TokenKey(Box::from(token)), Arc::new(entry));
+        }
+        Ok(verified)
     }
 
     /// This thread's front.
@@ -311,7 +340,7 @@ impl<C: Clone> TokenCache<C> {
         token: &[u8],
         generation: u64,
         now: &impl Fn() -> u64,
-    ) -> Option<Result<C, TokenError>> {
+    ) -> Option<Result<Verified<C>, TokenError>> {
         if self.generation.load(Ordering::Acquire) != generation {
             return None;
         }
@@ -322,7 +351,10 @@ impl<C: Clone> TokenCache<C> {
         Some(
             validator
                 .recheck(&entry.registered(), now())
-                .map(|()| entry.claims.clone()),
+                .map(|()| Verified {
+                    claims: entry.claims.clone(),
+                    bound: entry.bound,
+                }),
         )
     }
 
@@ -486,19 +518,23 @@ mod tests {
         let exp = crate::validator::now() + 600;
         let token = sign(SECRET, &access("alice", exp));
         let other = sign(SECRET, &access("bob", exp));
-        cache.validate(&validator, token.as_bytes()).unwrap();
-        cache.validate(&validator, other.as_bytes()).unwrap();
+        cache.validate(&validator, token.as_bytes(), true).unwrap();
+        cache.validate(&validator, other.as_bytes(), true).unwrap();
         revoked.revoke("jti-alice", exp);
         assert_eq!(
-            cache.validate(&validator, token.as_bytes()).unwrap_err(),
+            cache
+                .validate(&validator, token.as_bytes(), true)
+                .unwrap_err(),
             TokenError::Revoked
         );
-        cache.validate(&validator, other.as_bytes()).unwrap();
+        cache.validate(&validator, other.as_bytes(), true).unwrap();
 
         // Revoking by subject sees the cached `sub` and `iat`.
         revoked.revoke_subject("bob", std::time::Duration::from_secs(600));
         assert_eq!(
-            cache.validate(&validator, other.as_bytes()).unwrap_err(),
+            cache
+                .validate(&validator, other.as_bytes(), true)
+                .unwrap_err(),
             TokenError::Revoked
         );
         assert_eq!(cache.hits.load(Ordering::Relaxed), 3);

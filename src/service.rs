@@ -9,13 +9,14 @@ use http::{Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
+use crate::cache::Verified;
 use crate::claims::Claims;
-use crate::dpop::{RequestHead, SharedCheck};
+use crate::dpop::{DpopVerifier, RequestHead, SharedCheck};
 use crate::error::TokenError;
 use crate::future::{Held, ResponseFuture};
 use crate::layer::Shared;
 use crate::rejection::{JsonRejection, OnRejection, Rejection};
-use crate::source::{SourceError, Via, is_token68};
+use crate::source::{Scheme, SourceError, Via, is_token68};
 use crate::validator::now;
 
 /// Validates the bearer token of each request before calling the inner
@@ -129,12 +130,22 @@ where
             .map_err(Refusal::Reject)?,
         None => None,
     };
+    // A DPoP layer refuses a bearer token bound to a key. Its validation
+    // says whether it is (a hit reads no payload), and keeps it out of the
+    // cache if it is.
+    let bearer_under_dpop = dpop.filter(|_| scheme == Scheme::Bearer);
     let outcome = match &shared.cache {
-        Some(cache) => cache.validate(validator, token),
-        None => validator.verify_at(token, now, |claims, _| claims),
+        Some(cache) => cache.validate(validator, token, bearer_under_dpop.is_none()),
+        None => validator.verify_at(token, now, |claims, registered| Verified {
+            claims,
+            bound: registered.bound,
+        }),
     };
     match outcome {
-        Ok(claims) => {
+        Ok(Verified { bound: true, .. }) if let Some(dpop) = bearer_under_dpop => {
+            Err(Refusal::Reject(dpop.bound_as_bearer()))
+        }
+        Ok(Verified { claims, .. }) => {
             let shared_check = match (dpop, proof) {
                 (Some(dpop), Some(proof)) => dpop.record(proof).map_err(Refusal::Reject)?,
                 _ => None,
@@ -143,6 +154,13 @@ where
                 claims: Some(claims),
                 shared_check,
             })
+        }
+        // Bound, whatever else is wrong with it.
+        Err(_)
+            if let Some(dpop) = bearer_under_dpop
+                && DpopVerifier::reads_bound(token, validator.max_token_len()) =>
+        {
+            Err(Refusal::Reject(dpop.bound_as_bearer()))
         }
         // The validator lets only base64url and dots through, so a token
         // it accepts is a token68. One refused as malformed or too large

@@ -53,12 +53,16 @@ struct Api {
 
 impl Api {
     fn new(dpop: Dpop) -> Self {
+        Self::with_cache(dpop, true)
+    }
+
+    fn with_cache(dpop: Dpop, cache: bool) -> Self {
         let rejections = Recorder::default();
-        let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
+        let builder = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
             .dpop(dpop)
-            .on_rejection(rejections.clone())
-            .build()
-            .unwrap();
+            .on_rejection(rejections.clone());
+        let builder = if cache { builder } else { builder.no_cache() };
+        let layer = builder.build().unwrap();
         Self { layer, rejections }
     }
 
@@ -602,6 +606,50 @@ async fn a_bound_token_used_as_bearer_is_refused() {
     let token = hs256().sign(&claims).unwrap();
     api.refuses(with_bearer(&token), DpopError::BoundTokenAsBearer)
         .await;
+}
+
+#[tokio::test]
+async fn a_bound_token_is_refused_as_bearer_from_the_cache_and_when_otherwise_invalid() {
+    // Whether a bearer token is bound comes with its validation, a cache hit's
+    // included; an invalid token's payload is read for it.
+    for cache in [true, false] {
+        let client = Client::es256();
+        let api = Api::with_cache(Dpop::new(BASE), cache);
+        let token = client.token();
+        let proof = client.proof(&client.claims(&token));
+        api.send(dpop_get(&token, &[&proof]))
+            .await
+            .assert_ok("alice");
+        assert_eq!(api.layer.cached_tokens(), usize::from(cache));
+        api.refuses(with_bearer(&token), DpopError::BoundTokenAsBearer)
+            .await;
+        let bound = |edit: &dyn Fn(&mut Value)| {
+            let mut claims = access_claims("alice");
+            claims["cnf"] = json!({ "jkt": client.jkt() });
+            edit(&mut claims);
+            claims
+        };
+        let expired = hs256()
+            .sign(&bound(&|claims| claims["exp"] = (now() - 3600).into()))
+            .unwrap();
+        let other_key = SigningKey::hmac(Algorithm::HS256, b"another secret, of 32 bytes or more")
+            .unwrap()
+            .sign(&bound(&|_| ()))
+            .unwrap();
+        let null_cnf = hs256()
+            .sign(&bound(&|claims| claims["cnf"] = Value::Null))
+            .unwrap();
+        for token in [expired, other_key, null_cnf] {
+            api.refuses(with_bearer(&token), DpopError::BoundTokenAsBearer)
+                .await;
+        }
+        // An unbound bearer token is still served, the second time from the cache.
+        let bearer = hs256().sign(&access_claims("bob")).unwrap();
+        for _ in 0..2 {
+            api.send(with_bearer(&bearer)).await.assert_ok("bob");
+        }
+        assert_eq!(api.layer.cached_tokens(), 2 * usize::from(cache));
+    }
 }
 
 // Around the table.

@@ -164,4 +164,96 @@ mod tests {
         }
         assert_eq!(binding(b"not a token"), None);
     }
+
+    /// A bearer token's binding as the validator finds it, in the pass that
+    /// reads its registered claims, and as a cache hit returns it.
+    fn validator_says_bound(payload: &str) -> Option<bool> {
+        use base64::Engine;
+        use hmac::{Hmac, KeyInit, Mac};
+        const SECRET: &[u8] = b"a binding-test secret of at least 32 bytes";
+        let b64 = |s: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let input = format!("{}.{}", b64(br#"{"alg":"HS256"}"#), b64(payload.as_bytes()));
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+        mac.update(input.as_bytes());
+        let token = format!("{input}.{}", b64(&mac.finalize().into_bytes()));
+        let key = crate::Key::hmac(crate::Algorithm::HS256, SECRET).unwrap();
+        let validator =
+            crate::validator::Validator::new(key, crate::validator::Validation::new()).unwrap();
+        let cache = crate::cache::TokenCache::<IgnoredAny>::new(4, &validator).unwrap();
+        let uncached = validator
+            .verify_at(
+                token.as_bytes(),
+                crate::validator::now,
+                |_: IgnoredAny, registered| registered.bound,
+            )
+            .ok();
+        let cached = || {
+            cache
+                .validate(&validator, token.as_bytes(), true)
+                .ok()
+                .map(|verified| verified.bound)
+        };
+        let (first, hit) = (cached(), cached());
+        assert_eq!((first, hit), (uncached, uncached), "{payload}");
+        if uncached.is_some() {
+            assert_eq!(cache.len(), 1, "{payload}");
+        }
+        uncached
+    }
+
+    fn reader_says_bound(payload: &str) -> bool {
+        matches!(
+            binding(&token(payload)),
+            Some(Binding::Jkt(_) | Binding::Other)
+        )
+    }
+
+    #[test]
+    fn the_validator_finds_cnf_as_the_binding_reader_does() {
+        for (payload, bound) in [
+            (r#"{"sub":"a"}"#, false),
+            (r#"{"sub":"a","cnf":{"jkt":"abc"}}"#, true),
+            (r#"{"cnf":null}"#, true),
+            (r#"{"cn\u0066":{"jkt":"abc"}}"#, true),
+            (r#"{"x":{"cnf":{"jkt":"abc"}}}"#, false),
+            (r#"{"cnfx":1,"Cnf":2}"#, false),
+        ] {
+            let payload = payload.replacen('{', r#"{"exp":4000000000,"scope":"access_token","#, 1);
+            assert_eq!(validator_says_bound(&payload), Some(bound), "{payload}");
+            assert_eq!(reader_says_bound(&payload), bound, "{payload}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast path (the flag read with the registered claims, kept in
+        /// the cache entry) against the reader a refused token still goes
+        /// through, over payloads of the members that matter.
+        #[test]
+        fn the_validators_bound_flag_agrees_with_the_binding_reader(
+            members in proptest::collection::vec(
+                (
+                    proptest::sample::select(&[
+                        "cnf", "sub", "x", r"cn\u0066", r"\u0063nf", "jkt", "cnf ", "CNF",
+                    ][..]),
+                    proptest::sample::select(&[
+                        r#"{"jkt":"abc"}"#, r#"{"x5t#S256":"a"}"#, "1", r#""s""#, "null",
+                        r#"[1,{"cnf":1}]"#, r#"{"jkt":1}"#, r#"{"jkt":"a","jkt":"b"}"#, "true",
+                        r#"{"cnf":{"jkt":"a"}}"#, "{}",
+                    ][..]),
+                ),
+                0..5,
+            ),
+        ) {
+            let mut payload = String::from(r#"{"exp":4000000000,"scope":"access_token""#);
+            for (name, value) in members {
+                payload.push_str(&format!(r#","{name}":{value}"#));
+            }
+            payload.push('}');
+            let verified = validator_says_bound(&payload);
+            // A payload the validator refuses (a `sub` that isn't a string, or
+            // twice) is not this path's; the reader decides those.
+            proptest::prop_assume!(verified.is_some());
+            proptest::prop_assert_eq!(verified, Some(reader_says_bound(&payload)), "{}", payload);
+        }
+    }
 }

@@ -512,7 +512,8 @@ impl DpopVerifier {
     }
 
     /// The checks that come before the token is validated: a bearer token
-    /// must be allowed and unbound; a DPoP request's proof must pass every
+    /// must be allowed (that it is unbound is checked with its validation);
+    /// a DPoP request's proof must pass every
     /// check but the replay cache, and its token must be bound to the
     /// proof's key. `max_token_len`: the validator's cap, beyond which the
     /// token is not read here.
@@ -526,23 +527,18 @@ impl DpopVerifier {
         request: &RequestHead<'_>,
         max_token_len: usize,
     ) -> Result<Option<PendingProof>, Rejection> {
-        let readable = token.len() <= max_token_len;
         if scheme == Scheme::Bearer {
             if self.required {
                 return Err(self.reject(DpopError::BearerNotAccepted));
             }
-            return match readable.then(|| binding::binding(token)).flatten() {
-                Some(Binding::Jkt(_) | Binding::Other) => {
-                    Err(self.reject(DpopError::BoundTokenAsBearer))
-                }
-                // Unbound, or unreadable: the validator decides.
-                _ => Ok(None),
-            };
+            // Whether it is bound comes with its validation (a cache hit
+            // reads no payload); see `bound_as_bearer`.
+            return Ok(None);
         }
         if !is_token68(token) {
             return Err(self.reject(DpopError::InvalidRequest));
         }
-        if !readable {
+        if token.len() > max_token_len {
             return Err(self.reject(DpopError::InvalidToken(TokenError::TooLarge)));
         }
         let jkt = match binding::binding(token) {
@@ -560,6 +556,25 @@ impl DpopVerifier {
             return Err(self.reject(DpopError::InvalidProof(ProofError::KeyMismatch)));
         }
         Ok(Some(PendingProof { jti: proof.jti }))
+    }
+
+    /// The refusal of a bearer token bound to a key (one with `cnf`), which
+    /// comes as the bearer token's validation found it bound, or, for a
+    /// token the validator refused, as [`Self::reads_bound`] finds it: a
+    /// bound token sent as a bearer token is refused as such whether or not
+    /// it is otherwise valid.
+    pub(crate) fn bound_as_bearer(&self) -> Rejection {
+        self.reject(DpopError::BoundTokenAsBearer)
+    }
+
+    /// Whether the payload of `token`, a bearer token the validator
+    /// refused, has `cnf`; a token over `max_token_len` is not read.
+    pub(crate) fn reads_bound(token: &[u8], max_token_len: usize) -> bool {
+        token.len() <= max_token_len
+            && matches!(
+                binding::binding(token),
+                Some(Binding::Jkt(_) | Binding::Other)
+            )
     }
 
     /// The request's proof, checked against the request.

@@ -28,6 +28,9 @@ pub struct RegisteredClaims<'a> {
     pub(crate) iss: Option<Cow<'a, str>>,
     pub(crate) aud: Vec<Cow<'a, str>>,
     pub(crate) token_type: Option<Cow<'a, str>>,
+    /// Whether the payload has a `cnf` claim (RFC 7800): a token bound to
+    /// a key, which a DPoP layer refuses as a bearer token.
+    pub(crate) bound: bool,
     /// Which of the validator's issuers verified the token.
     pub(crate) issuer: usize,
 }
@@ -82,6 +85,8 @@ impl<'de> Visitor<'de> for RegisteredSeed<'_> {
         let mut claims = RegisteredClaims::default();
         let mut aud_seen = false;
         while let Some(CowStr(name)) = map.next_key()? {
+            // Whatever its value, and even under a token-type claim so named.
+            claims.bound |= name == "cnf";
             if Some(&*name) == self.type_claim {
                 let CowStr(value) = map.next_value()?;
                 once(&mut claims.token_type, value, &name)?;
