@@ -8,8 +8,9 @@
 //!
 //! The tool starts the release server binary as a child process (port 0, a fresh SQLite file
 //! in a temporary directory, bcrypt cost 12), signs up one user, logs in, and runs each
-//! scenario for `--duration` seconds (the `/notsecret` and one-token `/secret` runs alternate,
-//! three rounds each) with closed-loop HTTP/1.1 keep-alive clients
+//! scenario for `--duration` seconds (the routes of 1 and 2 alternate, five rounds each,
+//! and the summary gives each ratio over all rounds and as the median and range of the
+//! per-round ratios) with closed-loop HTTP/1.1 keep-alive clients
 //! (hyper's client, one connection each). It stops the server at the end. Every loop is
 //! bounded by the duration; nothing leaves 127.0.0.1.
 //!
@@ -27,7 +28,8 @@
 //!    and this tool pinned to the other, as in the issue's reference figures (a server core,
 //!    wrk on the other), so that the ratios measure the server's own cost per request; then
 //!    with server and tool sharing every core (on a machine with fewer than two CPUs, or
-//!    another OS than Linux, only the shared run happens);
+//!    another OS than Linux, only the shared run happens). `--secret-only` runs scenario 1
+//!    alone, with the server on its own core where it can be, and stops;
 //! 3. login isolation, on the example server: one client probing `/notsecret` alone (idle),
 //!    then the same probe while N clients post valid credentials to `/login` as fast as they
 //!    are answered, for each flood of `--login-clients` (default `16,64p,64`: 16 clients,
@@ -78,7 +80,7 @@ const SECRET: &str = "a load-test secret that is at least thirty-two bytes long"
 const USER: &str = "loadtest";
 const PASSWORD: &str = "correct horse battery";
 /// Rounds of `/notsecret` then `/secret`, each of `--duration`.
-const ROUNDS: u32 = 3;
+const ROUNDS: u32 = 5;
 
 struct Options {
     duration: Duration,
@@ -87,6 +89,8 @@ struct Options {
     server: PathBuf,
     /// `--login-only`: only the login-isolation part.
     login_only: bool,
+    /// `--secret-only`: only the example server's routes, server on CPU 0 where possible.
+    secret_only: bool,
     /// `--kid-flood`: only the unknown-`kid` flood against the resource server.
     kid_flood: bool,
     /// The resource server binary, for `--kid-flood`.
@@ -115,6 +119,7 @@ fn options() -> Result<Options, String> {
         login_clients: vec![(16, false), (64, true), (64, false)],
         server: release_dir().join("server"),
         login_only: false,
+        secret_only: false,
         kid_flood: false,
         resource_server: release_dir().join("examples/resource_server"),
         dpop: false,
@@ -142,6 +147,7 @@ fn options() -> Result<Options, String> {
             }
             "--server" => options.server = PathBuf::from(value()?),
             "--login-only" => options.login_only = true,
+            "--secret-only" => options.secret_only = true,
             "--kid-flood" => options.kid_flood = true,
             "--resource-server" => options.resource_server = PathBuf::from(value()?),
             "--dpop" => options.dpop = true,
@@ -647,14 +653,25 @@ async fn measured(pid: u32, load: impl Future<Output = Tally>) -> Tally {
     tally
 }
 
-/// `/notsecret`, then `/secret` with one token reused by every client; with `fresh`, also
-/// `/secret` with a new token per request.
+/// The server's CPU time per request over `tally`, in µs.
+fn cpu_per_request(tally: &Tally) -> Option<f64> {
+    let requests = tally.latencies.len();
+    tally
+        .server_cpu
+        .filter(|_| requests > 0)
+        .map(|cpu| cpu.as_secs_f64() * 1e6 / requests as f64)
+}
+
+/// `/notsecret`, `/secret` with one token reused by every client, `/notsecret` with that
+/// token's header and, with `fresh`, `/secret` with a new token per request: `ROUNDS` rounds,
+/// each route once a round, so that a change in the machine's background load hits every
+/// route alike. Rows as [`Rows`] names them, then the per-round ratios.
 async fn throughput(
     label: &str,
     server: &Server,
     options: &Options,
     fresh: Option<Arc<Vec<String>>>,
-) -> Result<Vec<Row>, String> {
+) -> Result<(Vec<Row>, RoundRatios), String> {
     let (addr, pid) = (server.addr, server.child.id());
     let (duration, conns) = (options.duration, options.connections);
     let token = login(addr).await?;
@@ -663,38 +680,75 @@ async fn throughput(
         get(addr, "/notsecret")
     })
     .await;
-    // Alternating rounds, so that a change in the machine's background load hits both
-    // routes alike.
-    let (mut open, mut protected, mut control) =
-        (Tally::default(), Tally::default(), Tally::default());
+    // The fresh tokens are taken in order across the rounds, each once (until they run out).
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tallies: [Tally; 4] = Default::default();
+    let mut ratios = RoundRatios::default();
     for _ in 0..ROUNDS {
-        open.merge(
-            measured(
-                pid,
-                run(addr, conns, duration, move |_, _| get(addr, "/notsecret")),
-            )
-            .await,
-        );
-        let token = Arc::clone(&token);
+        let open = measured(
+            pid,
+            run(addr, conns, duration, move |_, _| get(addr, "/notsecret")),
+        )
+        .await;
+        let reused = Arc::clone(&token);
+        let protected = measured(
+            pid,
+            run(addr, conns, duration, move |_, _| secret(addr, &reused)),
+        )
+        .await;
         let same = Arc::clone(&token);
-        protected.merge(
-            measured(
-                pid,
-                run(addr, conns, duration, move |_, _| secret(addr, &token)),
-            )
-            .await,
-        );
-        control.merge(
-            measured(
-                pid,
-                run(addr, conns, duration, move |_, _| {
-                    notsecret_with_header(addr, &same)
-                }),
-            )
-            .await,
+        let control = measured(
+            pid,
+            run(addr, conns, duration, move |_, _| {
+                notsecret_with_header(addr, &same)
+            }),
+        )
+        .await;
+        let new_each = match &fresh {
+            Some(tokens) => {
+                let (tokens, next) = (Arc::clone(tokens), Arc::clone(&next));
+                Some(
+                    measured(
+                        pid,
+                        run(addr, conns, duration, move |_, _| {
+                            let at = next.fetch_add(1, Ordering::Relaxed) % tokens.len();
+                            secret(addr, &tokens[at])
+                        }),
+                    )
+                    .await,
+                )
+            }
+            None => None,
+        };
+        let ratio = |protected: &Tally| {
+            cpu_per_request(&open)
+                .zip(cpu_per_request(protected))
+                .map(|(open, protected)| open / protected)
+        };
+        ratios.reused.extend(ratio(&protected));
+        ratios.new_each.extend(new_each.as_ref().and_then(ratio));
+        for (total, round) in
+            tallies
+                .iter_mut()
+                .zip([Some(open), Some(protected), Some(control), new_each])
+        {
+            if let Some(round) = round {
+                total.merge(round);
+            }
+        }
+    }
+    if let Some(tokens) = &fresh
+        && next.load(Ordering::Relaxed) > tokens.len()
+    {
+        // Still a miss each: far more tokens than the cache holds came in between.
+        println!(
+            "note: {label}'s new-token runs took {} tokens from {} in turn",
+            next.load(Ordering::Relaxed),
+            tokens.len()
         );
     }
     let total = duration * ROUNDS;
+    let [open, protected, control, new_each] = tallies;
     let mut rows = vec![
         row(format!("{label}: GET /notsecret"), open, total),
         row(
@@ -708,25 +762,35 @@ async fn throughput(
             total,
         ),
     ];
-    if let Some(tokens) = fresh {
+    if fresh.is_some() {
         rows.push(row(
             format!("{label}: POST /secret, new token each"),
-            measured(
-                pid,
-                run(addr, conns, duration, move |n, i| {
-                    let at = (i as usize)
-                        .wrapping_mul(conns)
-                        .wrapping_add(n)
-                        .checked_rem(tokens.len())
-                        .unwrap_or(0);
-                    secret(addr, &tokens[at])
-                }),
-            )
-            .await,
-            duration,
+            new_each,
+            total,
         ));
     }
-    Ok(rows)
+    Ok((rows, ratios))
+}
+
+/// Server CPU per request, `/notsecret`'s ÷ `/secret`'s, one value per round.
+#[derive(Default)]
+struct RoundRatios {
+    reused: Vec<f64>,
+    new_each: Vec<f64>,
+}
+
+/// "median (min–max) over N rounds" of per-round `ratios`.
+fn spread(ratios: &[f64]) -> String {
+    let mut sorted = ratios.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match (sorted.first(), sorted.last()) {
+        (Some(min), Some(max)) => format!(
+            "{:.3} ({min:.3}–{max:.3}, {} rounds)",
+            sorted[sorted.len() / 2],
+            sorted.len()
+        ),
+        _ => "-".to_owned(),
+    }
 }
 
 /// The `/notsecret` probe alone, then under a login flood of each size.
@@ -1146,8 +1210,10 @@ async fn main_async(options: Options) -> Result<(), String> {
         SigningKey::hmac(Algorithm::HS256, SECRET).map_err(|err| err.to_string())?,
     );
     let now = jsonwebtoken::get_current_timestamp();
+    // Enough for every new-token request of all rounds at 40,000 requests a second.
+    let wanted = (options.duration.as_secs() * u64::from(ROUNDS) * 40_000).min(2_000_000);
     let fresh: Arc<Vec<String>> = Arc::new(
-        (0..200_000)
+        (0..wanted)
             .map(|_| issuer.access(USER, now).map(|issued| issued.token))
             .collect::<Result<_, _>>()
             .map_err(|err| err.to_string())?,
@@ -1161,14 +1227,26 @@ async fn main_async(options: Options) -> Result<(), String> {
     } else {
         &[Cores::Shared]
     };
-    let layouts = if options.login_only { &[][..] } else { layouts };
+    let layouts = if options.login_only {
+        &[][..]
+    } else if options.secret_only {
+        &layouts[..1]
+    } else {
+        layouts
+    };
     for &cores in layouts {
         let example = start_server(&options.server, &[], cores)?;
-        let mut rows = throughput("example", &example, &options, Some(Arc::clone(&fresh))).await?;
+        let (mut rows, ratios) =
+            throughput("example", &example, &options, Some(Arc::clone(&fresh))).await?;
         drop(example);
-        let replica = start_server(&me, &["--serve-uncached"], cores)?;
-        rows.extend(throughput("no cache", &replica, &options, None).await?);
-        drop(replica);
+        let uncached_ratios = if options.secret_only {
+            None
+        } else {
+            let replica = start_server(&me, &["--serve-uncached"], cores)?;
+            let (uncached, ratios) = throughput("no cache", &replica, &options, None).await?;
+            rows.extend(uncached);
+            Some(ratios)
+        };
         println!();
         println!(
             "{}",
@@ -1182,26 +1260,38 @@ async fn main_async(options: Options) -> Result<(), String> {
         println!();
         // Rows: example: 0 open, 1 one token, 2 control, 3 new token each; no cache: 4 open,
         // 5 one token, 6 control.
+        let rate = |open: usize, protected: usize| {
+            rows.get(open)
+                .zip(rows.get(protected))
+                .map_or(f64::NAN, |(open, protected)| protected.rate / open.rate)
+        };
         println!(
             "/secret / /notsecret req/s: with the cache {:.3}; new token each {:.3}; without the cache {:.3}",
-            rows[1].rate / rows[0].rate,
-            rows[3].rate / rows[0].rate,
-            rows[5].rate / rows[4].rate,
+            rate(0, 1),
+            rate(0, 3),
+            rate(4, 5),
         );
         // What the ratios would be with the server alone saturating its CPUs: its CPU time
         // per request, /notsecret's over /secret's.
         let cost = |open: usize, protected: usize| {
-            rows[open]
-                .cpu_per_request
-                .zip(rows[protected].cpu_per_request)
+            rows.get(open)
+                .zip(rows.get(protected))
+                .and_then(|(open, protected)| open.cpu_per_request.zip(protected.cpu_per_request))
                 .map_or(f64::NAN, |(open, protected)| open / protected)
         };
         println!(
-            "server CPU per request, /notsecret ÷ /secret: with the cache {:.3}; new token each {:.3}; \
-             without the cache {:.3}",
+            "server CPU per request, /notsecret ÷ /secret, over all rounds: with the cache {:.3}; \
+             new token each {:.3}; without the cache {:.3}",
             cost(0, 1),
             cost(0, 3),
             cost(4, 5),
+        );
+        println!(
+            "the same, per round, median (range): with the cache {}; new token each {}; \
+             without the cache {}",
+            spread(&ratios.reused),
+            spread(&ratios.new_each),
+            uncached_ratios.map_or_else(|| "-".to_owned(), |ratios| spread(&ratios.reused)),
         );
         println!(
             "the same, /notsecret with /secret's header ÷ /secret (the request's size set aside): \
@@ -1210,6 +1300,9 @@ async fn main_async(options: Options) -> Result<(), String> {
             cost(2, 3),
             cost(6, 5),
         );
+    }
+    if options.secret_only {
+        return Ok(());
     }
 
     let example = start_server(&options.server, &[], Cores::Shared)?;
