@@ -23,7 +23,8 @@
 //! `cargo bench --bench validation -- --interleaved [ROUNDS]` measures the uncached paths
 //! interleaved instead, without criterion. Criterion measures its contenders one after
 //! another, and a shared machine drifts between them; here each round runs one batch of
-//! `jsonwebtoken`, `verdict/accept` and `accept/cold` per algorithm, in an order that turns
+//! `jsonwebtoken`, `verdict/accept` and `accept/cold` per algorithm (and for HS256
+//! `accept/miss`), in an order that turns
 //! from round to round, and the ratio to `jsonwebtoken` is taken within each round. It
 //! prints, per contender, the median and the fastest round's time per call, and the median
 //! ratio with its spread over the rounds (the middle half and the whole range). ROUNDS
@@ -249,22 +250,27 @@ fn bench_algorithm(c: &mut Criterion, setup: &Setup) {
         });
 
         // Cache on, every token new: more distinct tokens than the cache holds, in turn.
-        let fresh: Vec<HeaderValue> = (0..50_000)
-            .map(|n| {
-                bearer(
-                    &setup
-                        .signer
-                        .sign(&claims(&format!("user{n}"), false))
-                        .unwrap(),
-                )
-            })
-            .collect();
+        let fresh = fresh_tokens(setup);
         let mut next = fresh.iter().cycle();
         group.bench_function("accept/miss", |b| {
             b.iter(|| call(&mut cached, black_box(next.next())))
         });
     }
     group.finish();
+}
+
+/// More distinct valid tokens than the cache holds, as `Authorization` values.
+fn fresh_tokens(setup: &Setup) -> Vec<HeaderValue> {
+    (0..50_000)
+        .map(|n| {
+            bearer(
+                &setup
+                    .signer
+                    .sign(&claims(&format!("user{n}"), false))
+                    .unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// The practical floor of an HS256 check: a pre-keyed HMAC state, base64 into stack or one
@@ -336,6 +342,16 @@ fn interleaved(setup: &Setup, rounds: usize) {
         .layer(cold_layer)
         .service_fn(noop as Noop);
     let good = bearer(&token);
+    // HS256 only: the default layer, a new token every call (as `accept/miss`).
+    let mut cached = ServiceBuilder::new()
+        .layer(JwtAuthLayer::builder(setup.key.clone()).build().unwrap())
+        .service_fn(noop as Noop);
+    let fresh = if setup.name == "HS256" {
+        fresh_tokens(setup)
+    } else {
+        Vec::new()
+    };
+    let mut next = fresh.iter().cycle();
     let mut contenders: Vec<support::bench::Contender<'_>> = vec![
         (
             "jsonwebtoken",
@@ -353,6 +369,12 @@ fn interleaved(setup: &Setup, rounds: usize) {
             Box::new(|| call(&mut cold, black_box(Some(&good))) == 200),
         ),
     ];
+    if !fresh.is_empty() {
+        contenders.push((
+            "accept/miss",
+            Box::new(move || call(&mut cached, black_box(next.next())) == 200),
+        ));
+    }
 
     support::bench::interleaved(setup.name, rounds, &mut contenders);
 }

@@ -14,8 +14,9 @@
 //! - the **shared map** behind it (quick_cache), which the fronts fill from:
 //!   a miss in the front that hits the map costs a shard read lock and a
 //!   reference count, then puts the token in this thread's front. A token
-//!   enters the map when it is first verified, and a front when it is used
-//!   again.
+//!   enters the map when it is first verified (once the map is full, when
+//!   it is verified the second time; see below), and a front when it is
+//!   used again.
 //!
 //! What a hit still checks, every time:
 //! - `exp`, `nbf` and `iat` against the current time, with the leeway;
@@ -32,7 +33,12 @@
 //! layer is built.
 //!
 //! Only tokens that passed every check are entered, so garbage and forged
-//! tokens can neither fill nor evict anything. The cache holds at most its
+//! tokens can neither fill nor evict anything. Once the cache is full, a
+//! token enters only when it is verified for the second time (a "doorkeeper":
+//! a table of fingerprints of tokens seen once): a token used once, such as
+//! each token of a client that never reuses its token, would otherwise evict
+//! an entry and cost an insertion and an eviction, for no hit. A reused token
+//! then costs one verification more, once. The cache holds at most its
 //! capacity in entries (rounded up to a multiple of its shard count); past
 //! it, entries are evicted (quick_cache's CLOCK-Pro policy: rarely used
 //! tokens go first). An entry costs the token's length (at most the layer's
@@ -178,10 +184,75 @@ fn way_of(token: &[u8]) -> usize {
     (mixed as usize) % FRONT_WAYS
 }
 
+/// Fingerprints of verified tokens seen once while the cache was full: a
+/// token enters the full cache when its fingerprint is found here. A slot per
+/// token the cache holds (rounded up to a power of two, at most
+/// [`DOORKEEPER_MAX`]); tokens whose fingerprints share a slot push each
+/// other out, which only delays their entry.
+struct Doorkeeper {
+    slots: Box<[AtomicU64]>,
+    /// Tokens entered since the cache was last empty: once it reaches the
+    /// capacity, the cache is taken to be full (entries leave it only when
+    /// evicted, or all at once when it is emptied).
+    entered: AtomicUsize,
+    capacity: usize,
+}
+
+/// The most doorkeeper slots, 512 KiB of fingerprints.
+const DOORKEEPER_MAX: usize = 1 << 16;
+
+impl Doorkeeper {
+    fn new(capacity: usize) -> Self {
+        let slots = capacity.next_power_of_two().clamp(64, DOORKEEPER_MAX);
+        Self {
+            slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            entered: AtomicUsize::new(0),
+            capacity,
+        }
+    }
+
+    /// Whether the verified `token` may enter the cache now: while the cache
+    /// is not full, always; once it is, when the token was seen before.
+    fn admits(&self, token: &[u8]) -> bool {
+        if self.entered.load(Ordering::Relaxed) < self.capacity {
+            self.entered.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        let fingerprint = fingerprint(token);
+        // `slots` has a power-of-two length; the low bits pick the slot.
+        let slot = &self.slots[(fingerprint as usize) & (self.slots.len() - 1)];
+        if slot.load(Ordering::Relaxed) == fingerprint {
+            slot.store(0, Ordering::Relaxed);
+            return true;
+        }
+        slot.store(fingerprint, Ordering::Relaxed);
+        false
+    }
+
+    /// The cache was emptied.
+    fn reset(&self) {
+        self.entered.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A verified token's fingerprint, never 0 (an empty slot): from the last
+/// bytes of its signature, which nobody without the key chooses.
+fn fingerprint(token: &[u8]) -> u64 {
+    let mut state = 0x243F_6A88_85A3_08D3_u64 ^ token.len() as u64;
+    for chunk in token[token.len().saturating_sub(16)..].chunks(8) {
+        let mut bytes = [0u8; 8];
+        bytes[..chunk.len()].copy_from_slice(chunk);
+        state = (state ^ u64::from_le_bytes(bytes)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        state ^= state >> 29;
+    }
+    state | 1
+}
+
 /// A bounded, concurrent map from verified tokens to their claims.
 pub(crate) struct TokenCache<C> {
     fronts: Box<[Front<C>]>,
     entries: Cache<TokenKey, Arc<Entry<C>>>,
+    doorkeeper: Doorkeeper,
     /// The key-ring generation the current entries belong to.
     generation: AtomicU64,
     #[cfg(test)]
@@ -214,6 +285,7 @@ impl<C: Clone> TokenCache<C> {
         (capacity > 0).then(|| Self {
             fronts: (0..fronts).map(|_| Front::default()).collect(),
             entries: Cache::new(capacity),
+            doorkeeper: Doorkeeper::new(capacity),
             generation: AtomicU64::new(validator.generation()),
             #[cfg(test)]
             hits: AtomicU64::new(0),
@@ -314,7 +386,7 @@ impl<C: Clone> TokenCache<C> {
             claims: entry.claims.clone(),
             bound: entry.bound,
         };
-        if admit_bound || !entry.bound {
+        if (admit_bound || !entry.bound) && self.doorkeeper.admits(token) {
             // Not into the front yet: a token used once (a new user's, or a
             // client that never reuses its token) would only push out the
             // front's busy tokens, at the cost of another copy.
@@ -376,6 +448,7 @@ impl<C: Clone> TokenCache<C> {
                 .is_ok()
             {
                 self.entries.clear();
+                self.doorkeeper.reset();
             }
             return None;
         }
@@ -582,6 +655,57 @@ mod tests {
             cache.validate_at(&validator, &token, NOW).unwrap_err(),
             TokenError::InvalidSignature
         );
+    }
+
+    #[test]
+    fn a_full_cache_enters_a_token_on_its_second_verification() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(16, &validator).unwrap();
+        let fill = |from: usize| {
+            for n in from..from + 16 {
+                let token = sign(SECRET, &access(&format!("user{n}"), NOW + 60));
+                cache.validate_at(&validator, &token, NOW).unwrap();
+            }
+        };
+        fill(0);
+        assert_eq!(cache.len(), 16, "not full yet: every token entered");
+        let token = sign(SECRET, &access("alice", NOW + 60));
+        let hits = || cache.hits.load(Ordering::Relaxed);
+        let before = hits();
+        for (call, entered) in [(1, false), (2, true), (3, true)] {
+            assert_eq!(
+                cache.validate_at(&validator, &token, NOW).unwrap().sub,
+                "alice"
+            );
+            let held = cache
+                .lookup(token.as_bytes(), validator.generation())
+                .is_some();
+            assert_eq!(held, entered, "call {call}");
+        }
+        assert_eq!(hits() - before, 1, "only the third call was a hit");
+
+        // Emptied by a key replacement: tokens enter at once again, until it is full.
+        validator
+            .keys()
+            .replace(KeySet::new([Key::hmac(Algorithm::HS256, SECRET).unwrap()]));
+        let _ = cache.validate_at(&validator, "x.y.z", NOW);
+        let fresh = sign(SECRET, &access("bobby", NOW + 60));
+        cache.validate_at(&validator, &fresh, NOW).unwrap();
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn fingerprints_are_never_an_empty_slot_and_tell_tokens_apart() {
+        let tokens: Vec<String> = (0..1_000)
+            .map(|n| sign(SECRET, &access(&format!("user{n}"), NOW + 60)))
+            .collect();
+        let prints: std::collections::HashSet<u64> = tokens
+            .iter()
+            .map(|token| fingerprint(token.as_bytes()))
+            .collect();
+        assert_eq!(prints.len(), tokens.len());
+        assert!(!prints.contains(&0));
+        assert_ne!(fingerprint(b""), 0);
     }
 
     #[test]

@@ -76,9 +76,13 @@ impl<C: Clone> Shared<C> {
 /// EdDSA one. A hit still checks `exp`, `nbf` and `iat` against the current
 /// time and still asks the revocation hook; replacing the key set
 /// ([`KeyRing::replace`]) empties the cache; only fully verified tokens are
-/// entered, so forged or garbage tokens can neither fill nor evict it. It is
-/// on by default because it changes no outcome, only the cost, and its
-/// memory is bounded (capacity × (token length + claims)). Turn it off with
+/// entered, so forged or garbage tokens can neither fill nor evict it. Once
+/// it is full, a token enters only on its second verification, so that a
+/// stream of tokens each used once (many users, or clients that never reuse
+/// a token) neither pushes out the busy tokens nor pays for an insertion and
+/// an eviction each. It is on by default because it changes no outcome, only
+/// the cost, and its memory is bounded (capacity × (token length + claims),
+/// and 8 bytes a token of fingerprints). Turn it off with
 /// [`JwtAuthLayerBuilder::no_cache`] when
 /// every request carries a new token, where each lookup would miss.
 ///
