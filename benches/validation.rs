@@ -39,81 +39,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group};
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderValue, Request, Response};
-use serde_json::json;
+use support::bench::{Noop, Setup, bad_signature, bearer, claims, noop, setups};
+use support::now;
 use tower::{Service, ServiceBuilder};
 use tower_jwt_auth::validator::{Validation, Validator};
-use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, Key, SigningKey};
-
-const SECRET: &[u8] = b"a benchmark secret that is at least 32 bytes long";
-
-fn key_file(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
-}
-
-fn now() -> u64 {
-    jsonwebtoken::get_current_timestamp()
-}
-
-/// An access token in the tutorial's format, valid for an hour (or expired).
-fn claims(sub: &str, expired: bool) -> serde_json::Value {
-    let exp = if expired { now() - 3600 } else { now() + 3600 };
-    json!({
-        "sub": sub,
-        "iat": now() - 60,
-        "exp": exp,
-        "scope": "access_token",
-        "jti": "8d3e2f71b0c94a5e9f6d1c2b3a4e5f60",
-    })
-}
-
-/// One algorithm's keys: our signer and verifier, and jsonwebtoken's decoding key.
-struct Setup {
-    name: &'static str,
-    alg: Algorithm,
-    signer: SigningKey,
-    key: Key,
-    decoding: jsonwebtoken::DecodingKey,
-}
-
-fn setups() -> Vec<Setup> {
-    use jsonwebtoken::DecodingKey;
-    let rsa = key_file("rsa_public.pem");
-    let ec = key_file("ec256_public.pem");
-    let ed = key_file("ed25519_public.pem");
-    vec![
-        Setup {
-            name: "HS256",
-            alg: Algorithm::HS256,
-            signer: SigningKey::hmac(Algorithm::HS256, SECRET).unwrap(),
-            key: Key::hmac(Algorithm::HS256, SECRET).unwrap(),
-            decoding: DecodingKey::from_secret(SECRET).unwrap(),
-        },
-        Setup {
-            name: "RS256",
-            alg: Algorithm::RS256,
-            signer: SigningKey::rsa_pem(Algorithm::RS256, key_file("rsa_private.pem")).unwrap(),
-            key: Key::rsa_pem(Algorithm::RS256, &rsa).unwrap(),
-            decoding: DecodingKey::from_rsa_pem(&rsa).unwrap(),
-        },
-        Setup {
-            name: "ES256",
-            alg: Algorithm::ES256,
-            signer: SigningKey::ec_pem(Algorithm::ES256, key_file("ec256_private.pem")).unwrap(),
-            key: Key::ec_pem(Algorithm::ES256, &ec).unwrap(),
-            decoding: DecodingKey::from_ec_pem(&ec).unwrap(),
-        },
-        Setup {
-            name: "EdDSA",
-            alg: Algorithm::EdDSA,
-            signer: SigningKey::ed_pem(key_file("ed25519_private.pem")).unwrap(),
-            key: Key::ed_pem(&ed).unwrap(),
-            decoding: DecodingKey::from_ed_pem(&ed).unwrap(),
-        },
-    ]
-}
-
-use support::bench::{Noop, noop};
+use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer};
 
 /// One service call as a server makes it: a request with these headers, `poll_ready`, `call`,
 /// and one poll of the response future (which is ready). Returns the status.
@@ -128,18 +58,6 @@ where
             .insert(http::header::AUTHORIZATION, value.clone());
     }
     support::bench::send(service, request)
-}
-
-fn bearer(token: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!("Bearer {token}")).unwrap()
-}
-
-/// A copy of `token` whose signature is wrong but still canonical base64url of the right length.
-fn bad_signature(token: &str) -> String {
-    let mut bytes = token.as_bytes().to_vec();
-    let at = token.rfind('.').unwrap() + 3;
-    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
-    String::from_utf8(bytes).unwrap()
 }
 
 fn bench_algorithm(c: &mut Criterion, setup: &Setup) {
@@ -226,7 +144,7 @@ fn bench_algorithm(c: &mut Criterion, setup: &Setup) {
                 .unwrap_err()
             })
         });
-        let floor = Floor::new(SECRET);
+        let floor = Floor::new(support::bench::SECRET);
         for refused in [&garbage, &forged_token] {
             assert!(validator.validate::<Claims>(refused).is_err());
         }

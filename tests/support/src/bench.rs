@@ -1,4 +1,5 @@
-//! What the benchmarks share: a no-op service and one synchronous call through a layer.
+//! What the benchmarks share: each algorithm's keys and tokens, a no-op service, one
+//! synchronous call through a layer, and the interleaved measurement.
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -7,7 +8,92 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
+use serde_json::json;
 use tower::Service;
+use tower_jwt_auth::{Algorithm, Key, SigningKey};
+
+/// The HS256 secret of the benches' tokens.
+pub const SECRET: &[u8] = b"a benchmark secret that is at least 32 bytes long";
+
+/// An access token's claims in the tutorial's format (`sub`, `iat`, `exp`, `scope`, `jti`),
+/// valid for an hour (or expired an hour ago).
+pub fn claims(sub: &str, expired: bool) -> serde_json::Value {
+    let now = crate::now();
+    let exp = if expired { now - 3600 } else { now + 3600 };
+    json!({
+        "sub": sub,
+        "iat": now - 60,
+        "exp": exp,
+        "scope": "access_token",
+        "jti": "8d3e2f71b0c94a5e9f6d1c2b3a4e5f60",
+    })
+}
+
+/// One algorithm's keys: our signer and verifier, and jsonwebtoken's decoding key.
+pub struct Setup {
+    pub name: &'static str,
+    pub alg: Algorithm,
+    pub signer: SigningKey,
+    pub key: Key,
+    pub decoding: jsonwebtoken::DecodingKey,
+}
+
+/// HS256 (with [`SECRET`]), RS256, ES256 and EdDSA (with the keys in `tests/data/keys`).
+/// With aws-lc-rs, install jsonwebtoken's provider first: a key is parsed for the provider
+/// installed when it is made.
+pub fn setups() -> Vec<Setup> {
+    use jsonwebtoken::DecodingKey;
+    let key = |name: &str| crate::data(&format!("keys/{name}"));
+    let (rsa, ec, ed) = (
+        key("rsa_public.pem"),
+        key("ec256_public.pem"),
+        key("ed25519_public.pem"),
+    );
+    vec![
+        Setup {
+            name: "HS256",
+            alg: Algorithm::HS256,
+            signer: SigningKey::hmac(Algorithm::HS256, SECRET).unwrap(),
+            key: Key::hmac(Algorithm::HS256, SECRET).unwrap(),
+            decoding: DecodingKey::from_secret(SECRET).unwrap(),
+        },
+        Setup {
+            name: "RS256",
+            alg: Algorithm::RS256,
+            signer: SigningKey::rsa_pem(Algorithm::RS256, key("rsa_private.pem")).unwrap(),
+            key: Key::rsa_pem(Algorithm::RS256, &rsa).unwrap(),
+            decoding: DecodingKey::from_rsa_pem(&rsa).unwrap(),
+        },
+        Setup {
+            name: "ES256",
+            alg: Algorithm::ES256,
+            signer: SigningKey::ec_pem(Algorithm::ES256, key("ec256_private.pem")).unwrap(),
+            key: Key::ec_pem(Algorithm::ES256, &ec).unwrap(),
+            decoding: DecodingKey::from_ec_pem(&ec).unwrap(),
+        },
+        Setup {
+            name: "EdDSA",
+            alg: Algorithm::EdDSA,
+            signer: SigningKey::ed_pem(key("ed25519_private.pem")).unwrap(),
+            key: Key::ed_pem(&ed).unwrap(),
+            decoding: DecodingKey::from_ed_pem(&ed).unwrap(),
+        },
+    ]
+}
+
+/// `Bearer <token>`.
+pub fn bearer(token: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("Bearer {token}")).unwrap()
+}
+
+/// A copy of `token` whose signature is wrong but still canonical base64url of the right
+/// length.
+pub fn bad_signature(token: &str) -> String {
+    let mut bytes = token.as_bytes().to_vec();
+    let at = token.rfind('.').unwrap() + 3;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap()
+}
 
 /// The response body of the benchmarks' services.
 pub type Body = Full<Bytes>;
@@ -22,9 +108,9 @@ pub fn noop(_: Request<()>) -> Ready<Result<Response<Body>, Infallible>> {
 
 /// One request with `authorization` through `service`, polled once (the layer answers at
 /// once): the status.
-pub fn call<S>(service: &mut S, authorization: &HeaderValue) -> u16
+pub fn call<S, B>(service: &mut S, authorization: &HeaderValue) -> u16
 where
-    S: Service<Request<()>, Response = Response<Body>, Error = Infallible>,
+    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
 {
     let mut request = Request::new(());
     request
@@ -35,9 +121,9 @@ where
 
 /// `request` through `service` as a server sends it: `poll_ready`, `call`, and one poll of
 /// the response future, which must be ready. The status.
-pub fn send<S>(service: &mut S, request: Request<()>) -> u16
+pub fn send<S, B>(service: &mut S, request: Request<()>) -> u16
 where
-    S: Service<Request<()>, Response = Response<Body>, Error = Infallible>,
+    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
 {
     let mut cx = Context::from_waker(Waker::noop());
     assert!(service.poll_ready(&mut cx).is_ready());
@@ -78,6 +164,12 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// a few short warm-up batches: a busy machine would otherwise make them short, and their
 /// ratios noisy).
 pub fn interleaved(title: &str, rounds: usize, contenders: &mut [Contender<'_>]) {
+    measure(rounds, contenders).print(title, 0);
+}
+
+/// The measurement of [`interleaved`], without the printing: each contender's time per call
+/// in every round.
+pub fn measure(rounds: usize, contenders: &mut [Contender<'_>]) -> Rounds {
     let mut slowest: f64 = 0.0;
     for (_, contender) in contenders.iter_mut() {
         let fastest = (0..8)
@@ -85,35 +177,90 @@ pub fn interleaved(title: &str, rounds: usize, contenders: &mut [Contender<'_>])
             .fold(f64::INFINITY, f64::min);
         slowest = slowest.max(fastest);
     }
-    let n = ((BATCH.as_nanos() as f64 / slowest) as u32).max(10);
+    let calls = ((BATCH.as_nanos() as f64 / slowest) as u32).max(10);
     let mut times = vec![Vec::with_capacity(rounds); contenders.len()];
     for round in 0..rounds {
         for turn in 0..contenders.len() {
             let at = (round + turn) % contenders.len();
-            times[at].push(batch(n, &mut contenders[at].1));
+            times[at].push(batch(calls, &mut contenders[at].1));
         }
     }
-    let first = contenders[0].0;
-    println!("{title}: {rounds} rounds of {n} calls per contender");
-    for (at, (name, _)) in contenders.iter().enumerate() {
-        let mut own = times[at].clone();
-        own.sort_by(f64::total_cmp);
-        let mut ratios: Vec<f64> = times[at]
-            .iter()
-            .zip(&times[0])
-            .map(|(ours, theirs)| ours / theirs)
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        println!(
-            "  {name:<16} median {:>8.3} µs, fastest {:>8.3} µs; / {first}: median {:.3}, \
-             middle half {:.3}..{:.3}, range {:.3}..{:.3}",
-            quantile(&own, 0.5) / 1000.0,
-            own[0] / 1000.0,
-            quantile(&ratios, 0.5),
-            quantile(&ratios, 0.25),
-            quantile(&ratios, 0.75),
-            ratios[0],
-            ratios[ratios.len() - 1],
-        );
+    Rounds {
+        names: contenders.iter().map(|(name, _)| *name).collect(),
+        calls,
+        times,
+    }
+}
+
+/// What [`measure`] measured: per contender, in the order given, the time per call of each
+/// round in nanoseconds.
+pub struct Rounds {
+    /// The contenders' names.
+    pub names: Vec<&'static str>,
+    /// Calls per batch.
+    pub calls: u32,
+    times: Vec<Vec<f64>>,
+}
+
+/// The median, middle half and range of a set of figures.
+#[derive(Clone, Copy, Debug)]
+pub struct Spread {
+    pub median: f64,
+    pub lower_quartile: f64,
+    pub upper_quartile: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    fn of(mut values: Vec<f64>) -> Self {
+        values.sort_by(f64::total_cmp);
+        Self {
+            median: quantile(&values, 0.5),
+            lower_quartile: quantile(&values, 0.25),
+            upper_quartile: quantile(&values, 0.75),
+            min: values[0],
+            max: values[values.len() - 1],
+        }
+    }
+}
+
+impl Rounds {
+    /// Contender `at`'s time per call over the rounds, in nanoseconds.
+    pub fn time(&self, at: usize) -> Spread {
+        Spread::of(self.times[at].clone())
+    }
+
+    /// Contender `at`'s time divided by contender `to`'s, round by round.
+    pub fn ratio(&self, at: usize, to: usize) -> Spread {
+        Spread::of(
+            self.times[at]
+                .iter()
+                .zip(&self.times[to])
+                .map(|(ours, theirs)| ours / theirs)
+                .collect(),
+        )
+    }
+
+    /// Prints, under `title`, each contender's median and fastest time per call and its
+    /// ratio to contender `reference` (see [`Rounds::ratio`]).
+    pub fn print(&self, title: &str, reference: usize) {
+        let rounds = self.times[reference].len();
+        let (calls, to) = (self.calls, self.names[reference]);
+        println!("{title}: {rounds} rounds of {calls} calls per contender");
+        for (at, name) in self.names.iter().enumerate() {
+            let (time, ratio) = (self.time(at), self.ratio(at, reference));
+            println!(
+                "  {name:<16} median {:>8.3} µs, fastest {:>8.3} µs; / {to}: median {:.3}, \
+                 middle half {:.3}..{:.3}, range {:.3}..{:.3}",
+                time.median / 1000.0,
+                time.min / 1000.0,
+                ratio.median,
+                ratio.lower_quartile,
+                ratio.upper_quartile,
+                ratio.min,
+                ratio.max,
+            );
+        }
     }
 }
