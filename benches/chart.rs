@@ -5,7 +5,6 @@
 //!
 //! Run with `cargo bench --bench chart` after the validation bench; it measures nothing.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 const ALGORITHMS: [&str; 4] = ["HS256", "RS256", "ES256", "EdDSA"];
@@ -152,82 +151,24 @@ fn main() {
 
 /// Grouped horizontal bars on a log scale: validations per second (one core).
 fn svg(figures: &[Figures]) -> String {
-    const SERIES: [(&str, &str); 3] = [
-        ("jsonwebtoken::decode", "#9e9e9e"),
-        ("JwtAuthLayer, uncached", "#1f77b4"),
-        ("JwtAuthLayer, cached", "#2ca02c"),
-    ];
-    let (left, top, bar, gap, width) = (90.0, 50.0, 16.0, 18.0, 560.0);
-    // From 10^4 per second to the power of ten above the fastest bar.
-    let fastest = figures
+    let groups: Vec<(&str, Vec<f64>)> = figures
         .iter()
-        .map(|figure| 1e9 / figure.raw.min(figure.cold).min(figure.cached))
-        .fold(1e5, f64::max);
-    let (min_exp, max_exp) = (4.0_f64, fastest.log10().ceil());
-    let x = |per_second: f64| {
-        left + width
-            * ((per_second.max(1.0).log10() - min_exp) / (max_exp - min_exp)).clamp(0.0, 1.0)
-    };
-    let group_height = bar * 3.0 + gap;
-    let height = top + group_height * figures.len() as f64 + 60.0;
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}" font-family="sans-serif" font-size="12">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{left}" y="20" font-size="14" font-weight="bold">Token validations per second, one core (log scale; higher is better)</text>
-"#,
-        w = left + width + 150.0,
-    );
-    for exp in 4..=max_exp as i32 {
-        let at = x(10f64.powi(exp));
-        let bottom = height - 45.0;
-        let _ = writeln!(
-            out,
-            r##"<line x1="{at}" y1="{top}" x2="{at}" y2="{bottom}" stroke="#ddd"/><text x="{at}" y="{}" text-anchor="middle">10^{exp}</text>"##,
-            bottom + 15.0
-        );
+        .map(|figure| {
+            let per_second = [figure.raw, figure.cold, figure.cached].map(|nanos| 1e9 / nanos);
+            (figure.alg, per_second.to_vec())
+        })
+        .collect();
+    support::chart::Bars {
+        title: "Token validations per second, one core (log scale; higher is better)",
+        series: &[
+            ("jsonwebtoken::decode", "#9e9e9e"),
+            ("JwtAuthLayer, uncached", "#1f77b4"),
+            ("JwtAuthLayer, cached", "#2ca02c"),
+        ],
+        groups: &groups,
+        label: rate,
     }
-    for (row, figure) in figures.iter().enumerate() {
-        let y0 = top + group_height * row as f64;
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="{}" text-anchor="end" font-weight="bold">{}</text>"#,
-            left - 8.0,
-            y0 + bar * 1.5 + 4.0,
-            figure.alg
-        );
-        for (i, ((_, colour), nanos)) in SERIES
-            .iter()
-            .zip([figure.raw, figure.cold, figure.cached])
-            .enumerate()
-        {
-            let per_second = 1e9 / nanos;
-            let y = y0 + bar * i as f64;
-            let end = x(per_second);
-            let _ = writeln!(
-                out,
-                r#"<rect x="{left}" y="{y}" width="{}" height="{}" fill="{colour}"/><text x="{}" y="{}">{}</text>"#,
-                end - left,
-                bar - 2.0,
-                end + 4.0,
-                y + bar - 5.0,
-                rate(per_second)
-            );
-        }
-    }
-    let legend_y = height - 18.0;
-    for (i, (name, colour)) in SERIES.iter().enumerate() {
-        let lx = left + 190.0 * i as f64;
-        let _ = writeln!(
-            out,
-            r#"<rect x="{lx}" y="{}" width="12" height="12" fill="{colour}"/><text x="{}" y="{legend_y}">{name}</text>"#,
-            legend_y - 10.0,
-            lx + 16.0
-        );
-    }
-    out.push_str("</svg>\n");
-    out
+    .svg()
 }
 
 fn rate(per_second: f64) -> String {

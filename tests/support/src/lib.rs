@@ -146,6 +146,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub mod bench;
+pub mod chart;
 #[cfg(feature = "router")]
 mod counting;
 mod dpop;
