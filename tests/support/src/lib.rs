@@ -151,6 +151,8 @@ pub mod chart;
 mod counting;
 mod dpop;
 pub mod fuzz;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod scaling;
 #[cfg(feature = "router")]
 pub use counting::{CountingStore, Counts};
 pub use dpop::DpopClient;
