@@ -91,8 +91,8 @@ pub fn args() -> (usize, usize) {
 /// (`round(variant, threads, calls)`, with [`on_threads`]), and prints the table: per variant
 /// and thread count, the CPU time per call (the mean over the threads; median and range over
 /// the rounds) and the scaling, `threads × CPU(1) / CPU(n)`. A round with two threads counts
-/// only if they ran together (see [`ran_together`]); four threads on two cores take turns,
-/// and CPU time still counts each one's own work.
+/// only if they ran together (each thread overlapping the others for 90 % of its time); four
+/// threads on two cores take turns, and CPU time still counts each one's own work.
 pub fn compare(
     rounds: usize,
     calls: usize,
