@@ -1,11 +1,16 @@
 //! The key an access token is bound to: its `cnf` claim (RFC 7800), whose
 //! `jkt` member names a DPoP key by its thumbprint (RFC 9449 §6.1).
 //!
-//! Read from the token's payload before the token is validated, so that a
-//! token bound to another key, or a bound token sent as a bearer token, is
-//! refused before it could enter the verified-token cache. The token is
-//! then validated as sent, byte for byte: once its signature verified, the
-//! binding read here is the issuer's.
+//! Read from a DPoP request's token before the token is validated, so that
+//! a token bound to another key is refused before it could enter the
+//! verified-token cache. The token is then validated as sent, byte for byte:
+//! once its signature verified, the binding read here is the issuer's.
+//!
+//! A bearer token's binding comes with its validation instead (the
+//! validator notes `cnf` with the registered claims, and a cache entry keeps
+//! it), so that a cached bearer token is not read twice; a bound one is not
+//! entered. Only a bearer token the validator refused is read here, to
+//! refuse it as bound whatever else is wrong with it.
 
 use std::fmt;
 
