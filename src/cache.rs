@@ -203,7 +203,8 @@ const DOORKEEPER_MAX: usize = 1 << 16;
 
 impl Doorkeeper {
     fn new(capacity: usize) -> Self {
-        let slots = capacity.next_power_of_two().clamp(64, DOORKEEPER_MAX);
+        // Capped before rounding up, which would overflow for a capacity past 2^63.
+        let slots = capacity.min(DOORKEEPER_MAX).next_power_of_two().max(64);
         Self {
             slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
             entered: AtomicUsize::new(0),
@@ -691,6 +692,16 @@ mod tests {
         let _ = cache.validate_at(&validator, "x.y.z", NOW);
         let fresh = sign(SECRET, &access("bobby", NOW + 60));
         cache.validate_at(&validator, &fresh, NOW).unwrap();
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn a_huge_capacity_builds_a_bounded_doorkeeper() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(usize::MAX, &validator).unwrap();
+        assert_eq!(cache.doorkeeper.slots.len(), DOORKEEPER_MAX);
+        let token = sign(SECRET, &access("alice", NOW + 60));
+        cache.validate_at(&validator, &token, NOW).unwrap();
         assert_eq!(cache.len(), 1);
     }
 
