@@ -85,6 +85,17 @@ struct Entry<C> {
 }
 
 impl<C> Entry<C> {
+    /// What a hit hands back: a copy of the claims, and the binding.
+    fn verified(&self) -> Verified<C>
+    where
+        C: Clone,
+    {
+        Verified {
+            claims: self.claims.clone(),
+            bound: self.bound,
+        }
+    }
+
     fn registered(&self) -> RegisteredClaims<'_> {
         RegisteredClaims::kept(
             self.exp,
@@ -364,10 +375,7 @@ impl<C: Clone> TokenCache<C> {
             #[cfg(test)]
             self.hits.fetch_add(1, Ordering::Relaxed);
             validator.recheck(&entry.registered(), now())?;
-            let verified = Verified {
-                claims: entry.claims.clone(),
-                bound: entry.bound,
-            };
+            let verified = entry.verified();
             self.remember(token, entry);
             return Ok(verified);
         }
@@ -383,10 +391,7 @@ impl<C: Clone> TokenCache<C> {
             bound: registered.bound,
             generation,
         })?;
-        let verified = Verified {
-            claims: entry.claims.clone(),
-            bound: entry.bound,
-        };
+        let verified = entry.verified();
         if (admit_bound || !entry.bound) && self.doorkeeper.admits(token) {
             // Not into the front yet: a token used once (a new user's, or a
             // client that never reuses its token) would only push out the
@@ -424,10 +429,7 @@ impl<C: Clone> TokenCache<C> {
         Some(
             validator
                 .recheck(&entry.registered(), now())
-                .map(|()| Verified {
-                    claims: entry.claims.clone(),
-                    bound: entry.bound,
-                }),
+                .map(|()| entry.verified()),
         )
     }
 
