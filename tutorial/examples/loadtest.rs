@@ -537,14 +537,11 @@ struct Row {
 }
 
 fn row(name: impl Into<String>, mut tally: Tally, duration: Duration) -> Row {
-    let requests = tally.latencies.len().max(1) as f64;
     Row {
         name: name.into(),
         requests: tally.latencies.len(),
         rate: tally.latencies.len() as f64 / duration.as_secs_f64(),
-        cpu_per_request: tally
-            .server_cpu
-            .map(|cpu| cpu.as_secs_f64() * 1e6 / requests),
+        cpu_per_request: cpu_per_request(&tally),
         busy: tally
             .server_cpu
             .map(|cpu| cpu.as_secs_f64() / duration.as_secs_f64()),
