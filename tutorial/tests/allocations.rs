@@ -1,0 +1,122 @@
+//! Heap allocations per request, counted by dhat: the app as `serving::serve` runs it builds
+//! no route per request, and a cached token costs the layer a copy of its claims and their
+//! place in the request's extensions.
+//! Counts, not times: they are the same on a busy machine.
+
+use std::convert::Infallible;
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, Response, StatusCode};
+use support::{APP_SECRET, SECRET};
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_jwt_auth::store::MemoryStore;
+use tower_jwt_auth::{Algorithm, Claims, SigningKey, TokenIssuer};
+use tutorial::serving::{Serving, prepared, with_request_timeout};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+/// Requests counted per figure, after a few that warm the caches up.
+const REQUESTS: u64 = 64;
+
+fn access_token() -> String {
+    let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, SECRET).unwrap());
+    issuer.access("alice", support::now()).unwrap().token
+}
+
+fn request(method: &str, uri: &str, token: Option<&str>) -> Request<Body> {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    request.body(Body::empty()).unwrap()
+}
+
+/// The blocks `service` allocates per request, on average over [`REQUESTS`] calls; the
+/// requests are built before counting starts.
+async fn blocks_per_request<S>(service: &S, make: impl Fn() -> Request<Body>) -> f64
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone,
+{
+    for _ in 0..4 {
+        let response = service.clone().oneshot(make()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let requests: Vec<_> = (0..REQUESTS).map(|_| make()).collect();
+    let before = dhat::HeapStats::get().total_blocks;
+    for request in requests {
+        let response = service.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let after = dhat::HeapStats::get().total_blocks;
+    (after - before) as f64 / REQUESTS as f64
+}
+
+fn app() -> Router {
+    let vars = [("APP_SECRET_STRING", APP_SECRET), ("BCRYPT_COST", "4")];
+    let config = tutorial::config_from(support::vars(&vars)).unwrap();
+    tutorial::app(MemoryStore::new(), &config).unwrap()
+}
+
+/// One test, so that nothing else allocates while it counts.
+#[tokio::test(flavor = "current_thread")]
+async fn allocations_per_request() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let token = access_token();
+    let settings = Serving::default();
+
+    // Served as `serve` serves it, and with the same layers but routes built per request.
+    let served = prepared(app(), &settings);
+    let unbuilt = with_request_timeout(app(), settings.request_timeout);
+    for (name, make) in [
+        (
+            "GET /notsecret",
+            Box::new(|| request("GET", "/notsecret", None)) as Box<dyn Fn() -> Request<Body>>,
+        ),
+        (
+            "POST /secret, one token",
+            Box::new(|| request("POST", "/secret", Some(&token))),
+        ),
+    ] {
+        let served = blocks_per_request(&served, &make).await;
+        let unbuilt = blocks_per_request(&unbuilt, &make).await;
+        println!("{name}: {served} blocks a request as served, {unbuilt} with routes unbuilt");
+        assert!(
+            served < unbuilt,
+            "{name}: {served} blocks as served, {unbuilt} unbuilt"
+        );
+    }
+
+    // The layer alone, over a service that allocates nothing: a cached token costs a copy
+    // of its claims (`sub`, `scope`, `jti`: three strings) and the claims' place in the
+    // request's extensions (the map, its table and the boxed value).
+    let noop = tower::service_fn(|_: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    });
+    let layered = ServiceBuilder::new()
+        .layer(support::hs256_layer())
+        .service(noop);
+    let key = jsonwebtoken::DecodingKey::from_secret(SECRET).unwrap();
+    let validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+    let claims = jsonwebtoken::decode::<Claims>(&token, &key, &validation)
+        .unwrap()
+        .claims;
+    let strings = [
+        Some(&claims.sub),
+        claims.scope.as_ref(),
+        claims.jti.as_ref(),
+    ]
+    .iter()
+    .flatten()
+    .count();
+    assert_eq!(strings, 3, "the tutorial's access token: {claims:?}");
+    let bare = blocks_per_request(&noop, || request("GET", "/", Some(&token))).await;
+    let hit = blocks_per_request(&layered, || request("GET", "/", Some(&token))).await;
+    println!("the layer, a cached token: {} blocks a request", hit - bare);
+    assert!(
+        hit - bare <= (strings + 3) as f64,
+        "a cache hit allocated {} blocks",
+        hit - bare
+    );
+}
