@@ -379,27 +379,34 @@ impl<C: Clone> TokenCache<C> {
             self.remember(token, entry);
             return Ok(verified);
         }
-        let entry = validator.verify_at(token, now, |claims: C, registered| Entry {
-            claims,
-            exp: registered.exp.unwrap_or_default(),
-            nbf: registered.nbf,
-            iat: registered.iat,
-            sub: registered.sub.as_deref().map(Box::from),
-            jti: registered.jti.as_deref().map(Box::from),
-            sid: registered.sid.as_deref().map(Box::from),
-            issuer: registered.issuer,
-            bound: registered.bound,
-            generation,
-        })?;
-        let verified = entry.verified();
-        if (admit_bound || !entry.bound) && self.doorkeeper.admits(token) {
-            // Not into the front yet: a token used once (a new user's, or a
-            // client that never reuses its token) would only push out the
-            // front's busy tokens, at the cost of another copy.
-            self.entries
-                .insert(TokenKey(Box::from(token)), Arc::new(entry));
-        }
-        Ok(verified)
+        validator.verify_at(token, now, |claims: C, registered| {
+            // An entry (a copy of the claims and of the registered claims
+            // the hits recheck) is made only for a token admitted: most
+            // tokens a full cache sees once are not.
+            if (admit_bound || !registered.bound) && self.doorkeeper.admits(token) {
+                // Not into the front yet: a token used once (a new user's, or
+                // a client that never reuses its token) would only push out
+                // the front's busy tokens, at the cost of another copy.
+                let entry = Entry {
+                    claims: claims.clone(),
+                    exp: registered.exp.unwrap_or_default(),
+                    nbf: registered.nbf,
+                    iat: registered.iat,
+                    sub: registered.sub.as_deref().map(Box::from),
+                    jti: registered.jti.as_deref().map(Box::from),
+                    sid: registered.sid.as_deref().map(Box::from),
+                    issuer: registered.issuer,
+                    bound: registered.bound,
+                    generation,
+                };
+                self.entries
+                    .insert(TokenKey(Box::from(token)), Arc::new(entry));
+            }
+            Verified {
+                claims,
+                bound: registered.bound,
+            }
+        })
     }
 
     /// This thread's front.

@@ -1,6 +1,6 @@
 //! Heap allocations per request, counted by dhat: the app as `serving::serve` runs it builds
-//! no route per request, and a cached token costs the layer a copy of its claims and their
-//! place in the request's extensions.
+//! no route per request; a cached token costs the layer a copy of its claims and their place
+//! in the request's extensions, and a token that a full cache does not admit costs no entry.
 //! Counts, not times: they are the same on a busy machine.
 
 use std::convert::Infallible;
@@ -118,5 +118,34 @@ async fn allocations_per_request() {
         hit - bare <= (strings + 3) as f64,
         "a cache hit allocated {} blocks",
         hit - bare
+    );
+
+    // A full cache, and a new token each request: none is admitted, so a miss costs the
+    // decoded payload, the claims it yields and their place in the extensions; no entry,
+    // no copy of the claims.
+    let full = ServiceBuilder::new()
+        .layer(
+            tower_jwt_auth::JwtAuthLayer::builder(
+                tower_jwt_auth::Key::hmac(Algorithm::HS256, SECRET).unwrap(),
+            )
+            .cache(1)
+            .build()
+            .unwrap(),
+        )
+        .service(noop);
+    let filler = request("GET", "/", Some(&token));
+    assert_eq!(full.clone().oneshot(filler).await.unwrap().status(), 200);
+    let tokens: Vec<String> = (0..2 * REQUESTS).map(|_| access_token()).collect();
+    let next = std::cell::Cell::new(0);
+    let miss = blocks_per_request(&full, || {
+        next.set(next.get() + 1);
+        request("GET", "/", Some(&tokens[next.get()]))
+    })
+    .await;
+    println!("the layer, a new token: {} blocks a request", miss - bare);
+    assert!(
+        miss - bare <= (1 + strings + 3) as f64,
+        "a miss that entered nothing allocated {} blocks",
+        miss - bare
     );
 }
