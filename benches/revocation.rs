@@ -183,6 +183,8 @@ fn throttle(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
+    // The shared backends join only with their features.
+    #[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(unused_mut))]
     let mut throttles = vec![("login/local", LoginThrottle::new())];
     let mut group = c.benchmark_group("login_throttle");
     #[cfg(feature = "postgres")]

@@ -153,7 +153,7 @@ impl Client {
     /// The claims of a good proof for `GET /secret` with `token`.
     fn claims(&self, token: &str) -> Value {
         json!({
-            "jti": unique(),
+            "jti": unique("jti"),
             "htm": "GET",
             "htu": URL,
             "iat": now(),
@@ -185,16 +185,6 @@ impl Client {
     fn header_json(&self) -> Value {
         json!({ "typ": "dpop+jwt", "alg": format!("{:?}", self.alg), "jwk": self.jwk_json() })
     }
-}
-
-fn unique() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "jti-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 fn bound_token(jkt: &str) -> String {
