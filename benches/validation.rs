@@ -23,12 +23,13 @@
 //! `cargo bench --bench validation -- --interleaved [ROUNDS]` measures the uncached paths
 //! interleaved instead, without criterion. Criterion measures its contenders one after
 //! another, and a shared machine drifts between them; here each round runs one batch of
-//! `jsonwebtoken`, `verdict/accept` and `accept/cold` per algorithm (and for HS256
+//! `jsonwebtoken`, `verdict/accept`, `accept/cold` and `noop` per algorithm (and for HS256
 //! `accept/miss`), in an order that turns
 //! from round to round, and the ratio to `jsonwebtoken` is taken within each round. It
 //! prints, per contender, the median and the fastest round's time per call, and the median
-//! ratio with its spread over the rounds (the middle half and the whole range). ROUNDS
-//! defaults to 31.
+//! ratio with its spread over the rounds (the middle half and the whole range); then the
+//! layer's rows less `noop` (the request and the inner call, which `jsonwebtoken::decode`
+//! does not have), as the chart counts them. ROUNDS defaults to 31.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -259,6 +260,7 @@ fn interleaved(setup: &Setup, rounds: usize) {
     let mut cold = ServiceBuilder::new()
         .layer(cold_layer)
         .service_fn(noop as Noop);
+    let mut bare = ServiceBuilder::new().service_fn(noop as Noop);
     let good = bearer(&token);
     // HS256 only: the default layer, a new token every call (as `accept/miss`).
     let mut cached = ServiceBuilder::new()
@@ -286,6 +288,10 @@ fn interleaved(setup: &Setup, rounds: usize) {
             "accept/cold",
             Box::new(|| call(&mut cold, black_box(Some(&good))) == 200),
         ),
+        (
+            "noop",
+            Box::new(|| call(&mut bare, black_box(Some(&good))) == 200),
+        ),
     ];
     if !fresh.is_empty() {
         contenders.push((
@@ -294,7 +300,23 @@ fn interleaved(setup: &Setup, rounds: usize) {
         ));
     }
 
-    support::bench::interleaved(setup.name, rounds, &mut contenders);
+    let rounds = support::bench::measure(rounds, &mut contenders);
+    rounds.print(setup.name, 0);
+    // The layer's own cost, as the chart counts it: less the request it is handed and the
+    // no-op service's call (`noop`), which `jsonwebtoken::decode` does not have.
+    let at = |name| rounds.names.iter().position(|&n| n == name);
+    if let Some(noop) = at("noop") {
+        for name in ["accept/cold", "accept/miss"] {
+            if let Some(layer) = at(name) {
+                let ratio = rounds.ratio_above(layer, noop, 0);
+                println!(
+                    "  {name} - noop / jsonwebtoken: median {:.3}, middle half {:.3}..{:.3}, \
+                     range {:.3}..{:.3}",
+                    ratio.median, ratio.lower_quartile, ratio.upper_quartile, ratio.min, ratio.max,
+                );
+            }
+        }
+    }
 }
 
 criterion_group! {

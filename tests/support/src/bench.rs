@@ -242,6 +242,19 @@ impl Rounds {
         )
     }
 
+    /// Contender `at`'s time less contender `baseline`'s (what both do, such as building
+    /// the request), divided by contender `to`'s, round by round.
+    pub fn ratio_above(&self, at: usize, baseline: usize, to: usize) -> Spread {
+        Spread::of(
+            self.times[at]
+                .iter()
+                .zip(&self.times[baseline])
+                .zip(&self.times[to])
+                .map(|((ours, base), theirs)| (ours - base) / theirs)
+                .collect(),
+        )
+    }
+
     /// Prints, under `title`, each contender's median and fastest time per call and its
     /// ratio to contender `reference` (see [`Rounds::ratio`]).
     pub fn print(&self, title: &str, reference: usize) {
