@@ -790,6 +790,16 @@ fn spread(ratios: &[f64]) -> String {
     }
 }
 
+/// Per-round `ratios` in the order they were measured, to pool rounds across runs.
+fn listed(ratios: &[f64]) -> String {
+    let listed: Vec<String> = ratios.iter().map(|ratio| format!("{ratio:.3}")).collect();
+    if listed.is_empty() {
+        "-".to_owned()
+    } else {
+        listed.join(" ")
+    }
+}
+
 /// The `/notsecret` probe alone, then under a login flood of each size.
 async fn isolation(addr: SocketAddr, options: &Options) -> Result<(), String> {
     let duration = options.duration;
@@ -1289,6 +1299,11 @@ async fn main_async(options: Options) -> Result<(), String> {
             spread(&ratios.reused),
             spread(&ratios.new_each),
             uncached_ratios.map_or_else(|| "-".to_owned(), |ratios| spread(&ratios.reused)),
+        );
+        println!(
+            "each round, in order: with the cache {}; new token each {}",
+            listed(&ratios.reused),
+            listed(&ratios.new_each),
         );
         println!(
             "the same, /notsecret with /secret's header ÷ /secret (the request's size set aside): \
