@@ -6,7 +6,9 @@
 //! - `noop`: the no-op service alone (what perfect scaling looks like on this machine);
 //! - `cached/one_token`: the default layer, every thread sending the same cached token;
 //! - `cached/two_tokens`: the same, each thread its own token (threads alternate two);
-//! - `uncached`: the layer without its cache (every call a full verification).
+//! - `uncached`: the layer without its cache (every call a full verification);
+//! - `cached/revocations`: as `cached/one_token`, with a `RevocationList` of 1,000 revoked
+//!   tokens, which every hit consults; the token has a `jti` (not among them).
 //!
 //! For each, the CPU time per call of each thread (`CLOCK_THREAD_CPUTIME_ID`) and the
 //! scaling: `threads × (CPU per call with 1 thread) / (CPU per call with n threads)`, which is
@@ -20,17 +22,22 @@
 //! ```
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use http::HeaderValue;
 use serde_json::json;
 use support::bench::{SECRET, call, noop};
 use support::scaling::{Run, on_threads};
 use tower::ServiceBuilder;
+use tower_jwt_auth::revocation::RevocationList;
 use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, SigningKey};
 
-fn token(sub: &str) -> HeaderValue {
+fn token(sub: &str, jti: Option<&str>) -> HeaderValue {
     let now = jsonwebtoken::get_current_timestamp();
-    let claims = json!({ "sub": sub, "iat": now, "exp": now + 3600, "scope": "access_token" });
+    let mut claims = json!({ "sub": sub, "iat": now, "exp": now + 3600, "scope": "access_token" });
+    if let Some(jti) = jti {
+        claims["jti"] = jti.into();
+    }
     let token = SigningKey::hmac(Algorithm::HS256, SECRET)
         .unwrap()
         .sign(&claims)
@@ -44,14 +51,16 @@ enum Variant {
     CachedOneToken,
     CachedTwoTokens,
     Uncached,
+    CachedRevocations,
 }
 
 impl Variant {
-    const ALL: [Self; 4] = [
+    const ALL: [Self; 5] = [
         Self::Noop,
         Self::CachedOneToken,
         Self::CachedTwoTokens,
         Self::Uncached,
+        Self::CachedRevocations,
     ];
 
     fn name(self) -> &'static str {
@@ -60,20 +69,33 @@ impl Variant {
             Self::CachedOneToken => "cached/one_token",
             Self::CachedTwoTokens => "cached/two_tokens",
             Self::Uncached => "uncached",
+            Self::CachedRevocations => "cached/revocations",
         }
     }
 }
 
 /// `threads` threads each making `calls` calls of `variant` on one shared layer.
-fn round(variant: Variant, threads: usize, calls: usize, tokens: &[HeaderValue; 2]) -> Vec<Run> {
+fn round(variant: Variant, threads: usize, calls: usize, tokens: &[HeaderValue; 3]) -> Vec<Run> {
     let key = Key::hmac(Algorithm::HS256, SECRET).unwrap();
     let layer = match variant {
         Variant::Uncached => JwtAuthLayer::builder(key).no_cache().build().unwrap(),
+        Variant::CachedRevocations => {
+            let list = RevocationList::new();
+            let exp = jsonwebtoken::get_current_timestamp() + 3600;
+            for n in 0..1000 {
+                list.revoke(&format!("revoked-{n}"), exp);
+            }
+            JwtAuthLayer::builder(key)
+                .revocation(Arc::new(list))
+                .build()
+                .unwrap()
+        }
         _ => JwtAuthLayer::builder(key).build().unwrap(),
     };
     on_threads(threads, calls, |thread| {
         let token = match variant {
             Variant::CachedTwoTokens => &tokens[thread % 2],
+            Variant::CachedRevocations => &tokens[2],
             _ => &tokens[0],
         };
         // A copy of its own: cloning one shared header value per request would make the
@@ -97,7 +119,11 @@ fn round(variant: Variant, threads: usize, calls: usize, tokens: &[HeaderValue; 
 
 fn main() {
     let (rounds, calls) = support::scaling::args();
-    let tokens = [token("alice"), token("bob")];
+    let tokens = [
+        token("alice", None),
+        token("bob", None),
+        token("carol", Some("carol-1")),
+    ];
     let names = Variant::ALL.map(Variant::name);
     support::scaling::compare(rounds, calls, &names, |v, threads, calls| {
         round(Variant::ALL[v], threads, calls, &tokens)
