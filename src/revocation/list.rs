@@ -148,6 +148,13 @@ impl Entries {
         self.tokens.len() + self.families.len() + self.subjects.len()
     }
 
+    /// Every id held, with its kind.
+    fn ids(&self) -> impl Iterator<Item = (Kind, &str)> {
+        (self.tokens.keys().map(|id| (Kind::Token, id.as_str())))
+            .chain(self.families.keys().map(|id| (Kind::Family, id.as_str())))
+            .chain(self.subjects.keys().map(|id| (Kind::Subject, id.as_str())))
+    }
+
     fn insert(&mut self, revoked: &Revoked) {
         let map = match &revoked.id {
             RevokedId::Token(_) => &mut self.tokens,
@@ -233,10 +240,7 @@ impl Filter {
     /// A filter of every id in `entries`, with room for as many again.
     fn of(entries: &Entries) -> Self {
         let filter = Self::sized(entries.len());
-        let ids = (entries.tokens.keys().map(|id| (Kind::Token, id)))
-            .chain(entries.families.keys().map(|id| (Kind::Family, id)))
-            .chain(entries.subjects.keys().map(|id| (Kind::Subject, id)));
-        for (kind, id) in ids {
+        for (kind, id) in entries.ids() {
             filter.add(kind, id);
         }
         filter
@@ -375,11 +379,8 @@ mod tests {
         }
         let entries = list.read();
         assert_eq!(entries.len(), 400);
-        let held = (entries.tokens.keys().map(|id| (Kind::Token, id)))
-            .chain(entries.families.keys().map(|id| (Kind::Family, id)))
-            .chain(entries.subjects.keys().map(|id| (Kind::Subject, id)));
         let filter = list.filter.load();
-        for (kind, id) in held {
+        for (kind, id) in entries.ids() {
             assert!(filter.may_hold(kind, Some(id)), "{id} turned away");
         }
         drop(entries);

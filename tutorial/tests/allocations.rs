@@ -7,6 +7,7 @@ use std::convert::Infallible;
 
 use axum::Router;
 use axum::body::Body;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{Request, Response, StatusCode};
 use support::{APP_SECRET, SECRET};
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -97,11 +98,10 @@ async fn allocations_per_request() {
     let layered = ServiceBuilder::new()
         .layer(support::hs256_layer())
         .service(noop);
-    let key = jsonwebtoken::DecodingKey::from_secret(SECRET).unwrap();
-    let validation = jsonwebtoken::Validation::new(Algorithm::HS256);
-    let claims = jsonwebtoken::decode::<Claims>(&token, &key, &validation)
-        .unwrap()
-        .claims;
+    // The token's claims, read straight from its payload (the layered service accepts it).
+    let payload = token.split('.').nth(1).unwrap();
+    let payload = base64::Engine::decode(&URL_SAFE_NO_PAD, payload).unwrap();
+    let claims: Claims = serde_json::from_slice(&payload).unwrap();
     let strings = [
         Some(&claims.sub),
         claims.scope.as_ref(),
