@@ -35,7 +35,8 @@ fn request(method: &str, uri: &str, token: Option<&str>) -> Request<Body> {
 }
 
 /// The blocks `service` allocates per request, on average over [`REQUESTS`] calls; the
-/// requests are built before counting starts.
+/// requests are built before counting starts. The apps' purge tasks may run once among
+/// them (a few blocks over all the calls), so the checks round the average.
 async fn blocks_per_request<S>(service: &S, make: impl Fn() -> Request<Body>) -> f64
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone,
@@ -115,7 +116,7 @@ async fn allocations_per_request() {
     let hit = blocks_per_request(&layered, || request("GET", "/", Some(&token))).await;
     println!("the layer, a cached token: {} blocks a request", hit - bare);
     assert!(
-        hit - bare <= (strings + 3) as f64,
+        (hit - bare).round() <= (strings + 3) as f64,
         "a cache hit allocated {} blocks",
         hit - bare
     );
@@ -144,7 +145,7 @@ async fn allocations_per_request() {
     .await;
     println!("the layer, a new token: {} blocks a request", miss - bare);
     assert!(
-        miss - bare <= (1 + strings + 3) as f64,
+        (miss - bare).round() <= (1 + strings + 3) as f64,
         "a miss that entered nothing allocated {} blocks",
         miss - bare
     );
