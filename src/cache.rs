@@ -187,12 +187,17 @@ fn thread_number() -> usize {
 /// The way of a token in a front: from its last bytes, the end of its
 /// signature (only verified tokens are entered, so nobody picks them).
 fn way_of(token: &[u8]) -> usize {
-    let tail = &token[token.len().saturating_sub(8)..];
-    let mut bytes = [0u8; 8];
-    bytes[..tail.len()].copy_from_slice(tail);
-    let mixed = u64::from_le_bytes(bytes).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    let tail = word(&token[token.len().saturating_sub(8)..]);
+    let mixed = tail.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
     // In range: FRONT_WAYS is small.
     (mixed as usize) % FRONT_WAYS
+}
+
+/// Up to 8 bytes as a little-endian word, zero-padded.
+fn word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word[..bytes.len()].copy_from_slice(bytes);
+    u64::from_le_bytes(word)
 }
 
 /// Fingerprints of verified tokens seen once while the cache was full: a
@@ -252,9 +257,7 @@ impl Doorkeeper {
 fn fingerprint(token: &[u8]) -> u64 {
     let mut state = 0x243F_6A88_85A3_08D3_u64 ^ token.len() as u64;
     for chunk in token[token.len().saturating_sub(16)..].chunks(8) {
-        let mut bytes = [0u8; 8];
-        bytes[..chunk.len()].copy_from_slice(chunk);
-        state = (state ^ u64::from_le_bytes(bytes)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        state = (state ^ word(chunk)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         state ^= state >> 29;
     }
     state | 1

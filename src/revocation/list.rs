@@ -407,7 +407,7 @@ mod tests {
             passed < 250,
             "{passed} of 1000 unlisted ids went to the lock"
         );
-        // No subject was revoked: a subject is not even hashed.
+        // No subject was revoked: no subject goes to the lock.
         assert!(!list.may_hold(&with_id(Kind::Subject, "jti-1")));
     }
 

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{Request, Response, StatusCode};
-use support::{APP_SECRET, SECRET};
+use support::{APP_SECRET, SECRET, bearer_request};
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_jwt_auth::store::MemoryStore;
 use tower_jwt_auth::{Algorithm, Claims, SigningKey, TokenIssuer};
@@ -24,14 +24,6 @@ const REQUESTS: u64 = 64;
 fn access_token() -> String {
     let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, SECRET).unwrap());
     issuer.access("alice", support::now()).unwrap().token
-}
-
-fn request(method: &str, uri: &str, token: Option<&str>) -> Request<Body> {
-    let mut request = Request::builder().method(method).uri(uri);
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    request.body(Body::empty()).unwrap()
 }
 
 /// The blocks `service` allocates per request, on average over [`REQUESTS`] calls; the
@@ -74,11 +66,12 @@ async fn allocations_per_request() {
     for (name, make) in [
         (
             "GET /notsecret",
-            Box::new(|| request("GET", "/notsecret", None)) as Box<dyn Fn() -> Request<Body>>,
+            Box::new(|| Request::get("/notsecret").body(Body::empty()).unwrap())
+                as Box<dyn Fn() -> Request<Body>>,
         ),
         (
             "POST /secret, one token",
-            Box::new(|| request("POST", "/secret", Some(&token))),
+            Box::new(|| bearer_request("POST", "/secret", &token)),
         ),
     ] {
         let served = blocks_per_request(&served, &make).await;
@@ -112,8 +105,8 @@ async fn allocations_per_request() {
     .flatten()
     .count();
     assert_eq!(strings, 3, "the tutorial's access token: {claims:?}");
-    let bare = blocks_per_request(&noop, || request("GET", "/", Some(&token))).await;
-    let hit = blocks_per_request(&layered, || request("GET", "/", Some(&token))).await;
+    let bare = blocks_per_request(&noop, || bearer_request("GET", "/", &token)).await;
+    let hit = blocks_per_request(&layered, || bearer_request("GET", "/", &token)).await;
     println!("the layer, a cached token: {} blocks a request", hit - bare);
     assert!(
         (hit - bare).round() <= (strings + 3) as f64,
@@ -134,13 +127,13 @@ async fn allocations_per_request() {
             .unwrap(),
         )
         .service(noop);
-    let filler = request("GET", "/", Some(&token));
+    let filler = bearer_request("GET", "/", &token);
     assert_eq!(full.clone().oneshot(filler).await.unwrap().status(), 200);
     let tokens: Vec<String> = (0..2 * REQUESTS).map(|_| access_token()).collect();
     let next = std::cell::Cell::new(0);
     let miss = blocks_per_request(&full, || {
         next.set(next.get() + 1);
-        request("GET", "/", Some(&tokens[next.get()]))
+        bearer_request("GET", "/", &tokens[next.get()])
     })
     .await;
     println!("the layer, a new token: {} blocks a request", miss - bare);
