@@ -22,7 +22,7 @@ use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, Key};
 async fn hello(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let claims = request
         .extensions()
-        .get::<Claims>()
+        .get::<std::sync::Arc<Claims>>()
         .map(|claims| claims.sub.clone());
     Ok(Response::new(Full::new(Bytes::from(format!(
         "hello {}\n",

@@ -4,7 +4,8 @@
 //! Clients reuse their access token for many requests, so most requests of a
 //! busy service carry a token the layer has already verified. A hit skips the
 //! base64, the signature and the JSON, and costs a comparison of the token
-//! and a clone of the claims.
+//! and a reference count: the claims are decoded once, into an [`Arc`], and
+//! every request that carries the token shares them.
 //!
 //! Two levels, so that a hit writes no memory that other threads use:
 //! - a **front** per thread: a few slots (4 tokens) for each thread that
@@ -69,7 +70,7 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 4096;
 
 /// One verified token.
 struct Entry<C> {
-    claims: C,
+    claims: Arc<C>,
     exp: u64,
     nbf: Option<u64>,
     iat: Option<u64>,
@@ -85,13 +86,10 @@ struct Entry<C> {
 }
 
 impl<C> Entry<C> {
-    /// What a hit hands back: a copy of the claims, and the binding.
-    fn verified(&self) -> Verified<C>
-    where
-        C: Clone,
-    {
+    /// What a hit hands back: the shared claims, and the binding.
+    fn verified(&self) -> Verified<C> {
         Verified {
-            claims: self.claims.clone(),
+            claims: Arc::clone(&self.claims),
             bound: self.bound,
         }
     }
@@ -109,12 +107,12 @@ impl<C> Entry<C> {
     }
 }
 
-/// A valid token's claims, and whether the token is bound to a key (has a
-/// `cnf` claim), which a DPoP layer needs to know of every bearer token.
-/// Kept in the entry, so that a hit need not read the payload for it.
+/// A valid token's claims, shared, and whether the token is bound to a key
+/// (has a `cnf` claim), which a DPoP layer needs to know of every bearer
+/// token. Kept in the entry, so that a hit need not read the payload for it.
 #[derive(Debug)]
 pub(crate) struct Verified<C> {
-    pub(crate) claims: C,
+    pub(crate) claims: Arc<C>,
     pub(crate) bound: bool,
 }
 
@@ -156,8 +154,10 @@ impl Equivalent<TokenKey> for Lookup<'_> {
 /// How many tokens one thread's front holds.
 const FRONT_WAYS: usize = 4;
 
-/// A token in a front, and its entry.
-type Slot<C> = Option<(Box<[u8]>, Arc<Entry<C>>)>;
+/// A token in a front, its entry, and this front's own copy of its claims:
+/// the requests a front serves share that copy, so that a token busy on
+/// every core bumps no reference count that another core uses.
+type Slot<C> = Option<(Box<[u8]>, Arc<Entry<C>>, Arc<C>)>;
 
 /// One thread's front: a few recently used tokens, on a cache line (or
 /// two) of its own.
@@ -338,7 +338,12 @@ impl<C: Clone> TokenCache<C> {
 
     /// Validates `token` as of `now`, admitting bound tokens.
     #[cfg(test)]
-    fn validate_at(&self, validator: &Validator, token: &str, now: u64) -> Result<C, TokenError>
+    fn validate_at(
+        &self,
+        validator: &Validator,
+        token: &str,
+        now: u64,
+    ) -> Result<Arc<C>, TokenError>
     where
         C: DeserializeOwned,
     {
@@ -379,11 +384,12 @@ impl<C: Clone> TokenCache<C> {
             self.hits.fetch_add(1, Ordering::Relaxed);
             validator.recheck(&entry.registered(), now())?;
             let verified = entry.verified();
-            self.remember(token, entry);
+            self.remember(token, entry, &verified.claims);
             return Ok(verified);
         }
         validator.verify_at(token, now, |claims: C, registered| {
-            // An entry (a copy of the claims and of the registered claims
+            let claims = Arc::new(claims);
+            // An entry (the shared claims and a copy of the registered claims
             // the hits recheck) is made only for a token admitted: most
             // tokens a full cache sees once are not.
             if (admit_bound || !registered.bound) && self.doorkeeper.admits(token) {
@@ -391,7 +397,7 @@ impl<C: Clone> TokenCache<C> {
                 // a client that never reuses its token) would only push out
                 // the front's busy tokens, at the cost of another copy.
                 let entry = Entry {
-                    claims: claims.clone(),
+                    claims: Arc::clone(&claims),
                     exp: registered.exp.unwrap_or_default(),
                     nbf: registered.nbf,
                     iat: registered.iat,
@@ -433,20 +439,24 @@ impl<C: Clone> TokenCache<C> {
             return None;
         }
         let slots = self.front().slots.try_lock().ok()?;
-        let (_, entry) = slots[way_of(token)]
+        let (_, entry, claims) = slots[way_of(token)]
             .as_ref()
-            .filter(|(kept, entry)| **kept == *token && entry.generation == generation)?;
+            .filter(|(kept, entry, _)| **kept == *token && entry.generation == generation)?;
         Some(
             validator
                 .recheck(&entry.registered(), now())
-                .map(|()| entry.verified()),
+                .map(|()| Verified {
+                    claims: Arc::clone(claims),
+                    bound: entry.bound,
+                }),
         )
     }
 
-    /// Puts a verified token in this thread's front.
-    fn remember(&self, token: &[u8], entry: Arc<Entry<C>>) {
+    /// Puts a verified token in this thread's front, with a copy of its
+    /// `claims` of the front's own.
+    fn remember(&self, token: &[u8], entry: Arc<Entry<C>>, claims: &C) {
         if let Ok(mut slots) = self.front().slots.try_lock() {
-            slots[way_of(token)] = Some((Box::from(token), entry));
+            slots[way_of(token)] = Some((Box::from(token), entry, Arc::new(claims.clone())));
         }
     }
 

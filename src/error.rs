@@ -57,6 +57,9 @@ pub enum TokenError {
     /// The header's `typ` is not the one the rules require (for example
     /// `at+jwt` for RFC 9068 access tokens).
     WrongJwtType,
+    /// Token introspection (RFC 7662) answered that the token is not
+    /// active: unknown, expired, revoked, or not for this resource.
+    Inactive,
 }
 
 impl fmt::Display for TokenError {
@@ -83,6 +86,7 @@ impl fmt::Display for TokenError {
             Self::RevocationUnknown => "the revocation state is unknown (the replica is stale)",
             Self::UnknownIssuer => "token issuer is not trusted",
             Self::WrongJwtType => "token header typ is not the required one",
+            Self::Inactive => "the authorization server says the token is not active",
         };
         f.write_str(text)
     }

@@ -56,8 +56,19 @@ pin_project! {
             check: SharedCheck,
             held: Option<Held<S, ReqBody, C, O>>,
         },
+        Introspecting {
+            lookup: Introspection<C>,
+            held: Option<Held<S, ReqBody, C, O>>,
+        },
     }
 }
+
+/// A request's wait for its token's introspection (nothing without the
+/// `remote` feature).
+#[cfg(feature = "remote")]
+type Introspection<C> = crate::introspection::IntrospectFuture<C>;
+#[cfg(not(feature = "remote"))]
+type Introspection<C> = std::marker::PhantomData<fn() -> C>;
 
 /// What the request needs once the wait is over: the ready inner service
 /// (swapped out of the service for a clone), the request (with its claims,
@@ -92,6 +103,17 @@ where
         Self {
             kind: Kind::Waiting {
                 wait,
+                held: Some(held),
+            },
+        }
+    }
+
+    /// A request whose token is being introspected.
+    #[cfg(feature = "remote")]
+    pub(crate) fn introspecting(lookup: Introspection<C>, held: Held<S, ReqBody, C, O>) -> Self {
+        Self {
+            kind: Kind::Introspecting {
+                lookup,
                 held: Some(held),
             },
         }
@@ -172,8 +194,9 @@ where
                         Err(Refusal::Reject(rejection)) => Kind::Rejected {
                             response: Some(on_rejection.on_rejection(rejection)),
                         },
+                        // An introspected token never waits for keys.
                         #[cfg(feature = "remote")]
-                        Err(Refusal::Wait(_)) => Kind::Rejected {
+                        Err(Refusal::Wait(_) | Refusal::Introspect(_)) => Kind::Rejected {
                             response: Some(on_rejection.on_rejection(
                                 crate::rejection::Rejection::InvalidToken(
                                     crate::error::TokenError::UnknownKey,
@@ -203,6 +226,48 @@ where
                                 on_rejection.on_rejection(crate::rejection::Rejection::Unavailable),
                             ),
                         },
+                    }
+                }
+                #[cfg(feature = "remote")]
+                KindProj::Introspecting { lookup, held } => {
+                    let outcome = ready!(lookup.as_mut().poll(cx));
+                    let Held {
+                        mut inner,
+                        mut request,
+                        shared,
+                        on_rejection,
+                    } = held.take().expect("ResponseFuture polled after completion");
+                    let authenticated = match (outcome, shared.introspection.as_deref()) {
+                        (Ok(answer), Some(answers)) => crate::service::introspected(
+                            &shared,
+                            answers.verdict(&shared.validator, &answer, crate::validator::now()),
+                        ),
+                        // No answer: fail closed, 503.
+                        _ => Err(crate::rejection::Rejection::Unavailable),
+                    };
+                    match authenticated {
+                        Ok(Authenticated { claims, .. }) => {
+                            if let Some(claims) = claims {
+                                request.extensions_mut().insert(claims);
+                            }
+                            Kind::Future {
+                                future: inner.call(request),
+                            }
+                        }
+                        Err(rejection) => Kind::Rejected {
+                            response: Some(on_rejection.on_rejection(rejection)),
+                        },
+                    }
+                }
+                // Never built without `remote`; fail closed all the same.
+                #[cfg(not(feature = "remote"))]
+                KindProj::Introspecting { held, .. } => {
+                    let held = held.take().expect("ResponseFuture polled after completion");
+                    Kind::Rejected {
+                        response: Some(
+                            held.on_rejection
+                                .on_rejection(crate::rejection::Rejection::Unavailable),
+                        ),
                     }
                 }
             };

@@ -20,7 +20,7 @@
 //! status returned by a handler.
 //!
 //! The claims reach handlers in the request extensions:
-//! `request.extensions().get::<Claims>()` on a [`tonic::Request`]. Inside a
+//! `request.extensions().get::<Arc<Claims>>()` on a [`tonic::Request`]. Inside a
 //! handler, a [`Rejection`] converts into a [`Status`] (`From`), so a check
 //! per method can use `?`: `self.write_orders.authorize(claims)?`, with a
 //! [`Scopes`](crate::authorize::Scopes) built once and
@@ -188,7 +188,9 @@ mod tests {
                 Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
             });
         let mut request = Request::new(());
-        request.extensions_mut().insert(json!({ "scope": "write" }));
+        request
+            .extensions_mut()
+            .insert(std::sync::Arc::new(json!({ "scope": "write" })));
         let response = service.oneshot(request).await.unwrap();
         let (code, _, challenge) = read(&response);
         assert_eq!(code, Code::PermissionDenied);

@@ -31,6 +31,9 @@ pub(crate) struct Shared<C> {
     pub(crate) dpop: Option<Arc<DpopVerifier>>,
     /// The CSRF check of unsafe requests whose token came from a cookie.
     pub(crate) csrf: CsrfPolicy,
+    /// The answers of token introspection, for the tokens it takes.
+    #[cfg(feature = "remote")]
+    pub(crate) introspection: Option<Arc<crate::introspection::Answers<C>>>,
 }
 
 impl<C: Clone> Shared<C> {
@@ -42,6 +45,8 @@ impl<C: Clone> Shared<C> {
             optional,
             dpop: None,
             csrf: CsrfPolicy::default(),
+            #[cfg(feature = "remote")]
+            introspection: None,
         }
     }
 
@@ -123,6 +128,8 @@ impl JwtAuthLayer {
             cache: DEFAULT_CACHE_CAPACITY,
             dpop: None,
             csrf: CsrfPolicy::default(),
+            #[cfg(feature = "remote")]
+            introspection: None,
             on_rejection: JsonRejection,
             _claims: PhantomData,
         }
@@ -190,6 +197,8 @@ pub struct JwtAuthLayerBuilder<C = Claims, O = JsonRejection> {
     cache: usize,
     dpop: Option<Dpop>,
     csrf: CsrfPolicy,
+    #[cfg(feature = "remote")]
+    introspection: Option<crate::introspection::Introspector>,
     on_rejection: O,
     _claims: PhantomData<fn() -> C>,
 }
@@ -324,6 +333,16 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
         self
     }
 
+    /// Checks opaque tokens, and the JWTs of the issuers it names, by token
+    /// introspection (RFC 7662) instead of locally; see
+    /// [`introspection`](crate::introspection). Their claims land in the
+    /// request extensions as a JWT's do.
+    #[cfg(feature = "remote")]
+    pub fn introspection(mut self, introspector: crate::introspection::Introspector) -> Self {
+        self.introspection = Some(introspector);
+        self
+    }
+
     /// Decodes the claims into `C2` instead.
     pub fn claims<C2>(self) -> JwtAuthLayerBuilder<C2, O> {
         JwtAuthLayerBuilder {
@@ -336,6 +355,8 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
             cache: self.cache,
             dpop: self.dpop,
             csrf: self.csrf,
+            #[cfg(feature = "remote")]
+            introspection: self.introspection,
             on_rejection: self.on_rejection,
             _claims: PhantomData,
         }
@@ -353,6 +374,8 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
             cache: self.cache,
             dpop: self.dpop,
             csrf: self.csrf,
+            #[cfg(feature = "remote")]
+            introspection: self.introspection,
             on_rejection,
             _claims: PhantomData,
         }
@@ -391,12 +414,18 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
             _ => validator = validator.with_revocation(Arc::new(AnyRevoked(hooks))),
         }
         let dpop = self.dpop.map(Dpop::build).transpose()?.map(Arc::new);
+        #[cfg_attr(not(feature = "remote"), allow(unused_mut))]
+        let mut shared = Shared::new(validator, self.sources, self.optional, self.cache)
+            .with_dpop(dpop)
+            .with_csrf(self.csrf);
+        #[cfg(feature = "remote")]
+        {
+            shared.introspection = self
+                .introspection
+                .map(|introspector| Arc::new(crate::introspection::Answers::new(introspector)));
+        }
         Ok(JwtAuthLayer {
-            shared: Arc::new(
-                Shared::new(validator, self.sources, self.optional, self.cache)
-                    .with_dpop(dpop)
-                    .with_csrf(self.csrf),
-            ),
+            shared: Arc::new(shared),
             on_rejection: self.on_rejection,
             _claims: PhantomData,
         })

@@ -21,7 +21,7 @@
 //! let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, secret)?).build()?;
 //!
 //! let mut service = ServiceBuilder::new().layer(layer).service_fn(|req: Request<Full<Bytes>>| async move {
-//!     let claims = req.extensions().get::<Claims>().expect("the layer inserted the claims");
+//!     let claims = req.extensions().get::<std::sync::Arc<Claims>>().expect("the layer inserted the claims");
 //!     Ok::<_, Infallible>(Response::new(Full::<Bytes>::from(format!("hello {}", claims.sub))))
 //! });
 //!
@@ -121,6 +121,8 @@ pub mod extract;
 mod future;
 #[cfg(feature = "tonic")]
 pub mod grpc;
+#[cfg(feature = "remote")]
+pub mod introspection;
 #[cfg(feature = "router")]
 pub mod issuer;
 mod jwks;

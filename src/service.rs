@@ -22,7 +22,8 @@ use crate::validator::now;
 /// Validates the bearer token of each request before calling the inner
 /// service; see [`JwtAuthLayer`](crate::JwtAuthLayer).
 ///
-/// On success the claims (`C`) are inserted into the request extensions. A
+/// On success the claims are inserted into the request extensions as an
+/// `Arc<C>`, shared with the verified-token cache and with every reader. A
 /// rejection is a response, never a service error.
 pub struct JwtAuth<S, C = Claims, O = JsonRejection> {
     inner: S,
@@ -58,20 +59,24 @@ impl<S, C, O> JwtAuth<S, C, O> {
 }
 
 /// Why a request does not go on to the inner service now.
-pub(crate) enum Refusal {
+pub(crate) enum Refusal<C> {
     /// Refused: answer with this rejection.
     Reject(Rejection),
     /// The token's issuer may have published its key since the keys were
     /// fetched: wait for the refetch, then check the token once more.
     #[cfg(feature = "remote")]
     Wait(crate::future::KeyWait),
+    /// The token is for introspection, and no answer is kept for it: wait
+    /// for one.
+    #[cfg(feature = "remote")]
+    Introspect(crate::introspection::IntrospectFuture<C>),
 }
 
 /// A request that passed every check made here.
 pub(crate) struct Authenticated<C> {
-    /// The claims of its token: `None` in optional mode without
-    /// credentials.
-    pub(crate) claims: Option<C>,
+    /// The claims of its token, shared with the cache: `None` in optional
+    /// mode without credentials.
+    pub(crate) claims: Option<Arc<C>>,
     /// With a shared DPoP replay store, the store's verdict on its proof,
     /// which the request awaits before it goes on.
     pub(crate) shared_check: Option<SharedCheck>,
@@ -87,9 +92,9 @@ pub(crate) fn authenticate<C>(
     shared: &Shared<C>,
     request: &RequestHead<'_>,
     may_wait: bool,
-) -> Result<Authenticated<C>, Refusal>
+) -> Result<Authenticated<C>, Refusal<C>>
 where
-    C: DeserializeOwned + Clone,
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
 {
     let dpop = shared.dpop.as_deref();
     let (scheme, token) = match shared.sources.find_via(request.headers, request.uri) {
@@ -134,10 +139,30 @@ where
     // says whether it is (a hit reads no payload), and keeps it out of the
     // cache if it is.
     let bearer_under_dpop = dpop.filter(|_| scheme == Scheme::Bearer);
+    #[cfg(feature = "remote")]
+    if let Some(answers) = &shared.introspection
+        && answers.takes(token)
+    {
+        if !is_token68(token) {
+            let rejection = dpop.map_or(Rejection::InvalidRequest, |dpop| dpop.invalid_request());
+            return Err(Refusal::Reject(rejection));
+        }
+        if token.len() > validator.max_token_len() {
+            return Err(Refusal::Reject(Rejection::InvalidToken(
+                TokenError::TooLarge,
+            )));
+        }
+        let now = now();
+        return match answers.kept(token, now) {
+            Some(answer) => introspected(shared, answers.verdict(validator, &answer, now))
+                .map_err(Refusal::Reject),
+            None => Err(Refusal::Introspect(answers.lookup(token))),
+        };
+    }
     let outcome = match &shared.cache {
         Some(cache) => cache.validate(validator, token, bearer_under_dpop.is_none()),
         None => validator.verify_at(token, now, |claims, registered| Verified {
-            claims,
+            claims: Arc::new(claims),
             bound: registered.bound,
         }),
     };
@@ -188,6 +213,30 @@ where
                 (Some(dpop), Some(_)) => dpop.invalid_token(error),
                 _ => Rejection::InvalidToken(error),
             }))
+        }
+    }
+}
+
+/// A request whose token introspection answered, or why it is refused:
+/// the same verdicts as a JWT's, for a bearer token (a DPoP layer took no
+/// other to introspection).
+#[cfg(feature = "remote")]
+pub(crate) fn introspected<C>(
+    shared: &Shared<C>,
+    verdict: Result<Verified<C>, TokenError>,
+) -> Result<Authenticated<C>, Rejection> {
+    match verdict {
+        Ok(Verified { bound: true, .. }) if let Some(dpop) = shared.dpop.as_deref() => {
+            Err(dpop.bound_as_bearer())
+        }
+        Ok(Verified { claims, .. }) => Ok(Authenticated {
+            claims: Some(claims),
+            shared_check: None,
+        }),
+        Err(TokenError::RevocationUnknown) => Err(Rejection::Unavailable),
+        Err(error) => {
+            tracing::debug!(%error, "introspected token refused");
+            Err(Rejection::InvalidToken(error))
         }
     }
 }
@@ -265,6 +314,10 @@ where
             }
             #[cfg(feature = "remote")]
             Err(Refusal::Wait(wait)) => return ResponseFuture::waiting(wait, self.hold(req)),
+            #[cfg(feature = "remote")]
+            Err(Refusal::Introspect(lookup)) => {
+                return ResponseFuture::introspecting(lookup, self.hold(req));
+            }
         }
         ResponseFuture::future(self.inner.call(req))
     }

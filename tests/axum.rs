@@ -11,11 +11,14 @@ use tower::ServiceExt;
 use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, JwtClaims, Key};
 
 async fn whoami(JwtClaims(claims): JwtClaims) -> String {
-    claims.sub
+    claims.sub.clone()
 }
 
 async fn maybe(claims: Option<JwtClaims<Claims>>) -> String {
-    claims.map_or_else(|| "anonymous".to_owned(), |JwtClaims(claims)| claims.sub)
+    claims.map_or_else(
+        || "anonymous".to_owned(),
+        |JwtClaims(claims)| claims.sub.clone(),
+    )
 }
 
 async fn call(app: &Router, request: Request<Body>) -> (StatusCode, String) {

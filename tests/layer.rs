@@ -550,7 +550,7 @@ async fn custom_claims_type_is_decoded_and_inserted() {
         .unwrap();
     let service = tower::ServiceBuilder::new().layer(layer).service_fn(
         |req: Request<Full<Bytes>>| async move {
-            let mine = req.extensions().get::<Mine>().unwrap();
+            let mine = req.extensions().get::<std::sync::Arc<Mine>>().unwrap();
             Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(format!(
                 "{}:{}",
                 mine.sub, mine.role

@@ -69,11 +69,11 @@ fn builder_for(keys: &RemoteKeys) -> JwtAuthLayerBuilder {
 
 /// What the inner service saw: `{"sub", "iss", "scopes"}` from the claims, or `null`s.
 async fn echo(request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let claims = request.extensions().get::<Claims>();
+    let claims = request.extensions().get::<Arc<Claims>>();
     let body = json!({
         "sub": claims.map(|claims| &claims.sub),
         "iss": claims.and_then(|claims| claims.iss.as_ref()),
-        "scopes": claims.map(Claims::scopes),
+        "scopes": claims.map(|claims| claims.scopes()),
     });
     Ok(Response::new(Full::new(Bytes::from(body.to_string()))))
 }

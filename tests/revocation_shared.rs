@@ -38,7 +38,7 @@ fn router_of(auth: &Arc<Auth<MemoryStore>>) -> Router {
     let protected = Router::new()
         .route(
             "/me",
-            get(|JwtClaims(claims): JwtClaims| async move { claims.sub }),
+            get(|JwtClaims(claims): JwtClaims| async move { claims.sub.clone() }),
         )
         .route_layer(auth.layer());
     auth.router().merge(protected)

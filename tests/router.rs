@@ -31,7 +31,7 @@ fn app_from(issuer: TokenIssuer, hasher: PasswordHasher) -> App {
     let protected = Router::new()
         .route(
             "/me",
-            get(|JwtClaims(claims): JwtClaims| async move { claims.sub }),
+            get(|JwtClaims(claims): JwtClaims| async move { claims.sub.clone() }),
         )
         .route_layer(auth.layer());
     App {

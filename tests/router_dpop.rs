@@ -42,7 +42,7 @@ fn auth_with(store: MemoryStore, dpop: Option<Dpop>) -> Arc<Auth<MemoryStore>> {
 fn me_route() -> Router {
     Router::new().route(
         "/me",
-        get(|JwtClaims(claims): JwtClaims| async move { claims.sub }),
+        get(|JwtClaims(claims): JwtClaims| async move { claims.sub.clone() }),
     )
 }
 

@@ -44,7 +44,7 @@ impl Health for Recorder {
     ) -> Result<Response<HealthCheckResponse>, Status> {
         let sub = request
             .extensions()
-            .get::<Claims>()
+            .get::<std::sync::Arc<Claims>>()
             .map(|claims| claims.sub.clone());
         self.seen.lock().unwrap().push(sub);
         Ok(Response::new(HealthCheckResponse {

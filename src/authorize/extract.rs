@@ -2,6 +2,7 @@
 //! handler.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::response::Response;
@@ -89,11 +90,11 @@ pub trait ScopeRequirement {
 /// a scoped handler behind an optional layer is a normal setup, and 401
 /// tells the client what to do.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scoped<R, C = Claims>(pub C, pub PhantomData<fn() -> R>);
+pub struct Scoped<R, C = Claims>(pub Arc<C>, pub PhantomData<fn() -> R>);
 
 impl<R, C> Scoped<R, C> {
-    /// The claims.
-    pub fn into_inner(self) -> C {
+    /// The claims, shared with the request and the layer's cache.
+    pub fn into_inner(self) -> Arc<C> {
         self.0
     }
 }
@@ -111,13 +112,13 @@ impl<S, R, C> FromRequestParts<S> for Scoped<R, C>
 where
     S: Send + Sync,
     R: ScopeRequirement,
-    C: ScopeClaims + Clone + Send + Sync + 'static,
+    C: ScopeClaims + Send + Sync + 'static,
 {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let () = Self::VALID;
-        let Some(claims) = parts.extensions.get::<C>() else {
+        let Some(claims) = parts.extensions.get::<Arc<C>>() else {
             tracing::debug!("Scoped found no claims: not authenticated");
             return Err(JsonRejection.on_rejection(Rejection::MissingCredentials));
         };
@@ -129,7 +130,7 @@ where
             R::SCOPES.iter().all(grants)
         };
         if granted {
-            return Ok(Self(claims.clone(), PhantomData));
+            return Ok(Self(Arc::clone(claims), PhantomData));
         }
         // `VALID` holds, so the list builds; were it not to, the challenge
         // would still be an `insufficient_scope` one, without the names.

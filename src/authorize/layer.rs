@@ -254,7 +254,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let verdict = match req.extensions().get::<C>() {
+        let verdict = match req.extensions().get::<Arc<C>>() {
             Some(claims) => self.authorize.authorize(claims),
             None => {
                 tracing::debug!(
@@ -351,7 +351,7 @@ mod tests {
             });
         let mut request = Request::new(());
         if let Some(claims) = claims {
-            request.extensions_mut().insert(claims);
+            request.extensions_mut().insert(Arc::new(claims));
         }
         service.oneshot(request).await.unwrap().status()
     }

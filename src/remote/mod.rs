@@ -45,6 +45,7 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+pub(crate) use fetch::check_url;
 pub use fetch::{Fetch, FetchError, FetchFuture, FetchRequest, Fetched, HttpFetch};
 
 use crate::future::KeyWait;

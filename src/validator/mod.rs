@@ -378,7 +378,10 @@ impl Validator {
     }
 
     /// The revocation hook's verdict as a result.
-    fn check_revocation(&self, registered: &RegisteredClaims<'_>) -> Result<(), TokenError> {
+    pub(crate) fn check_revocation(
+        &self,
+        registered: &RegisteredClaims<'_>,
+    ) -> Result<(), TokenError> {
         match self.revocation.verdict(registered) {
             Verdict::Valid => Ok(()),
             Verdict::Revoked => Err(TokenError::Revoked),
@@ -469,6 +472,24 @@ fn check_times(
 }
 
 /// The unverified `iss` of a token, to choose whose keys verify it.
+/// The `iss` of a compact JWS, read without verifying anything: `None` for
+/// anything that is not a JWS with a JSON payload naming a string `iss`.
+pub(crate) fn unverified_issuer(token: &[u8]) -> Option<String> {
+    let compact = Compact::split(token).ok()?;
+    peek_iss(&compact).ok().flatten()
+}
+
+/// The registered claims of a JSON object (an introspection answer), with
+/// no token-type claim.
+pub(crate) fn read_registered(json: &[u8]) -> Result<RegisteredClaims<'_>, TokenError> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let registered = RegisteredSeed { type_claim: None }
+        .deserialize(&mut de)
+        .map_err(|_| TokenError::InvalidClaims)?;
+    de.end().map_err(|_| TokenError::InvalidClaims)?;
+    Ok(registered)
+}
+
 fn peek_iss(compact: &Compact<'_>) -> Result<Option<String>, TokenError> {
     let mut payload = Vec::with_capacity(compact.payload.len() * 3 / 4 + 3);
     jws::decode_into(compact.payload, &mut payload)?;

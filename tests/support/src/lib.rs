@@ -311,7 +311,7 @@ where
         .service_fn(|req: Request<Full<Bytes>>| async move {
             let sub = req
                 .extensions()
-                .get::<Claims>()
+                .get::<std::sync::Arc<Claims>>()
                 .map(|claims| claims.sub.clone());
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(
                 json!({ "sub": sub }).to_string(),

@@ -1,0 +1,240 @@
+//! A layer's introspection answers: kept per token (keyed by the token's
+//! SHA-256, so that no token is held in memory), each decoded once into the
+//! layer's claims type, and one call at a time per token.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use quick_cache::sync::Cache;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use super::{Introspector, Unanswered, parse_active};
+use crate::cache::Verified;
+use crate::error::TokenError;
+use crate::validator::{RegisteredClaims, Validator, read_registered};
+
+/// A token's cache key: its SHA-256.
+type Key = [u8; 32];
+
+fn key(token: &[u8]) -> Key {
+    Sha256::digest(token).into()
+}
+
+/// What the authorization server said of a token, as this layer keeps it.
+pub(crate) enum Answer<C> {
+    /// Active, and its claims passed the introspector's rules.
+    Active {
+        claims: Arc<C>,
+        exp: Option<u64>,
+        nbf: Option<u64>,
+        iat: Option<u64>,
+        sub: Option<Box<str>>,
+        jti: Option<Box<str>>,
+        sid: Option<Box<str>>,
+        /// Whether it has a `cnf` claim: bound to a key (RFC 9449 §6.2).
+        bound: bool,
+        /// When it stops being kept: the cache TTL, or `exp` if sooner.
+        until: u64,
+    },
+    /// Not active, or refused by the rules: refused with `error` until
+    /// `until`.
+    Refused { error: TokenError, until: u64 },
+}
+
+impl<C> Answer<C> {
+    fn until(&self) -> u64 {
+        match self {
+            Self::Active { until, .. } | Self::Refused { until, .. } => *until,
+        }
+    }
+}
+
+/// An introspection's outcome, shared by the requests that waited for it.
+pub(crate) type Outcome<C> = Result<Arc<Answer<C>>, Unanswered>;
+
+/// A request's wait for its token's introspection.
+pub(crate) type IntrospectFuture<C> = Pin<Box<dyn Future<Output = Outcome<C>> + Send>>;
+
+/// The answers of one layer, and the introspections under way.
+pub(crate) struct Answers<C> {
+    introspector: Introspector,
+    kept: Option<Cache<Key, Arc<Answer<C>>>>,
+    in_flight: Mutex<HashMap<Key, Arc<OnceCell<Outcome<C>>>>>,
+}
+
+impl<C> Answers<C> {
+    pub(crate) fn new(introspector: Introspector) -> Self {
+        let config = introspector.config();
+        let keeps = config.capacity > 0 && !config.ttl.is_zero();
+        Self {
+            kept: keeps.then(|| Cache::new(config.capacity)),
+            introspector,
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `token` is for introspection rather than local validation.
+    pub(crate) fn takes(&self, token: &[u8]) -> bool {
+        self.introspector.takes(token)
+    }
+
+    /// How many answers are kept.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn len(&self) -> usize {
+        self.kept.as_ref().map_or(0, Cache::len)
+    }
+
+    /// The kept answer for `token`, if there is one still to be kept at
+    /// `now`.
+    pub(crate) fn kept(&self, token: &[u8], now: u64) -> Option<Arc<Answer<C>>> {
+        self.kept_by_key(&key(token), now)
+    }
+
+    fn kept_by_key(&self, key: &Key, now: u64) -> Option<Arc<Answer<C>>> {
+        let answer = self.kept.as_ref()?.get(key)?;
+        (answer.until() > now).then_some(answer)
+    }
+
+    /// The verdict on an answer at `now`: the claims to hand on, or why the
+    /// token is refused. An active answer is still checked against `exp`
+    /// and `nbf` and the layer's revocation hook, as a cache hit of a JWT
+    /// is.
+    pub(crate) fn verdict(
+        &self,
+        validator: &Validator,
+        answer: &Answer<C>,
+        now: u64,
+    ) -> Result<Verified<C>, TokenError> {
+        match answer {
+            Answer::Refused { error, .. } => Err(*error),
+            Answer::Active {
+                claims,
+                exp,
+                nbf,
+                iat,
+                sub,
+                jti,
+                sid,
+                bound,
+                ..
+            } => {
+                let registered = RegisteredClaims::kept(
+                    exp.unwrap_or(u64::MAX),
+                    *nbf,
+                    *iat,
+                    sub.as_deref(),
+                    jti.as_deref(),
+                    sid.as_deref(),
+                    0,
+                );
+                self.introspector.config().check(&registered, now)?;
+                validator.check_revocation(&registered)?;
+                Ok(Verified {
+                    claims: Arc::clone(claims),
+                    bound: *bound,
+                })
+            }
+        }
+    }
+}
+
+impl<C: DeserializeOwned + Send + Sync + 'static> Answers<C> {
+    /// The answer for `token`: kept, or from the introspection under way
+    /// for it, or from a new one.
+    pub(crate) fn lookup(self: &Arc<Self>, token: &[u8]) -> IntrospectFuture<C> {
+        let this = Arc::clone(self);
+        let token: Box<[u8]> = Box::from(token);
+        Box::pin(async move {
+            let key = key(&token);
+            let cell = {
+                let mut in_flight = this.lock_in_flight();
+                Arc::clone(in_flight.entry(key).or_default())
+            };
+            // A waiter whose caller went away leaves the call to the next.
+            let outcome = cell.get_or_init(|| this.fetch(&key, &token)).await.clone();
+            let mut in_flight = this.lock_in_flight();
+            if in_flight
+                .get(&key)
+                .is_some_and(|current| Arc::ptr_eq(current, &cell))
+            {
+                in_flight.remove(&key);
+            }
+            outcome
+        })
+    }
+
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<OnceCell<Outcome<C>>>>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One introspection of `token`, its answer kept.
+    async fn fetch(&self, key: &Key, token: &[u8]) -> Outcome<C> {
+        if let Some(answer) = self.kept_by_key(key, crate::validator::now()) {
+            return Ok(answer);
+        }
+        let body = self.introspector.introspect(token).await?;
+        let now = crate::validator::now();
+        let Some(answer) = self.answer(&body, now) else {
+            tracing::warn!(
+                endpoint = %self.introspector.endpoint(),
+                "the introspection answer is not a JSON object with a boolean `active`"
+            );
+            return Err(Unanswered::Failed);
+        };
+        let answer = Arc::new(answer);
+        if let Some(kept) = &self.kept
+            && answer.until() > now
+        {
+            kept.insert(*key, Arc::clone(&answer));
+        }
+        Ok(answer)
+    }
+
+    /// The answer `body` gives at `now`; `None` for a body that is not an
+    /// introspection answer.
+    fn answer(&self, body: &[u8], now: u64) -> Option<Answer<C>> {
+        let config = self.introspector.config();
+        let refused = |error| Answer::Refused {
+            error,
+            until: now.saturating_add(config.inactive_ttl.as_secs()),
+        };
+        if !parse_active(body)? {
+            return Some(refused(TokenError::Inactive));
+        }
+        let registered = match read_registered(body) {
+            Ok(registered) => registered,
+            Err(error) => return Some(refused(error)),
+        };
+        if let Err(error) = config.check(&registered, now) {
+            tracing::debug!(%error, "an active introspection answer refused by the rules");
+            return Some(refused(error));
+        }
+        let claims: C = match serde_json::from_slice(body) {
+            Ok(claims) => claims,
+            Err(error) => {
+                tracing::debug!(%error, "an introspection answer does not decode into the claims type");
+                return Some(refused(TokenError::InvalidClaims));
+            }
+        };
+        let kept_until = now.saturating_add(config.ttl.as_secs());
+        let until = registered.exp.map_or(kept_until, |exp| exp.min(kept_until));
+        let owned = |value: &Option<std::borrow::Cow<'_, str>>| value.as_deref().map(Box::from);
+        Some(Answer::Active {
+            claims: Arc::new(claims),
+            exp: registered.exp,
+            nbf: registered.nbf,
+            iat: registered.iat,
+            sub: owned(&registered.sub),
+            jti: owned(&registered.jti),
+            sid: owned(&registered.sid),
+            bound: registered.bound,
+            until,
+        })
+    }
+}
