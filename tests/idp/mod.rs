@@ -1,6 +1,8 @@
-//! A real identity provider for end-to-end tests of remote JWKS verification: oidc-provider
-//! (Node) issuing RFC 9068 JWT access tokens with the client credentials grant, behind a
-//! loopback proxy that counts JWKS fetches and can go down or hang on demand.
+//! A real identity provider for end-to-end tests of remote JWKS verification and of token
+//! introspection: oidc-provider (Node) issuing RFC 9068 JWT access tokens and opaque ones
+//! (introspected per RFC 7662, revoked per RFC 7009) with the client credentials grant, behind a
+//! loopback proxy that counts JWKS fetches and introspection requests and can go down, hang or
+//! fail on demand.
 //!
 //! The proxy starts first, because its URL is the provider's issuer: tokens carry it as `iss`
 //! and discovery's `jwks_uri` points through it. Then the provider starts with that issuer and
@@ -13,6 +15,10 @@
 //! proxy.set_upstream(provider.addr());
 //! let token = provider.token(idp::RS256).await;
 //! ```
+//!
+//! The resource servers [`RS_BASIC`], [`RS_POST`] and [`RS_JWT`] may introspect any token at
+//! [`INTROSPECTION_PATH`]; [`RS_JWT`] exists only when the provider was started with its public
+//! keys, [`Provider::start_with`] and `("RS_JWKS", <JWK set JSON>)`.
 #![allow(dead_code, unreachable_pub)]
 
 use std::convert::Infallible;
@@ -50,18 +56,42 @@ pub const EDDSA: &str = "urn:api:eddsa";
 pub const SHORT: &str = "urn:api:short";
 /// The resource indicator for ES256 tokens with audience [`OTHER_AUDIENCE`], 300 s.
 pub const OTHER: &str = "urn:api:other";
+/// The resource indicator for opaque tokens with audience [`AUDIENCE`], 300 s: the provider
+/// knows them by introspection only.
+pub const OPAQUE: &str = "urn:api:opaque";
+/// The resource indicator for opaque tokens with audience [`AUDIENCE`] that live 2 s.
+pub const OPAQUE_SHORT: &str = "urn:api:opaque-short";
 /// The audience of every token but [`OTHER`]'s.
 pub const AUDIENCE: &str = "urn:tower-jwt-auth:api";
 /// The audience of [`OTHER`]'s tokens.
 pub const OTHER_AUDIENCE: &str = "urn:someone-else";
-/// The provider's only client, and the `sub` and `client_id` of its tokens.
+/// The client that gets tokens (and may revoke them), and the `sub` and `client_id` of its
+/// tokens (of opaque ones too, at introspection).
 pub const CLIENT_ID: &str = "test-client";
+/// A resource server that authenticates at introspection with `client_secret_basic`
+/// (oidc-provider also takes its secret in the form, `client_secret_post`).
+pub const RS_BASIC: &str = "rs-basic";
+/// A resource server that authenticates at introspection with `client_secret_post` (oidc-provider
+/// also takes its secret in an `Authorization: Basic` header).
+pub const RS_POST: &str = "rs-post";
+/// A resource server that authenticates at introspection with `private_key_jwt`, with the keys
+/// of the provider's `RS_JWKS` (only then does it exist).
+pub const RS_JWT: &str = "rs-jwt";
+/// The secret of [`RS_BASIC`] and [`RS_POST`].
+pub const RS_SECRET: &str = "rs-secret";
 /// The `scope` every token carries.
 pub const SCOPE: &str = "read write";
 /// The path of the provider's JWKS (oidc-provider's default route), the one [`Proxy`] counts.
 pub const JWKS_PATH: &str = "/jwks";
 /// The path of the provider's discovery document.
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+/// The path of the provider's token endpoint (oidc-provider's default route).
+pub const TOKEN_PATH: &str = "/token";
+/// The path of the provider's introspection endpoint (oidc-provider's default route), the
+/// other one [`Proxy`] counts and can make fail alone.
+pub const INTROSPECTION_PATH: &str = "/token/introspection";
+/// The path of the provider's revocation endpoint (oidc-provider's default route).
+pub const REVOCATION_PATH: &str = "/token/revocation";
 
 const CLIENT_SECRET: &str = "test-secret";
 const STARTUP: Duration = Duration::from_secs(30);
@@ -108,7 +138,8 @@ pub fn node_modules() -> Option<PathBuf> {
 ///
 /// Its signing keys (RS256, ES256, EdDSA) are new at every start, with kids
 /// `{kid_prefix}-rs256`, `-es256` and `-eddsa`: a restart with another prefix behind the same
-/// [`Proxy`] is a key rotation. The process is killed when this is dropped, and exits by
+/// [`Proxy`] is a key rotation. Its opaque tokens live in its memory: a restart forgets them
+/// (they introspect inactive). The process is killed when this is dropped, and exits by
 /// itself when its stdin closes.
 #[derive(Debug)]
 pub struct Provider {
@@ -126,6 +157,22 @@ impl Provider {
     ///
     /// When `node` cannot run, or the provider exits or stays silent instead of listening.
     pub async fn start(modules: &Path, issuer: &str, kid_prefix: &str) -> Provider {
+        Provider::start_with(modules, issuer, kid_prefix, &[]).await
+    }
+
+    /// [`Provider::start`] with more of `provider.mjs`'s environment: `RESOURCE_URL` (one more
+    /// resource indicator, issuing opaque tokens with that URL as audience, 300 s) and
+    /// `RS_JWKS` (the public JWK set of [`RS_JWT`], as JSON).
+    ///
+    /// # Panics
+    ///
+    /// As [`Provider::start`].
+    pub async fn start_with(
+        modules: &Path,
+        issuer: &str,
+        kid_prefix: &str,
+        env: &[(&str, &str)],
+    ) -> Provider {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp/provider.mjs");
         // An ES module resolves bare names from its own location, never from NODE_PATH: the
         // script resolves oidc-provider from its working directory instead.
@@ -134,6 +181,9 @@ impl Provider {
             .current_dir(modules)
             .env("ISSUER", issuer)
             .env("KID_PREFIX", kid_prefix)
+            .env_remove("RESOURCE_URL")
+            .env_remove("RS_JWKS")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -184,8 +234,9 @@ impl Provider {
     }
 
     /// An access token for `resource` (one of [`RS256`], [`ES256`], [`EDDSA`], [`SHORT`],
-    /// [`OTHER`]) from the client credentials grant with `scope=read write`, asked of the
-    /// provider directly at the token endpoint its discovery document names.
+    /// [`OTHER`], or of the opaque ones, [`OPAQUE`], [`OPAQUE_SHORT`] and the `RESOURCE_URL`)
+    /// from the client credentials grant with `scope=read write`, asked of the provider directly
+    /// at the token endpoint its discovery document names.
     ///
     /// # Panics
     ///
@@ -196,6 +247,33 @@ impl Provider {
             .as_str()
             .expect("the token response has an access_token")
             .to_owned()
+    }
+
+    /// An opaque access token for `resource` ([`OPAQUE`], [`OPAQUE_SHORT`] or the
+    /// `RESOURCE_URL`), as [`Provider::token`] gets it.
+    ///
+    /// # Panics
+    ///
+    /// As [`Provider::token`], and when the token is a JWT.
+    pub async fn opaque_token(&self, resource: &str) -> String {
+        let token = self.token(resource).await;
+        assert!(
+            !token.contains('.'),
+            "{resource} issued a JWT, not an opaque token"
+        );
+        token
+    }
+
+    /// Revokes `token` as [`CLIENT_ID`] (RFC 7009), asked of the provider directly: an opaque
+    /// token introspects inactive afterwards. The provider refuses to revoke a JWT.
+    ///
+    /// # Panics
+    ///
+    /// When the provider does not answer 200.
+    pub async fn revoke(&self, token: &str) {
+        let form = format!("token={}&token_type_hint=access_token", form_encode(token));
+        let (status, body) = self.post_as_client(REVOCATION_PATH, form, None).await;
+        assert_eq!(status, 200, "revocation: {body}");
     }
 
     /// The whole token response of the client credentials grant for `resource`, with a
@@ -212,12 +290,20 @@ impl Provider {
             .expect("token_endpoint is a URL")
             .path_and_query()
             .map_or_else(|| "/".to_owned(), ToString::to_string);
-        let basic = STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
         let form = format!(
             "grant_type=client_credentials&scope={}&resource={}",
             form_encode(SCOPE),
             form_encode(resource)
         );
+        let (status, body) = self.post_as_client(&path, form, dpop).await;
+        assert_eq!(status, 200, "token for {resource}: {body}");
+        serde_json::from_str(&body).expect("a JSON token response")
+    }
+
+    /// POSTs `form` to `path` of the provider directly, authenticated as [`CLIENT_ID`]
+    /// (`client_secret_basic`), with a `DPoP` header if given.
+    async fn post_as_client(&self, path: &str, form: String, dpop: Option<&str>) -> (u16, String) {
+        let basic = STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
         let mut request = Request::post(path)
             .header("host", self.addr.to_string())
             .header("authorization", format!("Basic {basic}"))
@@ -226,11 +312,9 @@ impl Provider {
             request = request.header("dpop", proof);
         }
         let request = request.body(Full::new(Bytes::from(form))).unwrap();
-        let (status, body) = send(self.addr, request)
+        send(self.addr, request)
             .await
-            .expect("the token endpoint answers");
-        assert_eq!(status, 200, "token for {resource}: {body}");
-        serde_json::from_str(&body).expect("a JSON token response")
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
     /// The token endpoint its discovery document names (asked directly: the provider's own
@@ -292,7 +376,7 @@ fn drain(from: impl AsyncRead + Unpin + Send + 'static, into: Option<Arc<Mutex<S
 }
 
 /// `application/x-www-form-urlencoded` for one value.
-fn form_encode(value: &str) -> String {
+pub fn form_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         match byte {
@@ -306,31 +390,37 @@ fn form_encode(value: &str) -> String {
     out
 }
 
-/// What the [`Proxy`] does with a request.
+/// What the [`Proxy`] does with a request: with every request ([`Proxy::set_mode`]), or
+/// with those to [`INTROSPECTION_PATH`] alone ([`Proxy::set_introspection_mode`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// Forward it upstream (502 if no upstream is set or it cannot be reached).
     Forward,
     /// Close the connection without an answer: new connections at once, requests on
-    /// connections already open as they arrive.
+    /// connections already open as they arrive. For the introspection path alone, its
+    /// requests are read, then their connections closed.
     Down,
     /// Read the request and answer nothing, holding the connection open until the mode
     /// changes (then the request is handled as the new mode says), the client gives up, or
     /// the proxy is dropped.
     Hang,
+    /// Answer 500 with an empty body, without forwarding.
+    ServerError,
 }
 
 #[derive(Debug)]
 struct Shared {
     upstream: Mutex<Option<SocketAddr>>,
     mode: watch::Sender<Mode>,
+    introspection_mode: watch::Sender<Mode>,
     requests: AtomicUsize,
     jwks_requests: AtomicUsize,
+    introspection_requests: AtomicUsize,
     held: AtomicUsize,
 }
 
 /// A loopback HTTP/1 forwarding proxy in front of a [`Provider`], counting requests (and
-/// JWKS fetches among them). It keeps the `Host` header, so the provider's URLs in answers
+/// JWKS fetches and introspection requests among them). It keeps the `Host` header, so the provider's URLs in answers
 /// that pass through it name the proxy. All its tasks stop when it is dropped.
 #[derive(Debug)]
 pub struct Proxy {
@@ -347,8 +437,10 @@ impl Proxy {
         let shared = Arc::new(Shared {
             upstream: Mutex::new(None),
             mode: watch::Sender::new(Mode::Forward),
+            introspection_mode: watch::Sender::new(Mode::Forward),
             requests: AtomicUsize::new(0),
             jwks_requests: AtomicUsize::new(0),
+            introspection_requests: AtomicUsize::new(0),
             held: AtomicUsize::new(0),
         });
         let task = tokio::spawn(accept(listener, Arc::clone(&shared)));
@@ -371,9 +463,21 @@ impl Proxy {
         self.shared.mode.send_replace(mode);
     }
 
+    /// Switches what happens to the next requests to [`INTROSPECTION_PATH`], and to those
+    /// held by [`Mode::Hang`] there, while other paths keep following [`Proxy::set_mode`]
+    /// (which an introspection request obeys first).
+    pub fn set_introspection_mode(&self, mode: Mode) {
+        self.shared.introspection_mode.send_replace(mode);
+    }
+
     /// Requests read so far whose path is [`JWKS_PATH`], whatever became of them.
     pub fn jwks_requests(&self) -> usize {
         self.shared.jwks_requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests read so far whose path is [`INTROSPECTION_PATH`], whatever became of them.
+    pub fn introspection_requests(&self) -> usize {
+        self.shared.introspection_requests.load(Ordering::SeqCst)
     }
 
     /// Requests read so far, whatever became of them ([`Mode::Down`] closes new connections
@@ -382,7 +486,7 @@ impl Proxy {
         self.shared.requests.load(Ordering::SeqCst)
     }
 
-    /// Requests being held by [`Mode::Hang`] right now (one per connection).
+    /// Requests being held by [`Mode::Hang`] right now (one per connection), by either mode.
     pub fn held(&self) -> usize {
         self.shared.held.load(Ordering::SeqCst)
     }
@@ -418,35 +522,62 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// Counts the request, then acts on the mode; an error makes hyper close the connection
-/// without an answer.
+/// Counts the request, then acts on the mode, and on the introspection mode for the
+/// introspection path; an error makes hyper close the connection without an answer.
 async fn handle(
     shared: Arc<Shared>,
     request: Request<Incoming>,
 ) -> Result<Response<BoxBody<Bytes, hyper::Error>>, BoxError> {
     shared.requests.fetch_add(1, Ordering::SeqCst);
-    if request.uri().path() == JWKS_PATH {
+    let path = request.uri().path();
+    if path == JWKS_PATH {
         shared.jwks_requests.fetch_add(1, Ordering::SeqCst);
     }
-    let mut mode = shared.mode.subscribe();
-    if *mode.borrow_and_update() == Mode::Hang {
-        // Dropped with this future too, when the client closes or the proxy is dropped.
-        let _held = Held::new(&shared.held);
-        let _ = mode.wait_for(|mode| *mode != Mode::Hang).await;
+    let introspection = path == INTROSPECTION_PATH;
+    if introspection {
+        shared.introspection_requests.fetch_add(1, Ordering::SeqCst);
     }
-    if *mode.borrow() == Mode::Down {
-        return Err("the proxy is down".into());
+    if let Some(response) = act_on(&shared.mode, &shared.held).await? {
+        return Ok(response);
+    }
+    if introspection
+        && let Some(response) = act_on(&shared.introspection_mode, &shared.held).await?
+    {
+        return Ok(response);
     }
     let upstream = *shared.upstream.lock().unwrap();
     let forwarded = match upstream {
         Some(upstream) => send_streaming(upstream, request).await.ok(),
         None => None,
     };
-    Ok(forwarded.unwrap_or_else(|| {
-        let mut response = Response::new(empty());
-        *response.status_mut() = StatusCode::BAD_GATEWAY;
-        response
-    }))
+    Ok(forwarded.unwrap_or_else(|| status_only(StatusCode::BAD_GATEWAY)))
+}
+
+/// What `mode` says of one request, once it is no longer [`Mode::Hang`]: go on (`None`), an
+/// answer of its own, or an error for [`Mode::Down`].
+async fn act_on(
+    mode: &watch::Sender<Mode>,
+    held: &AtomicUsize,
+) -> Result<Option<Response<BoxBody<Bytes, hyper::Error>>>, BoxError> {
+    let mut mode = mode.subscribe();
+    if *mode.borrow_and_update() == Mode::Hang {
+        // Dropped with this future too, when the client closes or the proxy is dropped.
+        let _held = Held::new(held);
+        let _ = mode.wait_for(|mode| *mode != Mode::Hang).await;
+    }
+    let mode = *mode.borrow();
+    match mode {
+        Mode::Down => Err("the proxy is down".into()),
+        Mode::ServerError => Ok(Some(status_only(StatusCode::INTERNAL_SERVER_ERROR))),
+        Mode::Forward | Mode::Hang => Ok(None),
+    }
+}
+
+/// An answer with `status` and an empty body.
+fn status_only(status: StatusCode) -> Response<BoxBody<Bytes, hyper::Error>> {
+    let mut response = Response::new(empty());
+    *response.status_mut() = status;
+    response
 }
 
 /// One count in [`Shared::held`] for as long as it lives.
@@ -504,16 +635,53 @@ async fn send(addr: SocketAddr, request: Request<Full<Bytes>>) -> Result<(u16, S
 ///
 /// When the connection cannot be made or closes without an answer.
 pub async fn try_get(url: &str) -> Result<(u16, String), BoxError> {
+    request_to(http::Method::GET, url, &[], Bytes::new()).await
+}
+
+/// POST `form` (`application/x-www-form-urlencoded`, see [`form_encode`]) to `url`
+/// (`http://127.0.0.1:PORT/path`) with `headers` over a fresh connection: the status and
+/// body, or the error when there is no answer. No timeout of its own, as [`try_get`].
+///
+/// # Errors
+///
+/// As [`try_get`].
+pub async fn try_post_form(
+    url: &str,
+    headers: &[(&str, &str)],
+    form: &str,
+) -> Result<(u16, String), BoxError> {
+    let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
+    all.extend_from_slice(headers);
+    request_to(
+        http::Method::POST,
+        url,
+        &all,
+        Bytes::copy_from_slice(form.as_bytes()),
+    )
+    .await
+}
+
+/// One request to `url` over a fresh connection, with `Host` set from it.
+async fn request_to(
+    method: http::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Result<(u16, String), BoxError> {
     let uri: http::Uri = url.parse()?;
     let authority = uri.authority().ok_or("the URL has no host")?.as_str();
     let addr: SocketAddr = authority.parse()?;
     let path = uri
         .path_and_query()
         .map_or_else(|| "/".to_owned(), ToString::to_string);
-    let request = Request::get(path)
-        .header("host", authority)
-        .body(Full::new(Bytes::new()))?;
-    send(addr, request).await
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", authority);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    send(addr, request.body(Full::new(body))?).await
 }
 
 /// GET `url` (`http://127.0.0.1:PORT/path`): the status and the body.

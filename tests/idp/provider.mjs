@@ -1,11 +1,23 @@
 // A throwaway OAuth 2.0 authorization server for the end-to-end tests of remote JWKS
-// verification: oidc-provider 9 with the client credentials grant, resource indicators,
-// JWT access tokens (RFC 9068) and DPoP (RFC 9449), on 127.0.0.1 and a port the system picks.
+// verification and token introspection: oidc-provider 9 with the client credentials grant,
+// resource indicators, JWT access tokens (RFC 9068), opaque access tokens with introspection
+// (RFC 7662) and revocation (RFC 7009), and DPoP (RFC 9449), on 127.0.0.1 and a port the
+// system picks.
 //
 // Environment:
-//   ISSUER      the issuer URL (the tests' loopback proxy in front of this server)
-//   KID_PREFIX  prefix of the key ids; the keys are new at every start, so restarting with
-//               another prefix is a key rotation
+//   ISSUER        the issuer URL (the tests' loopback proxy in front of this server)
+//   KID_PREFIX    prefix of the key ids; the keys are new at every start, so restarting with
+//                 another prefix is a key rotation
+//   RESOURCE_URL  optional: one more resource indicator (a resource server's own URL, RFC
+//                 8707), issuing opaque tokens with that URL as audience, 300 s
+//   RS_JWKS       optional: the public JWK set (JSON) of client `rs-jwt`, which authenticates
+//                 with private_key_jwt; without it there is no `rs-jwt`
+//
+// Clients: `test-client` (secret `test-secret`, client_secret_basic) gets tokens with the
+// client credentials grant and may revoke them; the resource servers `rs-basic`
+// (client_secret_basic), `rs-post` (client_secret_post), both with secret `rs-secret`, and
+// `rs-jwt` (private_key_jwt) may introspect any token. The endpoints are oidc-provider's
+// defaults: /token, /token/introspection, /token/revocation, /jwks.
 //
 // Once listening it prints one line to stdout, `{"port":N}`, and nothing else goes there.
 // It exits on SIGTERM, SIGINT, and when its stdin closes (its parent went away).
@@ -46,14 +58,35 @@ const keys = [
 
 const AUDIENCE = 'urn:tower-jwt-auth:api';
 
-// The resource indicator chooses the signing algorithm, the audience and the lifetime.
+// The resource indicator chooses the token format, the signing algorithm of JWTs, the audience
+// and the lifetime.
 const resources = {
-  'urn:api:rs256': { alg: 'RS256', audience: AUDIENCE, ttl: 300 },
-  'urn:api:es256': { alg: 'ES256', audience: AUDIENCE, ttl: 300 },
-  'urn:api:eddsa': { alg: 'EdDSA', audience: AUDIENCE, ttl: 300 },
-  'urn:api:short': { alg: 'ES256', audience: AUDIENCE, ttl: 1 },
-  'urn:api:other': { alg: 'ES256', audience: 'urn:someone-else', ttl: 300 },
+  'urn:api:rs256': { format: 'jwt', alg: 'RS256', audience: AUDIENCE, ttl: 300 },
+  'urn:api:es256': { format: 'jwt', alg: 'ES256', audience: AUDIENCE, ttl: 300 },
+  'urn:api:eddsa': { format: 'jwt', alg: 'EdDSA', audience: AUDIENCE, ttl: 300 },
+  'urn:api:short': { format: 'jwt', alg: 'ES256', audience: AUDIENCE, ttl: 1 },
+  'urn:api:other': { format: 'jwt', alg: 'ES256', audience: 'urn:someone-else', ttl: 300 },
+  'urn:api:opaque': { format: 'opaque', audience: AUDIENCE, ttl: 300 },
+  'urn:api:opaque-short': { format: 'opaque', audience: AUDIENCE, ttl: 2 },
 };
+if (process.env.RESOURCE_URL) {
+  const url = process.env.RESOURCE_URL;
+  resources[url] = { format: 'opaque', audience: url, ttl: 300 };
+}
+
+// The resource servers: clients that only introspect.
+const resourceServers = [
+  { client_id: 'rs-basic', client_secret: 'rs-secret', token_endpoint_auth_method: 'client_secret_basic' },
+  { client_id: 'rs-post', client_secret: 'rs-secret', token_endpoint_auth_method: 'client_secret_post' },
+];
+if (process.env.RS_JWKS) {
+  resourceServers.push({
+    client_id: 'rs-jwt',
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks: JSON.parse(process.env.RS_JWKS),
+  });
+}
+const resourceServerIds = new Set(resourceServers.map((client) => client.client_id));
 
 const provider = new Provider(issuer, {
   clients: [
@@ -66,6 +99,12 @@ const provider = new Provider(issuer, {
       token_endpoint_auth_method: 'client_secret_basic',
       scope: 'read write',
     },
+    ...resourceServers.map((client) => ({
+      ...client,
+      grant_types: [],
+      response_types: [],
+      redirect_uris: [],
+    })),
   ],
   jwks: { keys },
   // A client's `scope` may only name scopes the server knows.
@@ -87,11 +126,39 @@ const provider = new Provider(issuer, {
           scope: 'read write',
           audience: resource.audience,
           accessTokenTTL: resource.ttl,
-          accessTokenFormat: 'jwt',
-          jwt: { sign: { alg: resource.alg } },
+          accessTokenFormat: resource.format,
+          ...(resource.format === 'jwt' ? { jwt: { sign: { alg: resource.alg } } } : {}),
         };
       },
     },
+    // RFC 7662. A client may introspect its own tokens, a resource server anyone's (the
+    // default policy would let any confidential client introspect any token).
+    introspection: {
+      enabled: true,
+      async allowedPolicy(_ctx, client, token) {
+        return client.clientId === token.clientId || resourceServerIds.has(client.clientId);
+      },
+    },
+    // RFC 7009: only the client a token was issued to may revoke it; another gets
+    // invalid_request (as oidc-provider's default policy answers a confidential client).
+    revocation: {
+      enabled: true,
+      async allowedPolicy(_ctx, client, token) {
+        if (client.clientId !== token.clientId) {
+          throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+        }
+        return true;
+      },
+    },
+  },
+  // A JWT access token of the client credentials grant has `sub` = client_id (RFC 9068 §2.2,
+  // oidc-provider's JWT format); introspection has no `sub` for a token without an account,
+  // so opaque tokens carry the same one as an extra claim, which introspection returns.
+  async extraTokenClaims(_ctx, token) {
+    if (token.kind === 'ClientCredentials' && token.resourceServer?.accessTokenFormat === 'opaque') {
+      return { sub: token.clientId };
+    }
+    return undefined;
   },
   ttl: {
     ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 300,
