@@ -12,12 +12,15 @@ use crate::rejection::Rejection;
 
 /// Decides whether the claims of a request allow it.
 ///
-/// Implemented by [`Scopes`] for every [`ScopeClaims`] type and by any
-/// `Fn(&C) -> bool` (refusing with
-/// [`Rejection::InsufficientScope`] and an empty [`ScopeList`]).
+/// Implemented by [`Scopes`] for every [`ScopeClaims`] type, by
+/// [`StepUp`](super::StepUp) for every
+/// [`AuthenticationClaims`](super::AuthenticationClaims) type, and by any
+/// `Fn(&C) -> bool` (refusing with [`Rejection::InsufficientScope`] and an
+/// empty [`ScopeList`]).
 pub trait Authorize<C> {
     /// `Ok` to let the request through, or the rejection to answer with
-    /// (usually [`Rejection::InsufficientScope`]).
+    /// (usually [`Rejection::InsufficientScope`], or
+    /// [`Rejection::InsufficientUserAuthentication`] for a step-up).
     ///
     /// # Errors
     ///
