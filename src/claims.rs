@@ -58,6 +58,18 @@ pub struct Claims {
     /// [`Claims::scopes`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Authentication context class reference (OpenID Connect Core §2): how
+    /// the user authenticated, for [`StepUp`](crate::authorize::StepUp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// When the user authenticated, seconds since the epoch (OpenID Connect
+    /// Core §2), for [`StepUp`](crate::authorize::StepUp); read as `iat` is.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::validator::optional_numeric_date"
+    )]
+    pub auth_time: Option<u64>,
 }
 
 impl Claims {

@@ -167,7 +167,8 @@ pub enum BuildError {
     /// The key set is empty: every token would be refused.
     #[error("the key set is empty")]
     NoKeys,
-    /// An issuer or audience list was given but is empty.
+    /// An issuer, audience, scope or `acr` value list was given but is
+    /// empty.
     #[error("the accepted {0} list is empty")]
     EmptyList(&'static str),
     /// A token-source name (cookie or query parameter) is empty.
@@ -181,6 +182,11 @@ pub enum BuildError {
     /// challenge.
     #[error("the scope name {0:?} is not an RFC 6749 scope token")]
     InvalidScope(String),
+    /// A required `acr` value of a [`StepUp`](crate::authorize::StepUp) is
+    /// empty or holds a space, `"`, `\`, a control or a non-ASCII character:
+    /// it could not be listed in a challenge.
+    #[error("the acr value {0:?} cannot be listed in a challenge")]
+    InvalidAcrValue(String),
     /// A bcrypt cost outside 4..=31.
     #[error("the bcrypt cost {0} is outside 4..=31")]
     BcryptCost(u32),

@@ -13,6 +13,7 @@
 //! | Any other bad token | `UNAUTHENTICATED` (16) | `Bearer error="invalid_token"` | `Invalid token` |
 //! | Malformed `authorization` | `UNAUTHENTICATED` (16) | `Bearer error="invalid_request"` | `Invalid request` |
 //! | Valid token, requirement not met | `PERMISSION_DENIED` (7) | `Bearer error="insufficient_scope", scope="…"` | `Insufficient scope` |
+//! | Valid token, user authentication too weak or too old ([`StepUp`](crate::authorize::StepUp)) | `UNAUTHENTICATED` (16) | `Bearer error="insufficient_user_authentication", …` | `Insufficient user authentication` |
 //!
 //! The response is the one tonic's own [`Status::into_http`] makes: status
 //! 200, `content-type: application/grpc`, and the status in the headers (a
@@ -100,6 +101,7 @@ impl From<Rejection> for Status {
             Rejection::MissingCredentials
             | Rejection::InvalidRequest
             | Rejection::InvalidToken(_)
+            | Rejection::InsufficientUserAuthentication { .. }
             | Rejection::Dpop(_) => Code::Unauthenticated,
             Rejection::InsufficientScope { .. } | Rejection::CrossSite => Code::PermissionDenied,
             Rejection::Unavailable => Code::Unavailable,
@@ -133,7 +135,7 @@ mod tests {
     use tower::{ServiceBuilder, ServiceExt};
 
     use super::*;
-    use crate::authorize::{RequireScopeLayer, ScopeList};
+    use crate::authorize::{RequireScopeLayer, ScopeList, StepUp};
     use crate::error::TokenError;
 
     /// The gRPC code, message and challenge of `response`, as a client reads
@@ -163,6 +165,13 @@ mod tests {
                 Rejection::InsufficientScope { required },
                 Code::PermissionDenied,
                 "7",
+            ),
+            (
+                Rejection::InsufficientUserAuthentication {
+                    required: StepUp::acr_values(["phr"]).unwrap(),
+                },
+                Code::Unauthenticated,
+                "16",
             ),
         ];
         for (rejection, code, wire) in cases {

@@ -56,10 +56,14 @@
 //! | Any other bad token | 401 | `Bearer error="invalid_token"` | `{"detail":"Invalid token"}` |
 //! | Malformed `Authorization` | 400 | `Bearer error="invalid_request"` | `{"detail":"Invalid request"}` |
 //! | Valid token, requirement not met ([`authorize`]) | 403 | `Bearer error="insufficient_scope", scope="…"` | `{"detail":"Insufficient scope"}` |
+//! | Valid token, user authentication too weak or too old ([`authorize::StepUp`], RFC 9470) | 401 | `Bearer error="insufficient_user_authentication", error_description="…", acr_values="…", max_age="…"` | `{"detail":"Insufficient user authentication"}` |
 //! | Token from a cookie on a cross-site `POST`/`PUT`/`PATCH`/`DELETE` ([`csrf`]) | 403 | — | `{"detail":"Cross-site request refused"}` |
 //!
-//! The 403 comes from the per-route requirements of [`authorize`]
-//! ([`RequireScopeLayer`](crate::authorize::RequireScopeLayer), the `Scoped` extractor), placed inside the layer.
+//! The 403 and the step-up 401 come from the per-route requirements of
+//! [`authorize`] ([`RequireScopeLayer`](crate::authorize::RequireScopeLayer),
+//! [`RequireLayer`](crate::authorize::RequireLayer) with a
+//! [`StepUp`](crate::authorize::StepUp), the `Scoped` extractor), placed
+//! inside the layer.
 //!
 //! # Tokens of identity providers
 //!

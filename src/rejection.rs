@@ -11,13 +11,14 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
-use crate::authorize::ScopeList;
+use crate::authorize::{ScopeList, StepUp};
 use crate::dpop::{DPOP_NONCE, DpopRejection};
 use crate::error::TokenError;
 
 /// Why a request was refused.
 ///
-/// Cheap to clone: [`Rejection::InsufficientScope`] shares its list.
+/// Cheap to clone: [`Rejection::InsufficientScope`] shares its list and
+/// [`Rejection::InsufficientUserAuthentication`] its requirement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rejection {
@@ -35,6 +36,15 @@ pub enum Rejection {
     InsufficientScope {
         /// The scopes required, named in the challenge.
         required: ScopeList,
+    },
+    /// A valid token whose user did not authenticate as a route's
+    /// [`StepUp`] requirement asks (RFC 9470): another `acr`, or too long
+    /// ago. 401 with an `insufficient_user_authentication` challenge naming
+    /// the `acr_values` and `max_age` required, so that the client can get
+    /// a token that meets them.
+    InsufficientUserAuthentication {
+        /// The requirement, named in the challenge.
+        required: StepUp,
     },
     /// An unsafe request (`POST`, `PUT`, `PATCH`, `DELETE`, …) whose token
     /// came from a cookie, and that the browser did not say came from the
@@ -60,11 +70,14 @@ impl Rejection {
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientScope { .. } | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::Dpop(dpop) => dpop.status(),
-            _ => StatusCode::UNAUTHORIZED,
+            Self::MissingCredentials
+            | Self::InvalidToken(_)
+            | Self::InsufficientUserAuthentication { .. } => StatusCode::UNAUTHORIZED,
         }
     }
 
-    /// The `WWW-Authenticate` challenge of RFC 6750 §3. For
+    /// The `WWW-Authenticate` challenge of RFC 6750 §3 (RFC 9470 §3 for
+    /// [`Rejection::InsufficientUserAuthentication`]). For
     /// [`Rejection::CrossSite`], which is not about the token, it is
     /// `Bearer error="invalid_request"`, and for [`Rejection::Unavailable`]
     /// `Bearer`; [`JsonRejection`] sends none for either.
@@ -85,13 +98,15 @@ impl Rejection {
             Self::InvalidToken(TokenError::Expired) => EXPIRED,
             Self::InvalidToken(_) => INVALID_TOKEN,
             Self::InsufficientScope { required } => required.challenge(),
+            Self::InsufficientUserAuthentication { required } => required.challenge(),
             Self::Dpop(dpop) => dpop.challenge(),
         }
     }
 
     /// The client-facing message: stable and generic, it never says which
-    /// check failed beyond "expired" (the scopes a route needs are in the
-    /// challenge, as RFC 6750 §3.1 asks).
+    /// check failed beyond "expired" (the scopes, `acr` values and maximum
+    /// age a route needs are in the challenge, as RFC 6750 §3.1 and RFC 9470
+    /// §3 ask).
     pub fn detail(&self) -> &'static str {
         match self {
             Self::MissingCredentials => "Not authenticated",
@@ -99,6 +114,7 @@ impl Rejection {
             Self::InvalidToken(TokenError::Expired) => "Token expired",
             Self::InvalidToken(_) => "Invalid token",
             Self::InsufficientScope { .. } => "Insufficient scope",
+            Self::InsufficientUserAuthentication { .. } => "Insufficient user authentication",
             Self::CrossSite => "Cross-site request refused",
             Self::Unavailable => "Service unavailable",
             Self::Dpop(dpop) => dpop.detail(),
@@ -112,6 +128,9 @@ impl Rejection {
             Self::InvalidToken(TokenError::Expired) => br#"{"detail":"Token expired"}"#,
             Self::InvalidToken(_) => br#"{"detail":"Invalid token"}"#,
             Self::InsufficientScope { .. } => br#"{"detail":"Insufficient scope"}"#,
+            Self::InsufficientUserAuthentication { .. } => {
+                br#"{"detail":"Insufficient user authentication"}"#
+            }
             Self::CrossSite => br#"{"detail":"Cross-site request refused"}"#,
             Self::Unavailable => br#"{"detail":"Service unavailable"}"#,
             Self::Dpop(dpop) => dpop.json_body(),
@@ -139,6 +158,7 @@ pub trait OnRejection<B> {
 /// | Any other bad token (`InvalidToken`) | 401 | `Bearer error="invalid_token"` | `{"detail":"Invalid token"}` |
 /// | Malformed request (`InvalidRequest`) | 400 | `Bearer error="invalid_request"` | `{"detail":"Invalid request"}` |
 /// | Valid token, requirement not met (`InsufficientScope`, from [`authorize`](crate::authorize)) | 403 | `Bearer error="insufficient_scope", scope="…"` | `{"detail":"Insufficient scope"}` |
+/// | Valid token, user authentication too weak or too old (`InsufficientUserAuthentication`, from [`StepUp`]) | 401 | `Bearer error="insufficient_user_authentication", error_description="…", acr_values="…", max_age="…"` | `{"detail":"Insufficient user authentication"}` |
 ///
 /// A DPoP refusal carries a DPoP challenge instead, and the `DPoP-Nonce`
 /// header of a `use_dpop_nonce` refusal.
@@ -198,6 +218,9 @@ mod tests {
                 required: ScopeList::default(),
             },
             Rejection::CrossSite,
+            Rejection::InsufficientUserAuthentication {
+                required: StepUp::authenticated_within(std::time::Duration::from_secs(60)),
+            },
         ];
         for rejection in cases {
             let body: serde_json::Value = serde_json::from_slice(&rejection.json_body()).unwrap();

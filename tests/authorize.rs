@@ -1,9 +1,10 @@
 //! Per-route authorization behind the layer: each scope source, all-of and any-of,
-//! predicates, the 403 answer, missing claims, malformed scope claims, and the axum
-//! extractor on one handler.
+//! predicates, the 403 answer, missing claims, malformed scope claims, the axum
+//! extractor on one handler, and step-up authentication (RFC 9470).
 
 use std::convert::Infallible;
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -17,7 +18,7 @@ use support::*;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_jwt_auth::authorize::{
     Authorize, RequireLayer, RequireScopeLayer, ScopeClaims, ScopeRequirement, ScopeSource, Scoped,
-    Scopes,
+    Scopes, StepUp,
 };
 use tower_jwt_auth::rejection::Rejection;
 use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, JwtClaims, Key};
@@ -521,4 +522,194 @@ async fn route_layer_runs_authentication_first_then_the_requirement() {
         .await
         .0
         .assert_reached();
+}
+
+// Step-up authentication (RFC 9470).
+
+const ACR_CHALLENGE: &str = "Bearer error=\"insufficient_user_authentication\", \
+    error_description=\"A different authentication level is required\", \
+    acr_values=\"urn:mace:incommon:iap:silver phr\"";
+
+const MAX_AGE_CHALLENGE: &str = "Bearer error=\"insufficient_user_authentication\", \
+    error_description=\"More recent authentication is required\", max_age=\"300\"";
+
+const BOTH_CHALLENGE: &str = "Bearer error=\"insufficient_user_authentication\", \
+    error_description=\"A different authentication level and more recent authentication \
+    are required\", acr_values=\"phr\", max_age=\"300\"";
+
+/// `acr` one of silver or `phr`, on `Value` claims.
+fn silver_or_phr() -> RequireLayer<StepUp, Value> {
+    RequireLayer::new(StepUp::acr_values(["urn:mace:incommon:iap:silver", "phr"]).unwrap())
+        .claims::<Value>()
+}
+
+/// A login at most five minutes ago.
+fn five_minutes() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// Sends each of `cases` (claims to sign) through `require`, expecting the step-up 401 with
+/// `challenge`.
+async fn assert_step_up_refuses(
+    require: &RequireLayer<StepUp, Value>,
+    cases: impl IntoIterator<Item = Value>,
+    challenge: &str,
+) {
+    for extra in cases {
+        send_claims(require, extra)
+            .await
+            .assert_insufficient_user_authentication(challenge);
+    }
+}
+
+#[tokio::test]
+async fn step_up_acr_values_admit_any_listed_value() {
+    let require = silver_or_phr();
+    for acr in ["phr", "urn:mace:incommon:iap:silver"] {
+        send_claims(&require, json!({ "acr": acr }))
+            .await
+            .assert_reached();
+    }
+}
+
+#[tokio::test]
+async fn step_up_refuses_another_missing_or_malformed_acr_with_401_and_the_acr_values() {
+    let require = silver_or_phr();
+    assert_step_up_refuses(
+        &require,
+        [
+            json!({ "acr": "pwd" }),
+            json!({ "acr": "PHR" }),
+            json!({}),
+            json!({ "acr": null }),
+            json!({ "acr": 2 }),
+            json!({ "acr": ["phr"] }),
+        ],
+        ACR_CHALLENGE,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn step_up_max_age_admits_a_recent_login() {
+    let require = RequireLayer::new(StepUp::authenticated_within(five_minutes())).claims::<Value>();
+    for auth_time in [now() - 10, now() - 290, now() + 5] {
+        send_claims(&require, json!({ "auth_time": auth_time }))
+            .await
+            .assert_reached();
+    }
+}
+
+#[tokio::test]
+async fn step_up_max_age_refuses_an_old_missing_or_malformed_auth_time_with_the_max_age() {
+    let require = RequireLayer::new(StepUp::authenticated_within(five_minutes())).claims::<Value>();
+    assert_step_up_refuses(
+        &require,
+        [
+            json!({ "auth_time": now() - 310 }),
+            json!({ "auth_time": 0 }),
+            json!({}),
+            json!({ "auth_time": "yesterday" }),
+            json!({ "auth_time": -5 }),
+            json!({ "auth_time": null }),
+        ],
+        MAX_AGE_CHALLENGE,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn step_up_with_acr_and_max_age_needs_both_and_names_both() {
+    let require = RequireLayer::new(StepUp::acr_values(["phr"]).unwrap().max_age(five_minutes()))
+        .claims::<Value>();
+    send_claims(&require, json!({ "acr": "phr", "auth_time": now() - 10 }))
+        .await
+        .assert_reached();
+    assert_step_up_refuses(
+        &require,
+        [
+            json!({ "acr": "phr", "auth_time": now() - 310 }),
+            json!({ "acr": "pwd", "auth_time": now() - 10 }),
+            json!({ "acr": "phr" }),
+        ],
+        BOTH_CHALLENGE,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn step_up_reads_acr_and_auth_time_of_the_claims_type() {
+    let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
+        .any_token_type()
+        .build()
+        .unwrap();
+    let require = RequireLayer::new(StepUp::acr_values(["phr"]).unwrap().max_age(five_minutes()));
+    let sign = |extra| hs256().sign(&oauth_claims(extra)).unwrap();
+    let fresh = sign(json!({ "acr": "phr", "auth_time": now() - 10 }));
+    send(&layer, &require, with_bearer(&fresh))
+        .await
+        .assert_reached();
+    let stale = sign(json!({ "acr": "phr", "auth_time": now() - 310 }));
+    send(&layer, &require, with_bearer(&stale))
+        .await
+        .assert_insufficient_user_authentication(BOTH_CHALLENGE);
+    // `Claims` decodes `auth_time` as it decodes `iat`: a malformed one makes the token
+    // invalid before any requirement sees it.
+    let malformed = sign(json!({ "acr": "phr", "auth_time": "yesterday" }));
+    send(&layer, &require, with_bearer(&malformed))
+        .await
+        .assert_invalid_token();
+}
+
+#[tokio::test]
+async fn step_up_and_scopes_compose_as_two_layers() {
+    let scopes = RequireScopeLayer::all(["payments:write"]).claims::<Value>();
+    let step_up = RequireLayer::new(StepUp::acr_values(["phr"]).unwrap().max_age(five_minutes()))
+        .claims::<Value>();
+    let service = ServiceBuilder::new()
+        .layer(oauth_layer())
+        .layer(scopes)
+        .layer(step_up)
+        .service_fn(|_: Request<Full<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"\"reached\""))))
+        });
+    let call = |extra| {
+        let token = hs256().sign(&oauth_claims(extra)).unwrap();
+        let service = service.clone();
+        async move { answer(service.oneshot(with_bearer(&token)).await.unwrap()).await }
+    };
+    call(json!({ "scope": "payments:write", "acr": "phr", "auth_time": now() - 10 }))
+        .await
+        .assert_reached();
+    call(json!({ "scope": "payments:read", "acr": "phr", "auth_time": now() - 10 }))
+        .await
+        .assert_insufficient_scope(&challenge("payments:write"));
+    call(json!({ "scope": "payments:write", "acr": "pwd", "auth_time": now() - 10 }))
+        .await
+        .assert_insufficient_user_authentication(BOTH_CHALLENGE);
+}
+
+#[tokio::test]
+async fn step_up_guards_an_axum_route_through_route_layer() {
+    let app = Router::new()
+        .route("/transfers", get(|| async { "\"reached\"" }))
+        .route_layer(
+            RequireLayer::new(StepUp::authenticated_within(five_minutes())).claims::<Value>(),
+        )
+        .route("/me", get(me))
+        .route_layer(oauth_layer());
+    let stale = json!({ "auth_time": now() - 3600 });
+    call(&app, "/transfers", Some(stale.clone()))
+        .await
+        .0
+        .assert_insufficient_user_authentication(MAX_AGE_CHALLENGE);
+    assert_eq!(call(&app, "/me", Some(stale)).await.1, "me alice");
+    call(&app, "/transfers", Some(json!({ "auth_time": now() - 10 })))
+        .await
+        .0
+        .assert_reached();
+    call(&app, "/transfers", None)
+        .await
+        .0
+        .assert_not_authenticated();
 }

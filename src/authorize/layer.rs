@@ -30,6 +30,7 @@ use crate::rejection::{JsonRejection, OnRejection, Rejection};
 /// |---|---|---|
 /// | Requirement met | the inner service's | |
 /// | Claims present, requirement not met | 403 | `Bearer error="insufficient_scope", scope="…"` |
+/// | Claims present, [`StepUp`](super::StepUp) not met | 401 | `Bearer error="insufficient_user_authentication", …` |
 /// | No claims of type `C` in the request | 401 | `Bearer` |
 ///
 /// No claims means no authentication happened: the authentication layer is

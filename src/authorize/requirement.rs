@@ -12,12 +12,15 @@ use crate::rejection::Rejection;
 
 /// Decides whether the claims of a request allow it.
 ///
-/// Implemented by [`Scopes`] for every [`ScopeClaims`] type and by any
-/// `Fn(&C) -> bool` (refusing with
-/// [`Rejection::InsufficientScope`] and an empty [`ScopeList`]).
+/// Implemented by [`Scopes`] for every [`ScopeClaims`] type, by
+/// [`StepUp`](super::StepUp) for every
+/// [`AuthenticationClaims`](super::AuthenticationClaims) type, and by any
+/// `Fn(&C) -> bool` (refusing with [`Rejection::InsufficientScope`] and an
+/// empty [`ScopeList`]).
 pub trait Authorize<C> {
     /// `Ok` to let the request through, or the rejection to answer with
-    /// (usually [`Rejection::InsufficientScope`]).
+    /// (usually [`Rejection::InsufficientScope`], or
+    /// [`Rejection::InsufficientUserAuthentication`] for a step-up).
     ///
     /// # Errors
     ///
@@ -59,6 +62,35 @@ pub(crate) const fn is_scope_token(name: &str) -> bool {
     true
 }
 
+/// `names` as a non-empty list of `scope-token`s (RFC 6749 §3.3), which a
+/// challenge can list space-separated in one quoted string without escapes.
+///
+/// # Errors
+///
+/// [`BuildError::EmptyList`] naming the list `what` for no names, `invalid`
+/// of the first name that is not a `scope-token`.
+pub(crate) fn token_list<I, S>(
+    names: I,
+    what: &'static str,
+    invalid: fn(String) -> BuildError,
+) -> Result<Box<[Box<str>]>, BuildError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let names: Box<[Box<str>]> = names
+        .into_iter()
+        .map(|name| name.into().into_boxed_str())
+        .collect();
+    if names.is_empty() {
+        return Err(BuildError::EmptyList(what));
+    }
+    if let Some(bad) = names.iter().find(|name| !is_scope_token(name)) {
+        return Err(invalid(bad.to_string()));
+    }
+    Ok(names)
+}
+
 /// The scope names a requirement needs, checked when it is built, with the
 /// `WWW-Authenticate` challenge that lists them (RFC 6750 §3.1): built once,
 /// shared by every 403.
@@ -86,16 +118,7 @@ impl ScopeList {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let names: Box<[Box<str>]> = names
-            .into_iter()
-            .map(|name| name.into().into_boxed_str())
-            .collect();
-        if names.is_empty() {
-            return Err(BuildError::EmptyList("scope"));
-        }
-        if let Some(bad) = names.iter().find(|name| !is_scope_token(name)) {
-            return Err(BuildError::InvalidScope(bad.to_string()));
-        }
+        let names = token_list(names, "scope", BuildError::InvalidScope)?;
         let text = format!(
             "Bearer error=\"insufficient_scope\", scope=\"{}\"",
             names.join(" ")

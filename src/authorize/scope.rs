@@ -262,6 +262,8 @@ mod tests {
             aud: None,
             jti: None,
             scope: Some("read write".into()),
+            acr: None,
+            auth_time: None,
         };
         assert!(claims.grants(&ScopeSource::Scope, "write"));
         assert!(!claims.grants(&ScopeSource::Scp, "write"));

@@ -27,7 +27,7 @@ use crate::trusted_issuer::TrustedIssuer;
 pub(crate) use clock::now;
 pub use payload::RegisteredClaims;
 use payload::RegisteredSeed;
-pub(crate) use payload::{CowStr, numeric_date, optional_numeric_date};
+pub(crate) use payload::{CowStr, NumericDate, numeric_date, optional_numeric_date};
 pub use rules::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Validation};
 
 /// A valid token's claims and its expiry.

@@ -406,6 +406,18 @@ impl Answer {
         assert_eq!(self.content_type(), Some("application/json"));
     }
 
+    /// 401 `insufficient_user_authentication` (RFC 9470 §3) with exactly `challenge`.
+    pub fn assert_insufficient_user_authentication(&self, challenge: &str) {
+        assert_eq!(self.status, 401, "{self:?}");
+        assert_eq!(self.challenge(), Some(challenge), "{self:?}");
+        assert_eq!(
+            self.body,
+            json!({ "detail": "Insufficient user authentication" }),
+            "{self:?}"
+        );
+        assert_eq!(self.content_type(), Some("application/json"));
+    }
+
     /// 400 `invalid_request`, in the `Bearer` challenge or, from a layer that also takes
     /// DPoP, in the `DPoP` one.
     pub fn assert_invalid_request(&self) {
