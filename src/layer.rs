@@ -147,6 +147,16 @@ impl<C, O> JwtAuthLayer<C, O> {
     pub fn cached_tokens(&self) -> usize {
         self.shared.cache.as_ref().map_or(0, TokenCache::len)
     }
+
+    /// How many introspection answers the layer keeps (0 without
+    /// introspection).
+    #[cfg(feature = "remote")]
+    pub fn introspection_answers(&self) -> usize {
+        self.shared
+            .introspection
+            .as_ref()
+            .map_or(0, |answers| answers.len())
+    }
 }
 
 impl<C, O: Clone> Clone for JwtAuthLayer<C, O> {

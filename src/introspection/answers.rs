@@ -83,7 +83,6 @@ impl<C> Answers<C> {
     }
 
     /// How many answers are kept.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.kept.as_ref().map_or(0, Cache::len)
     }
