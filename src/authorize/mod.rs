@@ -107,5 +107,6 @@ mod scope;
 #[cfg(feature = "axum")]
 pub use extract::{ScopeRequirement, Scoped};
 pub use layer::{Require, RequireLayer, RequireScopeLayer, ResponseFuture};
+pub(crate) use requirement::is_scope_token;
 pub use requirement::{Authorize, ScopeList, Scopes};
 pub use scope::{MAX_SCOPE_CLAIM_ITEMS, MAX_SCOPE_CLAIM_LEN, ScopeClaims, ScopeSource};

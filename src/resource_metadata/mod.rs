@@ -1,0 +1,318 @@
+//! OAuth 2.0 Protected Resource Metadata (RFC 9728): the document that
+//! tells clients which authorization servers issue tokens for this
+//! resource, which scopes it knows and how to send a token.
+//!
+//! MCP clients, among others, find the authorization server this way: a
+//! 401 names the document's URL ([`ProtectedResourceMetadata::metadata_url`])
+//! in its challenge, or the client derives it from the resource's URL; it
+//! fetches the document, then the authorization server's own metadata.
+//!
+//! [`ProtectedResourceMetadata::builder`] checks the members once, when
+//! built.
+//!
+//! ```
+//! use tower_jwt_auth::resource_metadata::{BearerMethod, ProtectedResourceMetadata};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let metadata = ProtectedResourceMetadata::builder("https://api.example.com/mcp")
+//!     .authorization_servers(["https://login.example.com"])
+//!     .bearer_methods_supported([BearerMethod::Header])
+//!     .build()?;
+//! assert_eq!(
+//!     metadata.metadata_url(),
+//!     "https://api.example.com/.well-known/oauth-protected-resource/mcp"
+//! );
+//! assert_eq!(
+//!     serde_json::to_string(&metadata)?,
+//!     r#"{"resource":"https://api.example.com/mcp","authorization_servers":["https://login.example.com"],"bearer_methods_supported":["header"]}"#
+//! );
+//! # Ok(())
+//! # }
+//! ```
+
+mod builder;
+mod url;
+
+use serde::{Deserialize, Serialize};
+
+pub use builder::ProtectedResourceMetadataBuilder;
+
+/// How a client may send a bearer token (RFC 6750 §2), as
+/// `bearer_methods_supported` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BearerMethod {
+    /// `Authorization: Bearer` (RFC 6750 §2.1).
+    Header,
+    /// A form-encoded body parameter (RFC 6750 §2.2).
+    Body,
+    /// A query parameter (RFC 6750 §2.3).
+    Query,
+}
+
+/// The metadata of a protected resource (RFC 9728 §2).
+///
+/// Build it with [`ProtectedResourceMetadata::builder`], which checks it;
+/// a document read from elsewhere deserializes unchecked. Serialized, it
+/// leaves out unset members and empty lists. Algorithms are kept by their
+/// JOSE names, so that a document naming one this crate does not know
+/// still reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectedResourceMetadata {
+    resource: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    authorization_servers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    scopes_supported: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    bearer_methods_supported: Vec<BearerMethod>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    resource_signing_alg_values_supported: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resource_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resource_documentation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resource_policy_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resource_tos_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls_client_certificate_bound_access_tokens: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    authorization_details_types_supported: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dpop_signing_alg_values_supported: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dpop_bound_access_tokens_required: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signed_metadata: Option<String>,
+}
+
+impl ProtectedResourceMetadata {
+    /// Starts the metadata of the resource `resource`: its resource
+    /// identifier, the URL clients know it by (`https://api.example.com`,
+    /// or `https://api.example.com/mcp` for a resource under a path).
+    pub fn builder(resource: impl Into<String>) -> ProtectedResourceMetadataBuilder {
+        ProtectedResourceMetadataBuilder::new(resource.into())
+    }
+
+    /// The path the document is served at (RFC 9728 §3.1): the well-known
+    /// path `/.well-known/oauth-protected-resource`, followed by the
+    /// resource's path, if it has one other than `/`:
+    /// `https://api.example.com/mcp` is served at
+    /// `/.well-known/oauth-protected-resource/mcp`.
+    pub fn well_known_path(&self) -> String {
+        url::well_known_path(&self.resource)
+    }
+
+    /// The document's absolute URL, for the `resource_metadata` parameter
+    /// of a challenge (RFC 9728 §5.1): the resource's scheme, host and
+    /// port, and [the well-known path](Self::well_known_path).
+    pub fn metadata_url(&self) -> String {
+        let (origin, _) = url::split(&self.resource);
+        origin.to_owned() + &self.well_known_path()
+    }
+
+    /// `resource`: the resource identifier.
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// `authorization_servers`: the issuer identifiers of the authorization
+    /// servers.
+    pub fn authorization_servers(&self) -> &[String] {
+        &self.authorization_servers
+    }
+
+    /// `jwks_uri`: the URL of the resource's JWK set.
+    pub fn jwks_uri(&self) -> Option<&str> {
+        self.jwks_uri.as_deref()
+    }
+
+    /// `scopes_supported`.
+    pub fn scopes_supported(&self) -> &[String] {
+        &self.scopes_supported
+    }
+
+    /// `bearer_methods_supported`.
+    pub fn bearer_methods_supported(&self) -> &[BearerMethod] {
+        &self.bearer_methods_supported
+    }
+
+    /// `resource_signing_alg_values_supported`, by JOSE name.
+    pub fn resource_signing_alg_values_supported(&self) -> &[String] {
+        &self.resource_signing_alg_values_supported
+    }
+
+    /// `resource_name`.
+    pub fn resource_name(&self) -> Option<&str> {
+        self.resource_name.as_deref()
+    }
+
+    /// `resource_documentation`.
+    pub fn resource_documentation(&self) -> Option<&str> {
+        self.resource_documentation.as_deref()
+    }
+
+    /// `resource_policy_uri`.
+    pub fn resource_policy_uri(&self) -> Option<&str> {
+        self.resource_policy_uri.as_deref()
+    }
+
+    /// `resource_tos_uri`.
+    pub fn resource_tos_uri(&self) -> Option<&str> {
+        self.resource_tos_uri.as_deref()
+    }
+
+    /// `tls_client_certificate_bound_access_tokens` (`false` when absent).
+    pub fn tls_client_certificate_bound_access_tokens(&self) -> bool {
+        self.tls_client_certificate_bound_access_tokens
+            .unwrap_or(false)
+    }
+
+    /// `authorization_details_types_supported`.
+    pub fn authorization_details_types_supported(&self) -> &[String] {
+        &self.authorization_details_types_supported
+    }
+
+    /// `dpop_signing_alg_values_supported`, by JOSE name.
+    pub fn dpop_signing_alg_values_supported(&self) -> &[String] {
+        &self.dpop_signing_alg_values_supported
+    }
+
+    /// `dpop_bound_access_tokens_required` (`false` when absent).
+    pub fn dpop_bound_access_tokens_required(&self) -> bool {
+        self.dpop_bound_access_tokens_required.unwrap_or(false)
+    }
+
+    /// `signed_metadata`: the signed JWT, if any.
+    pub fn signed_metadata(&self) -> Option<&str> {
+        self.signed_metadata.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::Algorithm;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn minimal() -> ProtectedResourceMetadata {
+        ProtectedResourceMetadata::builder("https://api.example.com/mcp")
+            .build()
+            .unwrap()
+    }
+
+    fn full() -> ProtectedResourceMetadata {
+        ProtectedResourceMetadata::builder("https://api.example.com/mcp")
+            .authorization_servers(["https://login.example.com"])
+            .jwks_uri("https://api.example.com/jwks.json")
+            .scopes_supported(["mcp:tools", "mcp:resources"])
+            .bearer_methods_supported([BearerMethod::Header, BearerMethod::Query])
+            .resource_signing_alg_values_supported([Algorithm::ES256])
+            .resource_name("Example MCP server")
+            .resource_documentation("https://docs.example.com/mcp")
+            .resource_policy_uri("https://example.com/policy")
+            .resource_tos_uri("https://example.com/tos")
+            .tls_client_certificate_bound_access_tokens(false)
+            .authorization_details_types_supported(["payment_initiation"])
+            .dpop_signing_alg_values_supported([Algorithm::ES256, Algorithm::EdDSA])
+            .dpop_bound_access_tokens_required(true)
+            .build()
+            .unwrap()
+    }
+
+    fn to_json(metadata: &ProtectedResourceMetadata) -> Value {
+        serde_json::to_value(metadata).unwrap()
+    }
+
+    #[test]
+    fn serialization_leaves_out_unset_members_and_empty_lists() {
+        let metadata = ProtectedResourceMetadata::builder("https://api.example.com/mcp")
+            .scopes_supported(Vec::<String>::new())
+            .build()
+            .unwrap();
+        assert_eq!(
+            to_json(&metadata),
+            json!({ "resource": "https://api.example.com/mcp" })
+        );
+    }
+
+    #[test]
+    fn serialization_names_every_member_set() {
+        assert_eq!(
+            to_json(&full()),
+            json!({
+                "resource": "https://api.example.com/mcp",
+                "authorization_servers": ["https://login.example.com"],
+                "jwks_uri": "https://api.example.com/jwks.json",
+                "scopes_supported": ["mcp:tools", "mcp:resources"],
+                "bearer_methods_supported": ["header", "query"],
+                "resource_signing_alg_values_supported": ["ES256"],
+                "resource_name": "Example MCP server",
+                "resource_documentation": "https://docs.example.com/mcp",
+                "resource_policy_uri": "https://example.com/policy",
+                "resource_tos_uri": "https://example.com/tos",
+                "tls_client_certificate_bound_access_tokens": false,
+                "authorization_details_types_supported": ["payment_initiation"],
+                "dpop_signing_alg_values_supported": ["ES256", "EdDSA"],
+                "dpop_bound_access_tokens_required": true,
+            })
+        );
+    }
+
+    #[test]
+    fn a_document_deserializes_back_to_the_same_metadata() {
+        let metadata = full();
+        let json = serde_json::to_vec(&metadata).unwrap();
+        let read: ProtectedResourceMetadata = serde_json::from_slice(&json).unwrap();
+        assert_eq!(read, metadata);
+        assert!(read.dpop_bound_access_tokens_required());
+    }
+
+    #[test]
+    fn a_document_of_another_server_reads_with_unknown_algorithms_and_members() {
+        let read: ProtectedResourceMetadata = serde_json::from_value(json!({
+            "resource": "https://rs.example",
+            "dpop_signing_alg_values_supported": ["ES512"],
+            "an_extension": 1,
+        }))
+        .unwrap();
+        assert_eq!(read.dpop_signing_alg_values_supported(), ["ES512"]);
+        assert!(!read.tls_client_certificate_bound_access_tokens());
+    }
+
+    #[test]
+    fn well_known_path_and_metadata_url_follow_the_resource() {
+        assert_eq!(
+            minimal().well_known_path(),
+            "/.well-known/oauth-protected-resource/mcp"
+        );
+        assert_eq!(
+            minimal().metadata_url(),
+            "https://api.example.com/.well-known/oauth-protected-resource/mcp"
+        );
+        for (resource, url) in [
+            (
+                "https://api.example.com",
+                "https://api.example.com/.well-known/oauth-protected-resource",
+            ),
+            (
+                "https://api.example.com/",
+                "https://api.example.com/.well-known/oauth-protected-resource",
+            ),
+            (
+                "http://localhost:3000/a/b/",
+                "http://localhost:3000/.well-known/oauth-protected-resource/a/b/",
+            ),
+        ] {
+            let metadata = ProtectedResourceMetadata::builder(resource)
+                .build()
+                .unwrap();
+            assert_eq!(metadata.metadata_url(), url, "{resource}");
+        }
+    }
+}
