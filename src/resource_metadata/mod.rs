@@ -1,6 +1,7 @@
 //! OAuth 2.0 Protected Resource Metadata (RFC 9728): the document that
 //! tells clients which authorization servers issue tokens for this
-//! resource, which scopes it knows and how to send a token.
+//! resource, which scopes it knows and how to send a token, and its
+//! serving at the well-known path.
 //!
 //! MCP clients, among others, find the authorization server this way: a
 //! 401 names the document's URL ([`ProtectedResourceMetadata::metadata_url`])
@@ -8,34 +9,87 @@
 //! fetches the document, then the authorization server's own metadata.
 //!
 //! [`ProtectedResourceMetadata::builder`] checks the members once, when
-//! built.
+//! built. The document is served, serialized once, by
+//! [`ServeMetadataLayer`] in front of an application (the layer answers
+//! the well-known path, everything else goes on), by [`MetadataService`]
+//! alone, or, with the `axum` feature, by
+//! [`ProtectedResourceMetadata::router`] to merge into an axum `Router`.
+//!
+//! | Request for the well-known path | Answer |
+//! |---|---|
+//! | `GET` | 200, the JSON, `Content-Type: application/json`, `Cache-Control: public, max-age=3600`, `Access-Control-Allow-Origin: *` |
+//! | `HEAD` | the same, without the body |
+//! | `OPTIONS` (a browser's CORS preflight) | 204, `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: GET, HEAD`, `Access-Control-Allow-Headers: *` |
+//! | any other method | 405, `Allow: GET, HEAD, OPTIONS` |
+//!
+//! The document is public: serve it outside the authentication layer, as
+//! clients fetch it before they have a token.
 //!
 //! ```
-//! use tower_jwt_auth::resource_metadata::{BearerMethod, ProtectedResourceMetadata};
+//! use std::convert::Infallible;
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use bytes::Bytes;
+//! use http::{Request, Response, StatusCode};
+//! use http_body_util::{BodyExt, Full};
+//! use serde_json::json;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_jwt_auth::resource_metadata::{
+//!     BearerMethod, ProtectedResourceMetadata, ServeMetadataLayer,
+//! };
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let metadata = ProtectedResourceMetadata::builder("https://api.example.com/mcp")
 //!     .authorization_servers(["https://login.example.com"])
+//!     .scopes_supported(["mcp:tools"])
 //!     .bearer_methods_supported([BearerMethod::Header])
 //!     .build()?;
 //! assert_eq!(
 //!     metadata.metadata_url(),
 //!     "https://api.example.com/.well-known/oauth-protected-resource/mcp"
 //! );
+//!
+//! let app = ServiceBuilder::new()
+//!     .layer(ServeMetadataLayer::new(&metadata))
+//!     .service_fn(|_req: Request<Full<Bytes>>| async {
+//!         Ok::<_, Infallible>(Response::new(Full::<Bytes>::from("the application")))
+//!     });
+//!
+//! // The well-known path: the document.
+//! let request = Request::get("/.well-known/oauth-protected-resource/mcp").body(Full::default())?;
+//! let response = app.clone().oneshot(request).await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//! assert_eq!(response.headers()["content-type"], "application/json");
+//! let body = response.into_body().collect().await?.to_bytes();
+//! let document: serde_json::Value = serde_json::from_slice(&body)?;
 //! assert_eq!(
-//!     serde_json::to_string(&metadata)?,
-//!     r#"{"resource":"https://api.example.com/mcp","authorization_servers":["https://login.example.com"],"bearer_methods_supported":["header"]}"#
+//!     document,
+//!     json!({
+//!         "resource": "https://api.example.com/mcp",
+//!         "authorization_servers": ["https://login.example.com"],
+//!         "scopes_supported": ["mcp:tools"],
+//!         "bearer_methods_supported": ["header"],
+//!     })
 //! );
+//!
+//! // Any other path: the application.
+//! let response = app.oneshot(Request::get("/mcp").body(Full::default())?).await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//! assert_eq!(response.into_body().collect().await?.to_bytes(), "the application");
 //! # Ok(())
 //! # }
 //! ```
 
 mod builder;
+mod layer;
+mod serve;
 mod url;
 
 use serde::{Deserialize, Serialize};
 
 pub use builder::ProtectedResourceMetadataBuilder;
+pub use layer::{ResponseFuture, ServeMetadata, ServeMetadataLayer};
+pub use serve::MetadataService;
 
 /// How a client may send a bearer token (RFC 6750 §2), as
 /// `bearer_methods_supported` names it.
@@ -113,6 +167,27 @@ impl ProtectedResourceMetadata {
     pub fn metadata_url(&self) -> String {
         let (origin, _) = url::split(&self.resource);
         origin.to_owned() + &self.well_known_path()
+    }
+
+    /// An axum `Router` that serves the document at its well-known path,
+    /// as [`MetadataService`] does (every method goes to it, which answers
+    /// as the [module docs](self) list): `app.merge(metadata.router())`.
+    /// Merge it after the authentication layer is added, or add that layer
+    /// with `route_layer`, so that the document stays public.
+    ///
+    /// # Panics
+    ///
+    /// When merged into a router that already has a route at the
+    /// well-known path, as axum panics for any overlapping route.
+    #[cfg(feature = "axum")]
+    pub fn router<S>(&self) -> axum::Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        axum::Router::new().route_service(
+            &self.well_known_path(),
+            MetadataService::<axum::body::Body>::new(self),
+        )
     }
 
     /// `resource`: the resource identifier.
@@ -314,5 +389,30 @@ mod tests {
                 .unwrap();
             assert_eq!(metadata.metadata_url(), url, "{resource}");
         }
+    }
+
+    #[cfg(feature = "axum")]
+    #[tokio::test]
+    async fn router_serves_the_document_at_the_well_known_path() {
+        use http::{Request, StatusCode};
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+
+        let app = axum::Router::new()
+            .route("/mcp", axum::routing::get(|| async { "the application" }))
+            .merge(minimal().router());
+        let request = Request::get("/.well-known/oauth-protected-resource/mcp")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["access-control-allow-origin"], "*");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, r#"{"resource":"https://api.example.com/mcp"}"#);
+        let request = Request::post("/.well-known/oauth-protected-resource/mcp")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 }
