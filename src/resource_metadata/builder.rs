@@ -165,8 +165,11 @@ impl ProtectedResourceMetadataBuilder {
         self
     }
 
-    /// `signed_metadata`: a JWT of these members, signed by the party that
-    /// vouches for them (RFC 9728 §2.2).
+    /// `signed_metadata`: a JWT of these members signed elsewhere (an HSM,
+    /// another service). To sign with a [`SigningKey`], build and call
+    /// [`ProtectedResourceMetadata::signed`].
+    ///
+    /// [`SigningKey`]: crate::SigningKey
     pub fn signed_metadata(mut self, jwt: impl Into<String>) -> Self {
         self.metadata.signed_metadata = Some(jwt.into());
         self

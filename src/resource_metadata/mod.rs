@@ -79,6 +79,13 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Signed metadata
+//!
+//! [`ProtectedResourceMetadata::signed`] adds `signed_metadata` (RFC 9728
+//! §2.2): a JWT whose claims are the other members and `iss`, the party
+//! that vouches for them. Clients that check it take its values over the
+//! plain ones.
 
 mod builder;
 mod layer;
@@ -90,6 +97,8 @@ use serde::{Deserialize, Serialize};
 pub use builder::ProtectedResourceMetadataBuilder;
 pub use layer::{ResponseFuture, ServeMetadata, ServeMetadataLayer};
 pub use serve::MetadataService;
+
+use crate::signing::{SignError, SigningKey};
 
 /// How a client may send a bearer token (RFC 6750 §2), as
 /// `bearer_methods_supported` names it.
@@ -167,6 +176,30 @@ impl ProtectedResourceMetadata {
     pub fn metadata_url(&self) -> String {
         let (origin, _) = url::split(&self.resource);
         origin.to_owned() + &self.well_known_path()
+    }
+
+    /// Signs the metadata (RFC 9728 §2.2): `signed_metadata` becomes a JWT
+    /// signed with `key` whose claims are the other members and `iss` =
+    /// `issuer`, the party that vouches for them. A `signed_metadata`
+    /// already there is replaced, never signed into the new one.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError`] when the key fails to sign.
+    pub fn signed(mut self, key: &SigningKey, issuer: &str) -> Result<Self, SignError> {
+        #[derive(Serialize)]
+        struct Claims<'a> {
+            iss: &'a str,
+            #[serde(flatten)]
+            members: &'a ProtectedResourceMetadata,
+        }
+        self.signed_metadata = None;
+        let jwt = key.sign(&Claims {
+            iss: issuer,
+            members: &self,
+        })?;
+        self.signed_metadata = Some(jwt);
+        Ok(self)
     }
 
     /// An axum `Router` that serves the document at its well-known path,
@@ -270,10 +303,13 @@ impl ProtectedResourceMetadata {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use jsonwebtoken::Algorithm;
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::jws::Compact;
 
     fn minimal() -> ProtectedResourceMetadata {
         ProtectedResourceMetadata::builder("https://api.example.com/mcp")
@@ -389,6 +425,68 @@ mod tests {
                 .unwrap();
             assert_eq!(metadata.metadata_url(), url, "{resource}");
         }
+    }
+
+    /// The claims of `jwt`, once its signature verifies with `key`'s
+    /// verification key.
+    fn verified_claims(jwt: &str, key: &SigningKey) -> Result<Value, crate::error::TokenError> {
+        let compact = Compact::split(jwt.as_bytes())?;
+        key.verifying_key()
+            .verify(compact.signing_input, compact.signature)?;
+        let payload = URL_SAFE_NO_PAD.decode(compact.payload).unwrap();
+        Ok(serde_json::from_slice(&payload).unwrap())
+    }
+
+    fn hmac_key(byte: u8) -> SigningKey {
+        SigningKey::hmac(Algorithm::HS256, [byte; 32]).unwrap()
+    }
+
+    #[test]
+    fn signed_metadata_verifies_with_the_key_and_carries_the_members_and_iss() {
+        let key = hmac_key(1);
+        let metadata = full().signed(&key, "https://api.example.com").unwrap();
+        let claims = verified_claims(metadata.signed_metadata().unwrap(), &key).unwrap();
+        let mut expected = to_json(&full());
+        expected["iss"] = json!("https://api.example.com");
+        assert_eq!(claims, expected);
+    }
+
+    #[test]
+    fn signed_metadata_does_not_verify_with_another_key() {
+        let metadata = minimal().signed(&hmac_key(1), "https://a.example").unwrap();
+        assert_eq!(
+            verified_claims(metadata.signed_metadata().unwrap(), &hmac_key(2)),
+            Err(crate::error::TokenError::InvalidSignature)
+        );
+    }
+
+    #[test]
+    fn signing_again_replaces_the_signed_metadata_without_nesting_it() {
+        let key = hmac_key(1);
+        let once = minimal().signed(&key, "https://a.example").unwrap();
+        let twice = once.clone().signed(&key, "https://b.example").unwrap();
+        let claims = verified_claims(twice.signed_metadata().unwrap(), &key).unwrap();
+        assert_eq!(claims.get("signed_metadata"), None);
+        assert_eq!(claims["iss"], "https://b.example");
+        assert_ne!(once.signed_metadata(), twice.signed_metadata());
+    }
+
+    #[test]
+    fn signed_metadata_is_published_with_the_plain_members() {
+        let metadata = minimal().signed(&hmac_key(1), "https://a.example").unwrap();
+        let json = to_json(&metadata);
+        assert_eq!(json["resource"], "https://api.example.com/mcp");
+        assert_eq!(json["signed_metadata"], metadata.signed_metadata().unwrap());
+    }
+
+    #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+    #[test]
+    fn signed_metadata_verifies_with_an_es256_public_key() {
+        let pem = include_str!("../../tests/data/keys/ec256_private.pem");
+        let key = SigningKey::ec_pem(Algorithm::ES256, pem).unwrap();
+        let metadata = minimal().signed(&key, "https://api.example.com").unwrap();
+        let claims = verified_claims(metadata.signed_metadata().unwrap(), &key).unwrap();
+        assert_eq!(claims["resource"], "https://api.example.com/mcp");
     }
 
     #[cfg(feature = "axum")]
