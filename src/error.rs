@@ -209,4 +209,12 @@ pub enum BuildError {
     /// `/` or holds `;` or control characters.
     #[error("cookies: {0}")]
     Cookies(&'static str),
+    /// The [protected resource metadata](crate::resource_metadata) would
+    /// mislead its clients: a resource identifier that is not an absolute
+    /// `https` URL (`http` only on a loopback host) or that has a query or
+    /// a fragment, an authorization server that is not an absolute
+    /// `http(s)` URL without query and fragment, another URL member that is
+    /// not an absolute `http(s)` URL, or an HMAC algorithm for DPoP proofs.
+    #[error("protected resource metadata: {0}")]
+    ResourceMetadata(String),
 }

@@ -138,6 +138,7 @@ pub mod password;
 pub mod rejection;
 #[cfg(feature = "remote")]
 pub mod remote;
+pub mod resource_metadata;
 pub mod revocation;
 #[cfg(feature = "router")]
 pub mod router;

@@ -199,6 +199,7 @@ mod step_up;
 #[cfg(feature = "axum")]
 pub use extract::{ScopeRequirement, Scoped};
 pub use layer::{Require, RequireLayer, RequireScopeLayer, ResponseFuture};
+pub(crate) use requirement::is_scope_token;
 pub use requirement::{Authorize, ScopeList, Scopes};
 pub use scope::{MAX_SCOPE_CLAIM_ITEMS, MAX_SCOPE_CLAIM_LEN, ScopeClaims, ScopeSource};
 pub use step_up::{AuthenticationClaims, StepUp};

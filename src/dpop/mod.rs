@@ -142,7 +142,7 @@
 //! ```
 
 mod binding;
-mod htu;
+pub(crate) mod htu;
 mod nonce;
 mod proof;
 mod proof_keys;
