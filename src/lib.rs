@@ -47,6 +47,12 @@
 //! # }
 //! ```
 //!
+//! # Guides
+//!
+//! The [`guide`] module is the manual, one page per task: tokens and keys,
+//! identity providers, scopes and roles, the auth router, cookies and CSRF,
+//! DPoP, gRPC, running several instances, serving, and the benchmarks.
+//!
 //! # Rejections
 //!
 //! | Case | Status | `WWW-Authenticate` | Body |
@@ -121,6 +127,7 @@ pub mod extract;
 mod future;
 #[cfg(feature = "tonic")]
 pub mod grpc;
+pub mod guide;
 #[cfg(feature = "router")]
 pub mod issuer;
 mod jwks;
