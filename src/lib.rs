@@ -47,6 +47,12 @@
 //! # }
 //! ```
 //!
+//! # Guides
+//!
+//! The [`guide`] module is the manual, one page per task: tokens and keys,
+//! identity providers, scopes and roles, the auth router, cookies and CSRF,
+//! DPoP, gRPC, running several instances, serving, and the benchmarks.
+//!
 //! # Rejections
 //!
 //! | Case | Status | `WWW-Authenticate` | Body |
@@ -125,6 +131,7 @@ pub mod extract;
 mod future;
 #[cfg(feature = "tonic")]
 pub mod grpc;
+pub mod guide;
 #[cfg(feature = "remote")]
 pub mod introspection;
 #[cfg(feature = "router")]

@@ -16,6 +16,13 @@
 //!   listen backlog until one closes. Keep it below the descriptor limit (`ulimit -n`).
 //! - `SHUTDOWN_TIMEOUT` (10 s): after SIGTERM or Ctrl-C, how long open connections get to
 //!   finish; the rest are closed and the process exits with status 0.
+//!
+//! # Example
+//!
+//! The server's `main`, in short. The library's serving guide (`tower_jwt_auth::guide::serving`)
+//! shows the same snippet, from the same file:
+//!
+#![doc = concat!("```rust,no_run\n", include_str!("../../src/guide/serving_example.txt"), "```")]
 
 use std::future::Future;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! a `skipping:` line, except in CI (`CI` set), where it fails.
 //!
 //! `TOWER_JWT_AUTH_SCREENSHOT=docs/swagger.png cargo test --all-features --test browser`
-//! also saves a screenshot of the page (the README's).
+//! also saves a screenshot of the page (the one in tutorial/README.md).
 
 use std::process::Output;
 use std::time::Duration;

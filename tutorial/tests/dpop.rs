@@ -1,6 +1,6 @@
 //! DPoP on the tutorial's server: `/login` and the refreshes bind tokens to the key of a
 //! proof that comes along, `/secret` takes them with fresh proofs (and unbound bearer tokens
-//! as before), proofs name `PUBLIC_URL`, and the README's Python script works as written.
+//! as before), proofs name `PUBLIC_URL`, and the tutorial README's Python script works as written.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -152,15 +152,15 @@ fn a_public_url_that_is_not_http_is_refused_at_start() {
     }
 }
 
-/// The walkthrough's script, as the README shows it.
+/// The walkthrough's script, as the tutorial's README shows it.
 const SCRIPT: &str = include_str!("../scripts/dpop_client.py");
 
 #[test]
 fn the_readme_shows_the_script_as_it_is() {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../README.md");
     assert!(
         readme.contains(SCRIPT),
-        "README.md must show tutorial/scripts/dpop_client.py exactly as it is"
+        "tutorial/README.md must show tutorial/scripts/dpop_client.py exactly as it is"
     );
 }
 
