@@ -13,7 +13,7 @@ use tower_service::Service;
 use crate::claims::Claims;
 use crate::dpop::SharedCheck;
 use crate::layer::Shared;
-use crate::rejection::{JsonRejection, OnRejection};
+use crate::rejection::{ChallengeParams, JsonRejection, OnRejection};
 use crate::service::{Authenticated, Refusal, authenticate};
 
 /// A request's wait for its issuer's keys to be fetched again (a token with
@@ -32,6 +32,9 @@ pin_project! {
     {
         #[pin]
         kind: Kind<S, ReqBody, C, O>,
+        // The layer's challenge parameters, added to the response's
+        // challenges whichever arm gave it.
+        challenge: Option<Arc<ChallengeParams>>,
     }
 }
 
@@ -66,9 +69,9 @@ pin_project! {
 /// A request's wait for its token's introspection (nothing without the
 /// `remote` feature).
 #[cfg(feature = "remote")]
-type Introspection<C> = crate::introspection::IntrospectFuture<C>;
+pub(crate) type Introspection<C> = crate::introspection::IntrospectFuture<C>;
 #[cfg(not(feature = "remote"))]
-type Introspection<C> = std::marker::PhantomData<fn() -> C>;
+pub(crate) type Introspection<C> = std::marker::PhantomData<fn() -> C>;
 
 /// What the request needs once the wait is over: the ready inner service
 /// (swapped out of the service for a clone), the request (with its claims,
@@ -84,9 +87,16 @@ impl<S, ReqBody, C, O> ResponseFuture<S, ReqBody, C, O>
 where
     S: Service<Request<ReqBody>>,
 {
+    /// With the layer's challenge parameters.
+    pub(crate) fn with_challenge(mut self, challenge: Option<Arc<ChallengeParams>>) -> Self {
+        self.challenge = challenge;
+        self
+    }
+
     pub(crate) fn future(future: S::Future) -> Self {
         Self {
             kind: Kind::Future { future },
+            challenge: None,
         }
     }
 
@@ -95,6 +105,7 @@ where
             kind: Kind::Rejected {
                 response: Some(response),
             },
+            challenge: None,
         }
     }
 
@@ -105,17 +116,18 @@ where
                 wait,
                 held: Some(held),
             },
+            challenge: None,
         }
     }
 
     /// A request whose token is being introspected.
-    #[cfg(feature = "remote")]
     pub(crate) fn introspecting(lookup: Introspection<C>, held: Held<S, ReqBody, C, O>) -> Self {
         Self {
             kind: Kind::Introspecting {
                 lookup,
                 held: Some(held),
             },
+            challenge: None,
         }
     }
 
@@ -128,6 +140,7 @@ where
                 check,
                 held: Some(held),
             },
+            challenge: None,
         }
     }
 }
@@ -144,7 +157,28 @@ where
     ///
     /// If a rejection is polled again after it completed.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut kind = self.project().kind;
+        let this = self.project();
+        let mut output = ready!(this.kind.poll(cx));
+        if let (Ok(response), Some(challenge)) = (&mut output, this.challenge.as_deref()) {
+            challenge.apply(response);
+        }
+        Poll::Ready(output)
+    }
+}
+
+impl<S, ReqBody, ResBody, C, O> Future for Kind<S, ReqBody, C, O>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    O: OnRejection<ResBody>,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    /// # Panics
+    ///
+    /// If a rejection is polled again after it completed.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut kind = self;
         loop {
             let next = match kind.as_mut().project() {
                 KindProj::Future { future } => return future.poll(cx),
@@ -194,9 +228,17 @@ where
                         Err(Refusal::Reject(rejection)) => Kind::Rejected {
                             response: Some(on_rejection.on_rejection(rejection)),
                         },
-                        // An introspected token never waits for keys.
+                        Err(Refusal::Introspect(lookup)) => Kind::Introspecting {
+                            lookup,
+                            held: Some(Held {
+                                inner,
+                                request,
+                                shared,
+                                on_rejection,
+                            }),
+                        },
                         #[cfg(feature = "remote")]
-                        Err(Refusal::Wait(_) | Refusal::Introspect(_)) => Kind::Rejected {
+                        Err(Refusal::Wait(_)) => Kind::Rejected {
                             response: Some(on_rejection.on_rejection(
                                 crate::rejection::Rejection::InvalidToken(
                                     crate::error::TokenError::UnknownKey,

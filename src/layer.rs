@@ -15,7 +15,10 @@ use crate::dpop::{Dpop, DpopVerifier};
 use crate::error::BuildError;
 pub use crate::future::ResponseFuture;
 use crate::key::KeyRing;
-use crate::rejection::JsonRejection;
+use crate::rejection::{ChallengeParams, JsonRejection};
+use crate::resource_metadata::{
+    BearerMethod, ProtectedResourceMetadata, ProtectedResourceMetadataBuilder,
+};
 use crate::revocation::{AnyRevoked, Revocation};
 pub use crate::service::JwtAuth;
 use crate::source::TokenSources;
@@ -34,6 +37,10 @@ pub(crate) struct Shared<C> {
     /// The answers of token introspection, for the tokens it takes.
     #[cfg(feature = "remote")]
     pub(crate) introspection: Option<Arc<crate::introspection::Answers<C>>>,
+    /// What every challenge the layer answers with, or passes back, adds.
+    pub(crate) challenge: Option<Arc<ChallengeParams>>,
+    /// The resource's metadata (RFC 9728), when the layer was given one.
+    pub(crate) metadata: Option<ProtectedResourceMetadata>,
 }
 
 impl<C: Clone> Shared<C> {
@@ -47,6 +54,8 @@ impl<C: Clone> Shared<C> {
             csrf: CsrfPolicy::default(),
             #[cfg(feature = "remote")]
             introspection: None,
+            challenge: None,
+            metadata: None,
         }
     }
 
@@ -130,6 +139,8 @@ impl JwtAuthLayer {
             csrf: CsrfPolicy::default(),
             #[cfg(feature = "remote")]
             introspection: None,
+            resource_metadata: None,
+            challenge_scopes: Vec::new(),
             on_rejection: JsonRejection,
             _claims: PhantomData,
         }
@@ -146,6 +157,14 @@ impl<C, O> JwtAuthLayer<C, O> {
     /// How many verified tokens the layer's cache holds (0 without a cache).
     pub fn cached_tokens(&self) -> usize {
         self.shared.cache.as_ref().map_or(0, TokenCache::len)
+    }
+
+    /// The resource's metadata document (RFC 9728), when the layer was
+    /// built with [`JwtAuthLayerBuilder::resource_metadata`]: serve it with
+    /// [`ServeMetadataLayer`](crate::resource_metadata::ServeMetadataLayer)
+    /// or its `router`.
+    pub fn resource_metadata(&self) -> Option<&ProtectedResourceMetadata> {
+        self.shared.metadata.as_ref()
     }
 
     /// How many introspection answers the layer keeps (0 without
@@ -209,6 +228,8 @@ pub struct JwtAuthLayerBuilder<C = Claims, O = JsonRejection> {
     csrf: CsrfPolicy,
     #[cfg(feature = "remote")]
     introspection: Option<crate::introspection::Introspector>,
+    resource_metadata: Option<ProtectedResourceMetadataBuilder>,
+    challenge_scopes: Vec<String>,
     on_rejection: O,
     _claims: PhantomData<fn() -> C>,
 }
@@ -353,6 +374,32 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
         self
     }
 
+    /// Publishes the resource's metadata (RFC 9728): every 401 and 403
+    /// challenge of the layer, and of the requirements behind it, names the
+    /// document in `resource_metadata="…"`, and
+    /// [`JwtAuthLayer::resource_metadata`] gives the document to serve.
+    /// Members left unset are filled from the layer: `authorization_servers`
+    /// from the trusted issuers (and the introspection issuer),
+    /// `bearer_methods_supported` from the token sources (`header`, and
+    /// `query` with [`Self::query_param`]), and
+    /// `dpop_signing_alg_values_supported` from [`Self::dpop`]. See
+    /// [`resource_metadata`](crate::resource_metadata).
+    pub fn resource_metadata(mut self, metadata: ProtectedResourceMetadataBuilder) -> Self {
+        self.resource_metadata = Some(metadata);
+        self
+    }
+
+    /// Names `scopes` in the layer's 401 challenges (`scope="…"`, RFC 6750
+    /// §3), so that a client knows what to ask its authorization server
+    /// for: the scopes the routes behind this layer need.
+    pub fn challenge_scopes<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        scopes: I,
+    ) -> Self {
+        self.challenge_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Decodes the claims into `C2` instead.
     pub fn claims<C2>(self) -> JwtAuthLayerBuilder<C2, O> {
         JwtAuthLayerBuilder {
@@ -367,6 +414,8 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
             csrf: self.csrf,
             #[cfg(feature = "remote")]
             introspection: self.introspection,
+            resource_metadata: self.resource_metadata,
+            challenge_scopes: self.challenge_scopes,
             on_rejection: self.on_rejection,
             _claims: PhantomData,
         }
@@ -386,6 +435,8 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
             csrf: self.csrf,
             #[cfg(feature = "remote")]
             introspection: self.introspection,
+            resource_metadata: self.resource_metadata,
+            challenge_scopes: self.challenge_scopes,
             on_rejection,
             _claims: PhantomData,
         }
@@ -429,10 +480,46 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
             .with_dpop(dpop)
             .with_csrf(self.csrf);
         #[cfg(feature = "remote")]
+        let introspection_issuer = self
+            .introspection
+            .as_ref()
+            .and_then(|introspector| introspector.config().issuer_name().map(str::to_owned));
+        #[cfg(not(feature = "remote"))]
+        let introspection_issuer: Option<String> = None;
+        #[cfg(feature = "remote")]
         {
             shared.introspection = self
                 .introspection
                 .map(|introspector| Arc::new(crate::introspection::Answers::new(introspector)));
+        }
+        for scope in &self.challenge_scopes {
+            if !crate::authorize::is_scope_token(scope) {
+                return Err(BuildError::InvalidScope(scope.clone()));
+            }
+        }
+        if let Some(metadata) = self.resource_metadata {
+            let mut issuers = shared.validator.issuer_names();
+            issuers.extend(introspection_issuer);
+            issuers.dedup();
+            let mut methods = vec![BearerMethod::Header];
+            if shared.sources.query.is_some() {
+                methods.push(BearerMethod::Query);
+            }
+            let dpop_algs = shared
+                .dpop
+                .as_deref()
+                .map(DpopVerifier::algorithm_names)
+                .unwrap_or_default();
+            let metadata = metadata.derive(issuers, methods, dpop_algs).build()?;
+            shared.challenge = Some(Arc::new(ChallengeParams::new(
+                &metadata.metadata_url(),
+                &self.challenge_scopes,
+            )));
+            shared.metadata = Some(metadata);
+        } else if !self.challenge_scopes.is_empty() {
+            return Err(BuildError::EmptyList(
+                "resource metadata (challenge_scopes needs resource_metadata)",
+            ));
         }
         Ok(JwtAuthLayer {
             shared: Arc::new(shared),

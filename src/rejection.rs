@@ -240,3 +240,245 @@ mod tests {
         );
     }
 }
+
+/// Parameters a layer adds to every challenge it answers with, or passes
+/// back from the routes behind it: `resource_metadata` (RFC 9728 §5.1), and
+/// on a 401 the `scope` the resource needs (RFC 6750 §3), unless the
+/// challenge names its own.
+#[derive(Debug, Clone)]
+pub(crate) struct ChallengeParams {
+    /// `resource_metadata="…"`.
+    metadata: String,
+    /// `scope="…"`, if the layer was given the scopes.
+    scope: Option<String>,
+}
+
+impl ChallengeParams {
+    /// The parameters for the metadata document at `metadata_url` (checked
+    /// to be a URL that needs no quoting) and the scopes `scopes`.
+    pub(crate) fn new(metadata_url: &str, scopes: &[String]) -> Self {
+        Self {
+            metadata: format!("resource_metadata=\"{metadata_url}\""),
+            scope: (!scopes.is_empty()).then(|| format!("scope=\"{}\"", scopes.join(" "))),
+        }
+    }
+
+    /// Adds the parameters to each `Bearer` or `DPoP` challenge of a 401
+    /// or 403 response that does not carry them yet.
+    pub(crate) fn apply<B>(&self, response: &mut Response<B>) {
+        let status = response.status();
+        if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+            return;
+        }
+        let headers = response.headers_mut();
+        if !headers.contains_key(WWW_AUTHENTICATE) {
+            return;
+        }
+        let challenges: Vec<HeaderValue> = headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .map(|value| self.extend(value, status).unwrap_or_else(|| value.clone()))
+            .collect();
+        headers.remove(WWW_AUTHENTICATE);
+        for challenge in challenges {
+            headers.append(WWW_AUTHENTICATE, challenge);
+        }
+    }
+
+    /// `value` (one or more challenges, RFC 9110 §11.6.1) with the
+    /// parameters added to each `Bearer` and `DPoP` challenge that lacks
+    /// them, or `None` to keep it as it is.
+    fn extend(&self, value: &HeaderValue, status: StatusCode) -> Option<HeaderValue> {
+        let challenges = split_challenges(value.to_str().ok()?);
+        let mut extended = String::with_capacity(value.len() + 96);
+        let mut changed = false;
+        for (index, (scheme, params)) in challenges.iter().enumerate() {
+            if index > 0 {
+                extended.push_str(", ");
+            }
+            extended.push_str(scheme);
+            let mut written = params.len();
+            for (position, param) in params.iter().enumerate() {
+                extended.push_str(if position == 0 { " " } else { ", " });
+                extended.push_str(param);
+            }
+            let ours = scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop");
+            let named = |name: &str| params.iter().any(|param| param.starts_with(name));
+            if !ours || named("resource_metadata=") {
+                continue;
+            }
+            let mut add = |param: &str| {
+                extended.push_str(if written == 0 { " " } else { ", " });
+                extended.push_str(param);
+                written += 1;
+            };
+            if status == StatusCode::UNAUTHORIZED
+                && let Some(scope) = &self.scope
+                && !named("scope=")
+            {
+                add(scope);
+            }
+            add(&self.metadata);
+            changed = true;
+        }
+        if !changed {
+            return None;
+        }
+        HeaderValue::from_str(&extended).ok()
+    }
+}
+
+/// The challenges of one `WWW-Authenticate` value: each scheme with its
+/// parameters (`name=value`, or a token68), split at the commas that are
+/// not inside a quoted string.
+fn split_challenges(value: &str) -> Vec<(&str, Vec<&str>)> {
+    let mut pieces = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (index, byte) in value.bytes().enumerate() {
+        match byte {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                pieces.push(value[start..index].trim());
+                start = index + 1;
+            }
+            _ => {}
+        }
+    }
+    pieces.push(value[start..].trim());
+    let mut challenges: Vec<(&str, Vec<&str>)> = Vec::new();
+    for piece in pieces.into_iter().filter(|piece| !piece.is_empty()) {
+        // A parameter is `name=…` with no space before the `=`; anything
+        // else starts a challenge: its scheme, and maybe a first parameter.
+        let is_param = piece.find('=').is_some_and(|eq| !piece[..eq].contains(' '));
+        match challenges.last_mut() {
+            Some((_, params)) if is_param => params.push(piece),
+            _ => match piece.split_once(' ') {
+                Some((scheme, first)) => challenges.push((scheme, vec![first.trim()])),
+                None => challenges.push((piece, Vec::new())),
+            },
+        }
+    }
+    challenges
+}
+
+#[cfg(test)]
+mod challenge_tests {
+    use super::*;
+
+    fn challenged(status: StatusCode, challenges: &[&str]) -> Vec<String> {
+        let mut response = Response::new(());
+        *response.status_mut() = status;
+        for challenge in challenges {
+            response
+                .headers_mut()
+                .append(WWW_AUTHENTICATE, HeaderValue::from_str(challenge).unwrap());
+        }
+        ChallengeParams::new(
+            "https://api.example.com/.well-known/oauth-protected-resource",
+            &["read".to_owned(), "write".to_owned()],
+        )
+        .apply(&mut response);
+        response
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .map(|value| value.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_bare_bearer_401_gains_the_scope_and_the_metadata_url() {
+        assert_eq!(
+            challenged(StatusCode::UNAUTHORIZED, &["Bearer"]),
+            [
+                r#"Bearer scope="read write", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#
+            ]
+        );
+    }
+
+    #[test]
+    fn an_invalid_token_401_keeps_its_error_and_gains_the_parameters() {
+        assert_eq!(
+            challenged(
+                StatusCode::UNAUTHORIZED,
+                &[r#"Bearer error="invalid_token""#]
+            ),
+            [
+                r#"Bearer error="invalid_token", scope="read write", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#
+            ]
+        );
+    }
+
+    #[test]
+    fn a_403_names_only_the_metadata_and_keeps_its_own_scope() {
+        assert_eq!(
+            challenged(
+                StatusCode::FORBIDDEN,
+                &[r#"Bearer error="insufficient_scope", scope="admin""#]
+            ),
+            [
+                r#"Bearer error="insufficient_scope", scope="admin", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#
+            ]
+        );
+    }
+
+    #[test]
+    fn dpop_and_bearer_challenges_both_gain_it_and_other_schemes_do_not() {
+        let out = challenged(
+            StatusCode::UNAUTHORIZED,
+            &[r#"DPoP algs="ES256""#, "Bearer", r#"Basic realm="x""#],
+        );
+        assert!(
+            out[0].starts_with(r#"DPoP algs="ES256", scope="read write", resource_metadata=""#)
+        );
+        assert!(out[1].starts_with(r#"Bearer scope="read write", resource_metadata=""#));
+        assert_eq!(out[2], r#"Basic realm="x""#);
+    }
+
+    #[test]
+    fn each_challenge_of_one_header_value_gains_it() {
+        assert_eq!(
+            challenged(
+                StatusCode::UNAUTHORIZED,
+                &[
+                    r#"Bearer error="invalid_token", DPoP algs="ES256 EdDSA", error="invalid_token""#
+                ]
+            ),
+            [concat!(
+                r#"Bearer error="invalid_token", scope="read write", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource", "#,
+                r#"DPoP algs="ES256 EdDSA", error="invalid_token", scope="read write", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#
+            )]
+        );
+        let bare = challenged(StatusCode::UNAUTHORIZED, &[r#"Bearer, DPoP algs="ES256""#]);
+        assert_eq!(
+            bare,
+            [concat!(
+                r#"Bearer scope="read write", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource", "#,
+                r#"DPoP algs="ES256", scope="read write", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#
+            )]
+        );
+    }
+
+    #[test]
+    fn a_comma_inside_a_quoted_value_does_not_split_a_challenge() {
+        assert_eq!(
+            split_challenges(r#"Bearer error_description="a, b", realm="x", Basic realm="y""#),
+            [
+                (
+                    "Bearer",
+                    vec![r#"error_description="a, b""#, r#"realm="x""#]
+                ),
+                ("Basic", vec![r#"realm="y""#]),
+            ]
+        );
+    }
+
+    #[test]
+    fn other_statuses_and_challenges_that_have_it_are_left_alone() {
+        assert_eq!(challenged(StatusCode::OK, &["Bearer"]), ["Bearer"]);
+        let already = r#"Bearer resource_metadata="https://elsewhere/""#;
+        assert_eq!(challenged(StatusCode::UNAUTHORIZED, &[already]), [already]);
+    }
+}

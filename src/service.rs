@@ -67,9 +67,9 @@ pub(crate) enum Refusal<C> {
     #[cfg(feature = "remote")]
     Wait(crate::future::KeyWait),
     /// The token is for introspection, and no answer is kept for it: wait
-    /// for one.
-    #[cfg(feature = "remote")]
-    Introspect(crate::introspection::IntrospectFuture<C>),
+    /// for one (never made without the `remote` feature).
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    Introspect(crate::future::Introspection<C>),
 }
 
 /// A request that passed every check made here.
@@ -291,7 +291,26 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let future = self.authenticated_call(req);
+        match &self.shared.challenge {
+            None => future,
+            Some(challenge) => future.with_challenge(Some(Arc::clone(challenge))),
+        }
+    }
+}
+
+impl<S: Clone, C, O: Clone> JwtAuth<S, C, O> {
+    /// Authenticates `req`, then calls the inner service or refuses it.
+    fn authenticated_call<ReqBody, ResBody>(
+        &mut self,
+        mut req: Request<ReqBody>,
+    ) -> ResponseFuture<S, ReqBody, C, O>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        C: DeserializeOwned + Clone + Send + Sync + 'static,
+        O: OnRejection<ResBody>,
+    {
         let head = RequestHead {
             method: req.method(),
             uri: req.uri(),
@@ -314,7 +333,6 @@ where
             }
             #[cfg(feature = "remote")]
             Err(Refusal::Wait(wait)) => return ResponseFuture::waiting(wait, self.hold(req)),
-            #[cfg(feature = "remote")]
             Err(Refusal::Introspect(lookup)) => {
                 return ResponseFuture::introspecting(lookup, self.hold(req));
             }

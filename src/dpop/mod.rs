@@ -497,6 +497,14 @@ impl DpopVerifier {
     }
 
     /// The rejection of a request without credentials.
+    /// The JOSE names of the algorithms proofs may use.
+    pub(crate) fn algorithm_names(&self) -> Vec<String> {
+        self.algorithms
+            .iter()
+            .map(|alg| format!("{alg:?}"))
+            .collect()
+    }
+
     pub(crate) fn missing_credentials(&self) -> Rejection {
         self.reject(DpopError::MissingCredentials)
     }

@@ -491,6 +491,11 @@ fn parse_active(body: &[u8]) -> Option<bool> {
 }
 
 impl Introspection {
+    /// The issuer an active answer must name, if one was set.
+    pub(crate) fn issuer_name(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
     /// The rules of an active answer's registered claims: `iss`, `aud`,
     /// `exp` and `nbf` (with the leeway; neither is required).
     fn check(&self, registered: &RegisteredClaims<'_>, now: u64) -> Result<(), TokenError> {

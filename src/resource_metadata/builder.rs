@@ -56,6 +56,28 @@ impl ProtectedResourceMetadataBuilder {
         }
     }
 
+    /// What a layer knows of itself, for the members left unset: the
+    /// issuers it trusts, where it takes tokens from, and its DPoP
+    /// algorithms.
+    pub(crate) fn derive(
+        mut self,
+        issuers: Vec<String>,
+        methods: Vec<BearerMethod>,
+        dpop: Vec<String>,
+    ) -> Self {
+        let metadata = &mut self.metadata;
+        if metadata.authorization_servers.is_empty() {
+            metadata.authorization_servers = issuers;
+        }
+        if metadata.bearer_methods_supported.is_empty() {
+            metadata.bearer_methods_supported = methods;
+        }
+        if metadata.dpop_signing_alg_values_supported.is_empty() {
+            metadata.dpop_signing_alg_values_supported = dpop;
+        }
+        self
+    }
+
     /// `authorization_servers`: the issuer identifiers of the
     /// authorization servers whose tokens this resource accepts.
     pub fn authorization_servers<I: IntoIterator<Item = S>, S: Into<String>>(

@@ -191,6 +191,17 @@ impl Validator {
         &self.entries[0].rules
     }
 
+    /// The issuers whose tokens the validator takes, as their rules name
+    /// them.
+    pub(crate) fn issuer_names(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter_map(|entry| entry.rules.issuers.as_ref())
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
     /// The cap on a token's length.
     pub(crate) fn max_token_len(&self) -> usize {
         self.max_token_len
@@ -474,6 +485,7 @@ fn check_times(
 /// The unverified `iss` of a token, to choose whose keys verify it.
 /// The `iss` of a compact JWS, read without verifying anything: `None` for
 /// anything that is not a JWS with a JSON payload naming a string `iss`.
+#[cfg(feature = "remote")]
 pub(crate) fn unverified_issuer(token: &[u8]) -> Option<String> {
     let compact = Compact::split(token).ok()?;
     peek_iss(&compact).ok().flatten()
@@ -481,6 +493,7 @@ pub(crate) fn unverified_issuer(token: &[u8]) -> Option<String> {
 
 /// The registered claims of a JSON object (an introspection answer), with
 /// no token-type claim.
+#[cfg(feature = "remote")]
 pub(crate) fn read_registered(json: &[u8]) -> Result<RegisteredClaims<'_>, TokenError> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let registered = RegisteredSeed { type_claim: None }
