@@ -24,7 +24,20 @@
 //!   it in `aud`; several, comma-separated, accept a token naming any one of them.
 //! - `CLIENT_ID` (optional): require the claim `client_id` to equal this, for issuers whose
 //!   access tokens name the client there and carry no `aud` (Amazon Cognito). With `CLIENT_ID`
-//!   alone, `aud` is not checked.
+//!   alone, `aud` is not checked. With `INTROSPECTION_URL`, it is instead this server's own
+//!   client id at the introspection endpoint.
+//! - `INTROSPECTION_URL` (optional): the issuer's token introspection endpoint (RFC 7662).
+//!   Opaque access tokens (anything that is not a JWT) are then checked there, authenticating
+//!   with `CLIENT_ID` and `CLIENT_SECRET` (`client_secret_basic`); the credentials are tried
+//!   once at start, and a wrong secret stops the server. Answers are kept up to 60 s, so a
+//!   token revoked at the issuer is refused here within that time. JWTs stay local.
+//! - `RESOURCE_URL` (optional): this API's resource identifier, the URL clients call it by;
+//!   `http://HOST:PORT` by default (with the port the server got). Its metadata (RFC 9728) is
+//!   served at `/.well-known/oauth-protected-resource` (followed by the URL's path, if it has
+//!   one), naming the issuer as its authorization server and `REQUIRED_SCOPE` as its scopes,
+//!   and every 401 and 403 names that document in `resource_metadata="…"`. When `RESOURCE_URL`
+//!   is set and `AUDIENCE` is not, tokens must name `RESOURCE_URL` in `aud` (resource
+//!   indicators, RFC 8707).
 //! - `APP_SECRET_STRING` (optional, at least 32 bytes): also accept the tutorial app's own
 //!   HS256 access tokens (`scope` = `access_token`, no `iss`), signed with this secret.
 //! - `REQUIRED_SCOPE` (optional): OAuth scopes, space- or comma-separated, that a provider's
@@ -55,7 +68,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value;
+use tower_jwt_auth::introspection::{ClientAuth, Introspection, Introspector};
 use tower_jwt_auth::remote::RemoteKeys;
+use tower_jwt_auth::resource_metadata::ProtectedResourceMetadata;
 use tower_jwt_auth::{Algorithm, JwtAuthLayer, JwtClaims, Key, TrustedIssuer};
 
 /// Where the issuer's keys are found.
@@ -91,6 +106,20 @@ pub struct Config {
     pub lazy_keys: bool,
     /// The listening address.
     pub addr: SocketAddr,
+    /// This API's resource identifier; `None` for `http://` and the bound address.
+    pub resource_url: Option<String>,
+    /// The introspection endpoint and this server's credentials there.
+    pub introspection: Option<IntrospectionConfig>,
+}
+
+/// Token introspection: the endpoint, and the client id and secret the server uses there.
+pub struct IntrospectionConfig {
+    /// The endpoint.
+    pub url: String,
+    /// This server's client id.
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -106,6 +135,13 @@ impl std::fmt::Debug for Config {
             .field("required_scopes", &self.required_scopes)
             .field("lazy_keys", &self.lazy_keys)
             .field("addr", &self.addr)
+            .field("resource_url", &self.resource_url)
+            .field(
+                "introspection",
+                &self.introspection.as_ref().map(|introspection| {
+                    (&introspection.url, &introspection.client_id, "[redacted]")
+                }),
+            )
             .finish()
     }
 }
@@ -163,9 +199,44 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
             );
         }
     };
-    let audiences = list(&var("AUDIENCE").unwrap_or_default(), &[',']);
-    let client_id = var("CLIENT_ID");
-    if audiences.is_empty() && client_id.is_none() {
+    let resource_url = var("RESOURCE_URL");
+    if let Some(url) = &resource_url {
+        check_url("RESOURCE_URL", url)?;
+    }
+    let introspection = match (
+        var("INTROSPECTION_URL"),
+        var("CLIENT_ID"),
+        var("CLIENT_SECRET"),
+    ) {
+        (None, _, None) => None,
+        (Some(url), Some(client_id), Some(client_secret)) => {
+            check_url("INTROSPECTION_URL", &url)?;
+            Some(IntrospectionConfig {
+                url,
+                client_id,
+                client_secret,
+            })
+        }
+        (Some(_), _, _) => {
+            return Err(
+                "INTROSPECTION_URL needs CLIENT_ID and CLIENT_SECRET: this server's credentials \
+                 at the introspection endpoint"
+                    .to_owned(),
+            );
+        }
+        (None, _, Some(_)) => {
+            return Err("CLIENT_SECRET is set but INTROSPECTION_URL is not".to_owned());
+        }
+    };
+    let mut audiences = list(&var("AUDIENCE").unwrap_or_default(), &[',']);
+    if audiences.is_empty()
+        && let Some(url) = &resource_url
+    {
+        audiences.push(url.clone());
+    }
+    // With introspection, CLIENT_ID names this server, not a claim of the tokens.
+    let client_id = var("CLIENT_ID").filter(|_| introspection.is_none());
+    if audiences.is_empty() && client_id.is_none() && introspection.is_none() {
         return Err(
             "AUDIENCE is not set: name this API as the issuer writes it in the tokens' `aud` \
              (several, comma-separated, are allowed); for access tokens without `aud` (Amazon \
@@ -206,6 +277,8 @@ pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, St
         required_scopes: list(&var("REQUIRED_SCOPE").unwrap_or_default(), &[' ', ',']),
         lazy_keys,
         addr,
+        resource_url,
+        introspection,
     })
 }
 
@@ -254,6 +327,7 @@ pub fn layer(
     audiences: &[String],
     client_id: Option<&str>,
     app_secret: Option<&[u8]>,
+    protected: Protected,
 ) -> Result<JwtAuthLayer<Value>, Box<dyn Error>> {
     let mut issuer = TrustedIssuer::remote(keys);
     if !audiences.is_empty() {
@@ -269,7 +343,55 @@ pub fn layer(
         Some(secret) => JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, secret)?).issuer(issuer),
         None => JwtAuthLayer::builder_for(issuer),
     };
+    let mut metadata = ProtectedResourceMetadata::builder(protected.resource);
+    if !protected.scopes.is_empty() {
+        metadata = metadata.scopes_supported(&protected.scopes);
+    }
+    let mut builder = builder
+        .resource_metadata(metadata)
+        .challenge_scopes(&protected.scopes);
+    if let Some(introspector) = protected.introspector {
+        builder = builder.introspection(introspector);
+    }
     Ok(builder.claims::<Value>().build()?)
+}
+
+/// What the layer publishes and how it checks opaque tokens.
+pub struct Protected {
+    /// The resource identifier (RFC 9728 `resource`).
+    pub resource: String,
+    /// The scopes `/me` needs: `scopes_supported`, and `scope` in the 401 challenges.
+    pub scopes: Vec<String>,
+    /// Introspection of opaque tokens, if configured.
+    pub introspector: Option<Introspector>,
+}
+
+/// The introspector for `config`, its credentials checked now.
+///
+/// # Errors
+///
+/// When the endpoint refuses the credentials or cannot be reached.
+pub async fn introspector(
+    config: &IntrospectionConfig,
+    issuer: &str,
+    audiences: &[String],
+) -> Result<Introspector, String> {
+    let mut introspection = Introspection::new(
+        &config.url,
+        ClientAuth::client_secret_basic(&config.client_id, &config.client_secret),
+    )
+    .issuer(issuer);
+    if !audiences.is_empty() {
+        introspection = introspection.audiences(audiences);
+    }
+    introspection.build().await.map_err(|error| {
+        format!(
+            "token introspection at {} cannot be used: {}. Check INTROSPECTION_URL, CLIENT_ID \
+             and CLIENT_SECRET",
+            config.url,
+            with_causes(&error)
+        )
+    })
 }
 
 /// The issuer's keys: fetched now, or with `lazy` in the background.
@@ -309,13 +431,20 @@ fn with_causes(error: &dyn Error) -> String {
     text
 }
 
-/// The app over a built layer.
+/// The app over a built layer, with the resource's metadata document.
 pub fn app(layer: JwtAuthLayer<Value>, required_scopes: Vec<String>) -> Router {
+    let metadata = layer
+        .resource_metadata()
+        .map(ProtectedResourceMetadata::router);
     let protected = Router::new()
         .route("/me", get(me))
         .route_layer(layer)
         .with_state(Arc::<[String]>::from(required_scopes));
-    Router::new().route("/health", get(health)).merge(protected)
+    let app = Router::new().route("/health", get(health)).merge(protected);
+    match metadata {
+        Some(metadata) => app.merge(metadata),
+        None => app,
+    }
 }
 
 async fn health() -> &'static str {
@@ -338,7 +467,7 @@ async fn me(
             return insufficient_scope(&required);
         }
     }
-    Json(claims).into_response()
+    Json(&*claims).into_response()
 }
 
 /// 403 with the RFC 6750 §3.1 challenge naming the scopes needed.
@@ -393,16 +522,36 @@ async fn run() -> Result<(), Box<dyn Error>> {
         tutorial_tokens = config.app_secret.is_some(),
         "accepting the issuer's tokens"
     );
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", config.addr))?;
+    let resource = config
+        .resource_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", listener.local_addr().unwrap_or(config.addr)));
+    let introspector = match &config.introspection {
+        Some(introspection) => {
+            Some(introspector(introspection, keys.issuer(), &config.audiences).await?)
+        }
+        None => None,
+    };
+    tracing::info!(
+        %resource,
+        introspection = config.introspection.as_ref().map(|introspection| introspection.url.as_str()),
+        "publishing the resource's metadata"
+    );
     let layer = layer(
         keys,
         &config.audiences,
         config.client_id.as_deref(),
         config.app_secret.as_deref(),
+        Protected {
+            resource,
+            scopes: config.required_scopes.clone(),
+            introspector,
+        },
     )?;
     let app = app(layer, config.required_scopes);
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
-        .map_err(|error| format!("cannot listen on {}: {error}", config.addr))?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -58,11 +58,14 @@ impl Server {
             "REQUIRED_SCOPE",
             "LAZY_KEYS",
             "HOST",
+            "RESOURCE_URL",
+            "INTROSPECTION_URL",
+            "CLIENT_SECRET",
         ] {
             command.env_remove(name);
         }
         command
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,tower_jwt_auth=debug")
             .env("PORT", "0")
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
@@ -198,7 +201,22 @@ async fn provider_and_tutorial_tokens_reach_me_and_the_rest_is_refused_per_rfc_6
 
     let anonymous = get(&addr, "/me", None).await;
     assert_eq!(anonymous.status, 401, "{anonymous:?}");
-    assert_eq!(anonymous.challenge(), Some("Bearer"));
+    // RFC 9728 §5.1: the challenge names the resource's metadata document.
+    let metadata_url = format!("http://{addr}/.well-known/oauth-protected-resource");
+    assert_eq!(
+        anonymous.challenge(),
+        Some(format!(r#"Bearer resource_metadata="{metadata_url}""#).as_str())
+    );
+    let metadata = get(&addr, "/.well-known/oauth-protected-resource", None).await;
+    assert_eq!(metadata.status, 200, "{metadata:?}");
+    assert_eq!(
+        metadata.body,
+        json!({
+            "resource": format!("http://{addr}"),
+            "authorization_servers": [proxy.url()],
+            "bearer_methods_supported": ["header"],
+        })
+    );
 
     let token = provider.token(idp::RS256).await;
     let me = get(&addr, "/me", Some(&token)).await;
@@ -261,8 +279,23 @@ async fn a_provider_token_without_the_required_scope_is_refused_with_insufficien
     assert_eq!(refused.status, 403, "{refused:?}");
     assert_eq!(
         refused.challenge(),
-        Some("Bearer error=\"insufficient_scope\", scope=\"read admin\"")
+        Some(
+            format!(
+                r#"Bearer error="insufficient_scope", scope="read admin", resource_metadata="http://{addr}/.well-known/oauth-protected-resource""#
+            )
+            .as_str()
+        )
     );
+    // A 401 names the scopes too (RFC 6750 §3), and the metadata lists them.
+    let anonymous = get(&addr, "/me", None).await;
+    assert!(
+        anonymous
+            .challenge()
+            .is_some_and(|c| c.starts_with(r#"Bearer scope="read admin", resource_metadata=""#)),
+        "{anonymous:?}"
+    );
+    let metadata = get(&addr, "/.well-known/oauth-protected-resource", None).await;
+    assert_eq!(metadata.body["scopes_supported"], json!(["read", "admin"]));
     // The tutorial's tokens carry no OAuth scopes and are not subject to REQUIRED_SCOPE.
     let tutorial = get(&addr, "/me", Some(&tutorial_token(APP_SECRET, "alice"))).await;
     assert_eq!(tutorial.status, 200, "{tutorial:?}");
@@ -329,7 +362,15 @@ async fn with_lazy_keys_an_unreachable_issuer_starts_refuses_tokens_and_stops_on
     assert_eq!((health.status.as_u16(), health.text.as_str()), (200, "ok"));
     let anonymous = get(&addr, "/me", None).await;
     assert_eq!(anonymous.status, 401);
-    assert_eq!(anonymous.challenge(), Some("Bearer"));
+    assert_eq!(
+        anonymous.challenge(),
+        Some(
+            format!(
+                r#"Bearer resource_metadata="http://{addr}/.well-known/oauth-protected-resource""#
+            )
+            .as_str()
+        )
+    );
     // Without APP_SECRET_STRING the tutorial's tokens are foreign too.
     let tutorial = get(&addr, "/me", Some(&tutorial_token(APP_SECRET, "alice"))).await;
     assert_eq!(tutorial.status, 401, "{tutorial:?}");
@@ -345,4 +386,136 @@ async fn with_lazy_keys_an_unreachable_issuer_starts_refuses_tokens_and_stops_on
     assert!(server.exit().await.success(), "{}", server.output());
     // Its stdout is a pipe, not a terminal: no colour codes.
     assert!(!server.output().contains('\u{1b}'), "{}", server.output());
+}
+
+/// A free loopback port, for a server whose resource URL must be known before it starts.
+async fn free_port() -> u16 {
+    closed_port().await
+}
+
+/// The MCP-style client of `tests/idp/discovery_walk.mjs`, run with Node against `url`.
+async fn discovery_walk(url: &str, client_id: &str, secret: &str) -> std::process::Output {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/idp/discovery_walk.mjs");
+    tokio::time::timeout(
+        DEADLINE,
+        Command::new("node")
+            .args([script, url, client_id, secret])
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("the discovery walk finished in time")
+    .expect("node runs")
+}
+
+/// The server with introspection at the provider (through the proxy) as `rs-basic`, on
+/// `port`, its resource URL `http://127.0.0.1:port`.
+fn introspecting_server(proxy: &idp::Proxy, port: u16, secret: &str) -> Server {
+    let resource = format!("http://127.0.0.1:{port}");
+    Server::spawn(&[
+        ("ISSUER_URL", &proxy.url()),
+        ("RESOURCE_URL", &resource),
+        (
+            "INTROSPECTION_URL",
+            &format!("{}{}", proxy.url(), idp::INTROSPECTION_PATH),
+        ),
+        ("CLIENT_ID", idp::RS_BASIC),
+        ("CLIENT_SECRET", secret),
+        ("PORT", &port.to_string()),
+    ])
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn an_mcp_style_client_discovers_the_provider_gets_an_opaque_token_and_is_served() {
+    let Some(modules) = idp::node_modules() else {
+        return;
+    };
+    let port = free_port().await;
+    let resource = format!("http://127.0.0.1:{port}");
+    let proxy = idp::Proxy::start().await;
+    let provider = idp::Provider::start_with(
+        &modules,
+        &proxy.url(),
+        "mcp",
+        &[("RESOURCE_URL", resource.as_str())],
+    )
+    .await;
+    proxy.set_upstream(provider.addr());
+    let mut server = introspecting_server(&proxy, port, idp::RS_SECRET);
+    let addr = server.addr().await;
+    assert_eq!(addr, format!("127.0.0.1:{port}"));
+    let checks = proxy.introspection_requests();
+    assert_eq!(checks, 1, "the credentials are tried once at start");
+
+    // 401 → metadata → authorization server metadata → token (resource indicator) → 200,
+    // by a client that knows nothing but the URL and its own credentials.
+    let walk = discovery_walk(&format!("{resource}/me"), idp::CLIENT_ID, "test-secret").await;
+    let stdout = String::from_utf8_lossy(&walk.stdout);
+    if !walk.status.success() {
+        server.terminate();
+        server.wait_for("shutting down").await;
+        panic!(
+            "{stdout}\n{}\n{}",
+            String::from_utf8_lossy(&walk.stderr),
+            server.output()
+        );
+    }
+    for step in ["challenge", "metadata", "as", "token", "call"] {
+        assert!(
+            stdout.contains(&format!(r#""step":"{step}""#)),
+            "{step}: {stdout}"
+        );
+    }
+    assert_eq!(
+        proxy.introspection_requests(),
+        checks + 1,
+        "one call for the new token"
+    );
+
+    // The opaque token's claims reach /me; a second call is answered from the kept answer.
+    let token = provider.opaque_token(&resource).await;
+    let me = get(&addr, "/me", Some(&token)).await;
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(me.body["aud"], resource);
+    assert_eq!(me.body["client_id"], idp::CLIENT_ID);
+    let again = get(&addr, "/me", Some(&token)).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_eq!(proxy.introspection_requests(), checks + 2);
+
+    // A token for another resource is active, but not for this one: 401.
+    let elsewhere = provider.opaque_token(idp::OPAQUE).await;
+    let refused = get(&addr, "/me", Some(&elsewhere)).await;
+    assert_eq!(refused.status, 401, "{refused:?}");
+    // The introspection endpoint down: 503 with Retry-After, never a pass or a 401.
+    proxy.set_introspection_mode(idp::Mode::ServerError);
+    let fresh = provider.opaque_token(&resource).await;
+    let unavailable = get(&addr, "/me", Some(&fresh)).await;
+    assert_eq!(unavailable.status, 503, "{unavailable:?}");
+    assert_eq!(unavailable.header("retry-after"), Some("1"));
+
+    server.terminate();
+    server.wait_for("shutting down").await;
+    assert!(server.exit().await.success(), "{}", server.output());
+    provider.stop().await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_wrong_introspection_secret_stops_the_server_at_start() {
+    let Some(modules) = idp::node_modules() else {
+        return;
+    };
+    let proxy = idp::Proxy::start().await;
+    let provider = idp::Provider::start(&modules, &proxy.url(), "bad").await;
+    proxy.set_upstream(provider.addr());
+    let mut server = introspecting_server(&proxy, 0, "not-the-secret");
+    let status = server.exit().await;
+    assert!(!status.success());
+    let output = server.output();
+    assert!(
+        output.contains("refused the client's credentials") && output.contains("CLIENT_SECRET"),
+        "{output}"
+    );
+    provider.stop().await;
 }

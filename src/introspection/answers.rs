@@ -130,7 +130,8 @@ impl<C> Answers<C> {
                     sid.as_deref(),
                     0,
                 );
-                self.introspector.config().check(&registered, now)?;
+                // `iss` and `aud` were checked when the answer came.
+                self.introspector.config().check_times(&registered, now)?;
                 validator.check_revocation(&registered)?;
                 Ok(Verified {
                     claims: Arc::clone(claims),
@@ -204,11 +205,15 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Answers<C> {
             until: now.saturating_add(config.inactive_ttl.as_secs()),
         };
         if !parse_active(body)? {
+            tracing::debug!("introspection: the token is not active");
             return Some(refused(TokenError::Inactive));
         }
         let registered = match read_registered(body) {
             Ok(registered) => registered,
-            Err(error) => return Some(refused(error)),
+            Err(error) => {
+                tracing::debug!(%error, "an active introspection answer with malformed registered claims");
+                return Some(refused(error));
+            }
         };
         if let Err(error) = config.check(&registered, now) {
             tracing::debug!(%error, "an active introspection answer refused by the rules");

@@ -497,21 +497,9 @@ impl Introspection {
     }
 
     /// The rules of an active answer's registered claims: `iss`, `aud`,
-    /// `exp` and `nbf` (with the leeway; neither is required).
+    /// and [the times](Self::check_times).
     fn check(&self, registered: &RegisteredClaims<'_>, now: u64) -> Result<(), TokenError> {
-        let leeway = self.leeway.as_secs();
-        if registered
-            .exp
-            .is_some_and(|exp| now >= exp.saturating_add(leeway))
-        {
-            return Err(TokenError::Expired);
-        }
-        if registered
-            .nbf
-            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
-        {
-            return Err(TokenError::NotYetValid);
-        }
+        self.check_times(registered, now)?;
         if let Some(issuer) = &self.issuer
             && registered.iss.as_deref() != Some(issuer.as_str())
         {
@@ -524,6 +512,25 @@ impl Introspection {
                 .any(|aud| audiences.iter().any(|ok| ok == aud))
         {
             return Err(TokenError::InvalidAudience);
+        }
+        Ok(())
+    }
+
+    /// `exp` and `nbf`, with the leeway (neither is required): checked when
+    /// an answer comes, and again whenever a kept one is used.
+    fn check_times(&self, registered: &RegisteredClaims<'_>, now: u64) -> Result<(), TokenError> {
+        let leeway = self.leeway.as_secs();
+        if registered
+            .exp
+            .is_some_and(|exp| now >= exp.saturating_add(leeway))
+        {
+            return Err(TokenError::Expired);
+        }
+        if registered
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+        {
+            return Err(TokenError::NotYetValid);
         }
         Ok(())
     }
