@@ -63,6 +63,7 @@ async fn allocations_per_request() {
     // Served as `serve` serves it, and with the same layers but routes built per request.
     let served = prepared(app(), &settings);
     let unbuilt = with_request_timeout(app(), settings.request_timeout);
+    let mut served_blocks = Vec::new();
     for (name, make) in [
         (
             "GET /notsecret",
@@ -81,11 +82,21 @@ async fn allocations_per_request() {
             served < unbuilt,
             "{name}: {served} blocks as served, {unbuilt} unbuilt"
         );
+        served_blocks.push(served);
     }
+    // What /secret costs beyond /notsecret with a cached token: the claims' place in the
+    // extensions (3), the route layer's boxed clones and futures (4). The claims themselves
+    // are shared, not copied, by the layer and by the `JwtClaims` extractor (each copy of
+    // the tutorial's claims is three strings: 41 blocks before they were shared).
+    let secret_over_open = (served_blocks[1] - served_blocks[0]).round();
+    assert!(
+        secret_over_open <= 7.0,
+        "POST /secret costs {secret_over_open} blocks more than GET /notsecret"
+    );
 
-    // The layer alone, over a service that allocates nothing: a cached token costs a copy
-    // of its claims (`sub`, `scope`, `jti`: three strings) and the claims' place in the
-    // request's extensions (the map, its table and the boxed value).
+    // The layer alone, over a service that allocates nothing: a cached token costs only the
+    // claims' place in the request's extensions (the map, its table and the boxed `Arc`);
+    // the claims are shared with the cache, not copied.
     let noop = tower::service_fn(|_: Request<Body>| async {
         Ok::<_, Infallible>(Response::new(Body::empty()))
     });
@@ -109,14 +120,14 @@ async fn allocations_per_request() {
     let hit = blocks_per_request(&layered, || bearer_request("GET", "/", &token)).await;
     println!("the layer, a cached token: {} blocks a request", hit - bare);
     assert!(
-        (hit - bare).round() <= (strings + 3) as f64,
+        (hit - bare).round() <= 3.0,
         "a cache hit allocated {} blocks",
         hit - bare
     );
 
     // A full cache, and a new token each request: none is admitted, so a miss costs the
-    // decoded payload, the claims it yields and their place in the extensions; no entry,
-    // no copy of the claims.
+    // decoded payload, the claims it yields (three strings and their `Arc`) and their place
+    // in the extensions; no entry, no copy of the claims.
     let full = ServiceBuilder::new()
         .layer(
             tower_jwt_auth::JwtAuthLayer::builder(
@@ -138,7 +149,7 @@ async fn allocations_per_request() {
     .await;
     println!("the layer, a new token: {} blocks a request", miss - bare);
     assert!(
-        (miss - bare).round() <= (1 + strings + 3) as f64,
+        (miss - bare).round() <= (1 + strings + 1 + 3) as f64,
         "a miss that entered nothing allocated {} blocks",
         miss - bare
     );
