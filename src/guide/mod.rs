@@ -9,6 +9,7 @@
 //! | [Tokens](tokens/index.html) | the token format, what the layer checks and in what order, keys, the verified-token cache, the rejections |
 //! | [Plain hyper and tower](hyper/index.html) | the layer without axum |
 //! | [Identity providers](identity_providers/index.html) | remote JWKS, OpenID Connect discovery, several issuers, Keycloak, Auth0, Cognito, Entra ID, Google |
+//! | [Protected resources](resource_server/index.html) | RFC 9728 metadata for clients that discover their authorization (MCP), opaque tokens through introspection (RFC 7662), step-up (RFC 9470) |
 //! | [Scopes and roles](scopes_and_roles/index.html) | 403 per route: `RequireScopeLayer`, the `Scoped` extractor, where each provider keeps its scopes |
 //! | [DPoP](dpop/index.html) | sender-constrained tokens (RFC 9449), in the layer and at login |
 //! | [gRPC](grpc/index.html) | the layer in front of a tonic server |
@@ -32,6 +33,10 @@ pub mod hyper {}
 #[cfg(all(feature = "axum", feature = "remote"))]
 #[doc = include_str!("identity_providers.md")]
 pub mod identity_providers {}
+
+#[cfg(all(feature = "axum", feature = "remote"))]
+#[doc = include_str!("resource_server.md")]
+pub mod resource_server {}
 
 #[cfg(feature = "axum")]
 #[doc = include_str!("scopes_and_roles.md")]
