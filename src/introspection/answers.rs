@@ -77,9 +77,22 @@ impl<C> Answers<C> {
         }
     }
 
+    /// The introspections under way, by token.
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<OnceCell<Outcome<C>>>>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Whether `token` is for introspection rather than local validation.
     pub(crate) fn takes(&self, token: &[u8]) -> bool {
         self.introspector.takes(token)
+    }
+
+    /// How many introspections are under way.
+    #[cfg(test)]
+    fn in_flight(&self) -> usize {
+        self.lock_in_flight().len()
     }
 
     /// How many answers are kept.
@@ -154,23 +167,19 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Answers<C> {
                 let mut in_flight = this.lock_in_flight();
                 Arc::clone(in_flight.entry(key).or_default())
             };
+            // Leaves the map clean however this wait ends, a dropped request included.
+            let waiter = Waiter {
+                answers: &this,
+                key,
+                cell,
+            };
             // A waiter whose caller went away leaves the call to the next.
-            let outcome = cell.get_or_init(|| this.fetch(&key, &token)).await.clone();
-            let mut in_flight = this.lock_in_flight();
-            if in_flight
-                .get(&key)
-                .is_some_and(|current| Arc::ptr_eq(current, &cell))
-            {
-                in_flight.remove(&key);
-            }
-            outcome
+            waiter
+                .cell
+                .get_or_init(|| this.fetch(&key, &token))
+                .await
+                .clone()
         })
-    }
-
-    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<OnceCell<Outcome<C>>>>> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// One introspection of `token`, its answer kept.
@@ -240,5 +249,156 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Answers<C> {
             bound: registered.bound,
             until,
         })
+    }
+}
+
+/// One request's wait on the introspection under way for its token. When it
+/// ends, by an answer or because the request went away, the token's entry
+/// leaves the map if the introspection is over or nobody else waits on it:
+/// a flood of requests dropped mid-wait leaves nothing behind.
+struct Waiter<'a, C> {
+    answers: &'a Answers<C>,
+    key: Key,
+    cell: Arc<OnceCell<Outcome<C>>>,
+}
+
+impl<C> Drop for Waiter<'_, C> {
+    fn drop(&mut self) {
+        let mut in_flight = self.answers.lock_in_flight();
+        let ours = in_flight
+            .get(&self.key)
+            .is_some_and(|current| Arc::ptr_eq(current, &self.cell));
+        // The map's reference and this one: nobody else waits.
+        let alone = Arc::strong_count(&self.cell) <= 2;
+        if ours && (self.cell.initialized() || alone) {
+            in_flight.remove(&self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use serde_json::Value;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::introspection::{ClientAuth, Introspection};
+
+    /// An introspection endpoint on loopback that answers `body` after `delay`, counting
+    /// the requests.
+    async fn endpoint(body: &'static str, delay: Duration) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/introspect", listener.local_addr().unwrap());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let calls = Arc::clone(&counted);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    // One request a connection is enough here: read its head and body.
+                    let _ = stream.read(&mut buf).await;
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(delay).await;
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        (url, calls)
+    }
+
+    fn answers(
+        url: &str,
+        configure: impl FnOnce(Introspection) -> Introspection,
+    ) -> Arc<Answers<Value>> {
+        let introspection = configure(Introspection::new(
+            url,
+            ClientAuth::client_secret_basic("rs", "secret"),
+        ));
+        Arc::new(Answers::new(introspection.build_lazy().unwrap()))
+    }
+
+    const ACTIVE: &str = r#"{"active":true,"sub":"alice","scope":"read","exp":4102444800}"#;
+
+    #[tokio::test]
+    async fn concurrent_requests_for_one_token_share_one_call_and_leave_no_entry() {
+        let (url, calls) = endpoint(ACTIVE, Duration::from_millis(50)).await;
+        let answers = answers(&url, |config| config);
+        let waits: Vec<_> = (0..20).map(|_| answers.lookup(b"opaque-token")).collect();
+        for outcome in futures_join(waits).await {
+            assert!(matches!(&*outcome.unwrap(), Answer::Active { .. }));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(answers.in_flight(), 0);
+        assert_eq!(answers.len(), 1);
+        assert!(
+            answers
+                .kept(b"opaque-token", crate::validator::now())
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn waits_dropped_mid_call_leave_no_entry_behind() {
+        let (url, _calls) = endpoint(ACTIVE, Duration::from_secs(5)).await;
+        let answers = answers(&url, |config| config);
+        for index in 0..50 {
+            let token = format!("token-{index}");
+            let wait = answers.lookup(token.as_bytes());
+            // Polled until the call is under way, then dropped, as a request whose client
+            // went away.
+            let _ = tokio::time::timeout(Duration::from_millis(5), wait).await;
+        }
+        assert_eq!(answers.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn past_the_rate_limit_a_new_token_is_answered_without_a_call() {
+        let (url, calls) = endpoint(ACTIVE, Duration::ZERO).await;
+        let answers = answers(&url, |config| config.rate_limit(1, 3));
+        let mut throttled = 0;
+        for index in 0..10 {
+            let token = format!("token-{index}");
+            if answers.lookup(token.as_bytes()).await.err() == Some(Unanswered::Throttled) {
+                throttled += 1;
+            }
+        }
+        // A burst of 3, and perhaps one more refilled while the ten ran.
+        let made = calls.load(Ordering::SeqCst);
+        assert!((3..=4).contains(&made), "{made} calls");
+        assert_eq!(throttled, 10 - made);
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_is_not_an_introspection_answer_is_no_answer() {
+        let (url, _calls) = endpoint(r#"{"sub":"alice"}"#, Duration::ZERO).await;
+        let answers = answers(&url, |config| config);
+        assert_eq!(
+            answers.lookup(b"token").await.err(),
+            Some(Unanswered::Failed)
+        );
+        assert_eq!(answers.len(), 0);
+    }
+
+    /// Polls every future to completion, concurrently.
+    async fn futures_join<F: std::future::Future + Send + 'static>(
+        futures: Vec<F>,
+    ) -> Vec<F::Output>
+    where
+        F::Output: Send + 'static,
+    {
+        let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+        let mut outputs = Vec::new();
+        for handle in handles {
+            outputs.push(handle.await.unwrap());
+        }
+        outputs
     }
 }
