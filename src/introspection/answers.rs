@@ -130,7 +130,7 @@ impl<C> Answers<C> {
                     sid.as_deref(),
                     0,
                 );
-                self.introspector.config().check(&registered, now)?;
+                self.introspector.config().check_times(&registered, now)?;
                 validator.check_revocation(&registered)?;
                 Ok(Verified {
                     claims: Arc::clone(claims),
@@ -235,5 +235,71 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Answers<C> {
             bound: registered.bound,
             until,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::introspection::{ClientAuth, Introspection};
+    use crate::validator::Validation;
+    use crate::{Algorithm, Key};
+
+    const ISSUER: &str = "https://as.example";
+    const AUDIENCE: &str = "https://api.example";
+
+    /// Answers of an introspector that requires [`ISSUER`] and [`AUDIENCE`]; never called.
+    fn answers() -> Answers<serde_json::Value> {
+        let introspector = Introspection::new(
+            "http://127.0.0.1:9/introspect",
+            ClientAuth::client_secret_basic("rs", "secret"),
+        )
+        .issuer(ISSUER)
+        .audiences([AUDIENCE])
+        .build_lazy()
+        .unwrap();
+        Answers::new(introspector)
+    }
+
+    fn validator() -> Validator {
+        Validator::new(
+            Key::hmac(Algorithm::HS256, [1u8; 32]).unwrap(),
+            Validation::new(),
+        )
+        .unwrap()
+    }
+
+    fn body(iss: &str, aud: &str, exp: u64) -> Vec<u8> {
+        serde_json::json!({ "active": true, "sub": "client", "iss": iss, "aud": aud, "exp": exp })
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn an_active_answer_with_the_required_issuer_and_audience_passes_its_verdict() {
+        let (answers, now) = (answers(), crate::validator::now());
+        let answer = answers
+            .answer(&body(ISSUER, AUDIENCE, now + 60), now)
+            .unwrap();
+        assert!(matches!(answer, Answer::Active { .. }));
+        let verified = answers.verdict(&validator(), &answer, now).unwrap();
+        assert_eq!(verified.claims["sub"], "client");
+        // A kept answer, later, likewise.
+        assert!(answers.verdict(&validator(), &answer, now + 30).is_ok());
+    }
+
+    #[test]
+    fn an_active_answer_of_another_issuer_or_audience_is_refused() {
+        let (answers, now) = (answers(), crate::validator::now());
+        for (iss, aud, error) in [
+            ("https://other.example", AUDIENCE, TokenError::InvalidIssuer),
+            (ISSUER, "https://other.example", TokenError::InvalidAudience),
+        ] {
+            let answer = answers.answer(&body(iss, aud, now + 60), now).unwrap();
+            assert!(
+                matches!(answers.verdict(&validator(), &answer, now), Err(e) if e == error),
+                "{iss} {aud}"
+            );
+        }
     }
 }

@@ -493,19 +493,7 @@ impl Introspection {
     /// The rules of an active answer's registered claims: `iss`, `aud`,
     /// `exp` and `nbf` (with the leeway; neither is required).
     fn check(&self, registered: &RegisteredClaims<'_>, now: u64) -> Result<(), TokenError> {
-        let leeway = self.leeway.as_secs();
-        if registered
-            .exp
-            .is_some_and(|exp| now >= exp.saturating_add(leeway))
-        {
-            return Err(TokenError::Expired);
-        }
-        if registered
-            .nbf
-            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
-        {
-            return Err(TokenError::NotYetValid);
-        }
+        self.check_times(registered, now)?;
         if let Some(issuer) = &self.issuer
             && registered.iss.as_deref() != Some(issuer.as_str())
         {
@@ -518,6 +506,26 @@ impl Introspection {
                 .any(|aud| audiences.iter().any(|ok| ok == aud))
         {
             return Err(TokenError::InvalidAudience);
+        }
+        Ok(())
+    }
+
+    /// The rules of time alone, `exp` and `nbf` (with the leeway): all that
+    /// is checked again of a kept answer, whose `iss` and `aud` passed when
+    /// it was made and are not kept.
+    fn check_times(&self, registered: &RegisteredClaims<'_>, now: u64) -> Result<(), TokenError> {
+        let leeway = self.leeway.as_secs();
+        if registered
+            .exp
+            .is_some_and(|exp| now >= exp.saturating_add(leeway))
+        {
+            return Err(TokenError::Expired);
+        }
+        if registered
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+        {
+            return Err(TokenError::NotYetValid);
         }
         Ok(())
     }
