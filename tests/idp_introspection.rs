@@ -16,7 +16,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use idp::{Mode, Provider, Proxy};
 use serde_json::{Value, json};
-use tower_jwt_auth::{Algorithm, SigningKey};
 
 /// The `RESOURCE_URL` the provider is started with: a resource server's own URL (nothing
 /// listens there; only its tokens' audience matters here).
@@ -25,18 +24,11 @@ const RESOURCE_URL: &str = "http://127.0.0.1:9/mcp";
 /// How long a request may wait for the proxy in these tests.
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The private key of [`idp::RS_JWT`], whose public half the provider is started with.
-fn rs_jwt_key() -> SigningKey {
-    SigningKey::ec_pem(Algorithm::ES256, support::data("keys/ec256_private.pem"))
-        .unwrap()
-        .with_kid("rs-jwt-es256")
-}
-
 /// A proxy and, behind it, a provider whose issuer is the proxy, with [`RESOURCE_URL`] and
-/// [`rs_jwt_key`]'s public key; `None` (after `skipping: …`) without oidc-provider.
+/// [`idp::rs_jwt_key`]'s public key; `None` (after `skipping: …`) without oidc-provider.
 async fn start() -> Option<(Proxy, Provider)> {
     let modules = idp::node_modules()?;
-    let jwks = json!({ "keys": [rs_jwt_key().public_jwk().unwrap()] }).to_string();
+    let jwks = idp::rs_jwks();
     let proxy = Proxy::start().await;
     let provider = Provider::start_with(
         &modules,
@@ -56,14 +48,14 @@ enum Auth<'a> {
     Basic,
     /// [`idp::RS_POST`] with its secret in the form.
     Post,
-    /// [`idp::RS_JWT`] with a client assertion signed by [`rs_jwt_key`] for this audience.
+    /// [`idp::RS_JWT`] with a client assertion signed by [`idp::rs_jwt_key`] for this audience.
     Jwt { aud: &'a str },
 }
 
 /// A client assertion of [`idp::RS_JWT`] (RFC 7523 §3) for `aud`, good for 60 s.
 fn client_assertion(aud: &str) -> String {
     let now = support::now();
-    rs_jwt_key()
+    idp::rs_jwt_key()
         .sign(&json!({
             "iss": idp::RS_JWT,
             "sub": idp::RS_JWT,

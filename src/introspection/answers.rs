@@ -286,6 +286,8 @@ mod tests {
 
     use super::*;
     use crate::introspection::{ClientAuth, Introspection};
+    use crate::validator::Validation;
+    use crate::{Algorithm, Key};
 
     /// An introspection endpoint on loopback that answers `body` after `delay`, counting
     /// the requests.
@@ -400,5 +402,63 @@ mod tests {
             outputs.push(handle.await.unwrap());
         }
         outputs
+    }
+
+    const ISSUER: &str = "https://as.example";
+    const AUDIENCE: &str = "https://api.example";
+
+    /// Answers of an introspector that requires [`ISSUER`] and [`AUDIENCE`]; never called.
+    fn ruled_answers() -> Answers<serde_json::Value> {
+        let introspector = Introspection::new(
+            "http://127.0.0.1:9/introspect",
+            ClientAuth::client_secret_basic("rs", "secret"),
+        )
+        .issuer(ISSUER)
+        .audiences([AUDIENCE])
+        .build_lazy()
+        .unwrap();
+        Answers::new(introspector)
+    }
+
+    fn validator() -> Validator {
+        Validator::new(
+            Key::hmac(Algorithm::HS256, [1u8; 32]).unwrap(),
+            Validation::new(),
+        )
+        .unwrap()
+    }
+
+    fn body(iss: &str, aud: &str, exp: u64) -> Vec<u8> {
+        serde_json::json!({ "active": true, "sub": "client", "iss": iss, "aud": aud, "exp": exp })
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn an_active_answer_with_the_required_issuer_and_audience_passes_its_verdict() {
+        let (answers, now) = (ruled_answers(), crate::validator::now());
+        let answer = answers
+            .answer(&body(ISSUER, AUDIENCE, now + 60), now)
+            .unwrap();
+        assert!(matches!(answer, Answer::Active { .. }));
+        let verified = answers.verdict(&validator(), &answer, now).unwrap();
+        assert_eq!(verified.claims["sub"], "client");
+        // A kept answer, later, likewise.
+        assert!(answers.verdict(&validator(), &answer, now + 30).is_ok());
+    }
+
+    #[test]
+    fn an_active_answer_of_another_issuer_or_audience_is_refused() {
+        let (answers, now) = (ruled_answers(), crate::validator::now());
+        for (iss, aud, error) in [
+            ("https://other.example", AUDIENCE, TokenError::InvalidIssuer),
+            (ISSUER, "https://other.example", TokenError::InvalidAudience),
+        ] {
+            let answer = answers.answer(&body(iss, aud, now + 60), now).unwrap();
+            assert!(
+                matches!(answers.verdict(&validator(), &answer, now), Err(e) if e == error),
+                "{iss} {aud}"
+            );
+        }
     }
 }

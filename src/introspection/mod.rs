@@ -368,8 +368,7 @@ impl Introspector {
         }
         let issuers = &self.inner.config.jwt_issuers;
         !issuers.is_empty()
-            && crate::validator::unverified_issuer(token)
-                .is_some_and(|iss| issuers.iter().any(|known| *known == iss))
+            && crate::validator::unverified_issuer(token).is_some_and(|iss| issuers.contains(&iss))
     }
 
     /// Takes one call from the rate limit, if one is left.
@@ -410,7 +409,7 @@ impl Introspector {
             }
             Ok(Ok(Reply::Answer(body))) => Ok(body),
             Ok(Ok(Reply::Refused(status))) => {
-                tracing::error!(endpoint = %self.endpoint(), %status, "the introspection endpoint refused the request: check the client's credentials");
+                tracing::error!(endpoint = %self.endpoint(), %status, "the introspection endpoint refused the request: check the client's credentials, and that it introspects this kind of token");
                 Err(Unanswered::Failed)
             }
             Ok(Err(error)) => {

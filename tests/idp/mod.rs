@@ -45,6 +45,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
+use tower_jwt_auth::{Algorithm, SigningKey};
 
 /// The resource indicator for RS256-signed tokens with audience [`AUDIENCE`], 300 s.
 pub const RS256: &str = "urn:api:rs256";
@@ -77,6 +78,8 @@ pub const RS_POST: &str = "rs-post";
 /// A resource server that authenticates at introspection with `private_key_jwt`, with the keys
 /// of the provider's `RS_JWKS` (only then does it exist).
 pub const RS_JWT: &str = "rs-jwt";
+/// The `kid` of [`rs_jwt_key`].
+pub const RS_JWT_KID: &str = "rs-jwt-es256";
 /// The secret of [`RS_BASIC`] and [`RS_POST`].
 pub const RS_SECRET: &str = "rs-secret";
 /// The `scope` every token carries.
@@ -132,6 +135,27 @@ pub fn node_modules() -> Option<PathBuf> {
         ),
     }
     dir
+}
+
+/// The private key of [`RS_JWT`] (ES256, `tests/data/keys/ec256_private.pem`, kid
+/// [`RS_JWT_KID`]): signing needs a crypto backend feature.
+///
+/// # Panics
+///
+/// When the key file cannot be read or parsed.
+pub fn rs_jwt_key() -> SigningKey {
+    SigningKey::ec_pem(Algorithm::ES256, support::data("keys/ec256_private.pem"))
+        .unwrap()
+        .with_kid(RS_JWT_KID)
+}
+
+/// The public JWK set of [`rs_jwt_key`], as JSON: the `RS_JWKS` of [`Provider::start_with`].
+///
+/// # Panics
+///
+/// As [`rs_jwt_key`].
+pub fn rs_jwks() -> String {
+    serde_json::json!({ "keys": [rs_jwt_key().public_jwk().unwrap()] }).to_string()
 }
 
 /// oidc-provider running `tests/idp/provider.mjs` on 127.0.0.1 and a port of its own.
