@@ -80,6 +80,17 @@
 //! HS256 tokens can be accepted on the same layer. Scopes and roles are
 //! required per route with [`authorize`].
 //!
+//! # Protected resources: metadata, opaque tokens, step-up
+//!
+//! [`JwtAuthLayerBuilder::resource_metadata`](crate::layer::JwtAuthLayerBuilder::resource_metadata)
+//! publishes the resource's metadata (RFC 9728, [`resource_metadata`]) and
+//! names it in every 401 and 403 challenge, for clients that discover their
+//! authorization at run time (MCP clients among them). With the `remote`
+//! feature, opaque tokens are checked by token introspection (RFC 7662,
+//! `introspection`), their claims landing where a JWT's do. Routes that need
+//! a recent or stronger login require it with
+//! [`StepUp`](crate::authorize::StepUp) (RFC 9470).
+//!
 //! # Sender-constrained tokens (DPoP)
 //!
 //! With [`JwtAuthLayerBuilder::dpop`](crate::layer::JwtAuthLayerBuilder::dpop), the layer also accepts tokens bound

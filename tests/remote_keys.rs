@@ -532,7 +532,7 @@ async fn claims_read_oauth_scopes_as_a_set() {
         |request: Request<Full<Bytes>>| async move {
             let claims = request
                 .extensions()
-                .get::<tower_jwt_auth::Claims>()
+                .get::<std::sync::Arc<tower_jwt_auth::Claims>>()
                 .unwrap();
             let scopes: Vec<&str> = claims.scopes().into_iter().collect();
             assert_eq!(scopes, ["read", "write"]);

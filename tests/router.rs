@@ -804,7 +804,7 @@ async fn a_configured_layer_from_auth_honours_logout() {
                 axum::Json(
                     request
                         .extensions()
-                        .get::<Subject>()
+                        .get::<Arc<Subject>>()
                         .map_or_else(|| "anonymous".to_owned(), |claims| claims.sub.clone()),
                 )
             }),
