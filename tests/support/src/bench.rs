@@ -231,28 +231,38 @@ impl Rounds {
         Spread::of(self.times[at].clone())
     }
 
+    /// `figure` of every round (its index), over the rounds.
+    fn per_round(&self, figure: impl Fn(usize) -> f64) -> Spread {
+        Spread::of((0..self.times[0].len()).map(figure).collect())
+    }
+
     /// Contender `at`'s time divided by contender `to`'s, round by round.
     pub fn ratio(&self, at: usize, to: usize) -> Spread {
-        Spread::of(
-            self.times[at]
-                .iter()
-                .zip(&self.times[to])
-                .map(|(ours, theirs)| ours / theirs)
-                .collect(),
-        )
+        let times = &self.times;
+        self.per_round(|round| times[at][round] / times[to][round])
     }
 
     /// Contender `at`'s time less contender `baseline`'s (what both do, such as building
     /// the request), divided by contender `to`'s, round by round.
     pub fn ratio_above(&self, at: usize, baseline: usize, to: usize) -> Spread {
-        Spread::of(
-            self.times[at]
-                .iter()
-                .zip(&self.times[baseline])
-                .zip(&self.times[to])
-                .map(|((ours, base), theirs)| (ours - base) / theirs)
-                .collect(),
-        )
+        let times = &self.times;
+        self.per_round(|round| (times[at][round] - times[baseline][round]) / times[to][round])
+    }
+
+    /// Contender `at`'s time less contender `baseline`'s, round by round, in nanoseconds.
+    pub fn time_above(&self, at: usize, baseline: usize) -> Spread {
+        let times = &self.times;
+        self.per_round(|round| times[at][round] - times[baseline][round])
+    }
+
+    /// Contender `at`'s time less contender `baseline`'s, divided by contender `to`'s less
+    /// `baseline`'s, round by round: the ratio of what each adds to the baseline.
+    pub fn ratio_both_above(&self, at: usize, to: usize, baseline: usize) -> Spread {
+        let times = &self.times;
+        self.per_round(|round| {
+            let base = times[baseline][round];
+            (times[at][round] - base) / (times[to][round] - base)
+        })
     }
 
     /// Prints, under `title`, each contender's median and fastest time per call and its
