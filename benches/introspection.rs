@@ -18,11 +18,15 @@
 //! pending.
 //!
 //! `cargo bench --bench introspection --features remote` runs criterion: one group,
-//! `introspection`, with the three. `-- --interleaved [ROUNDS]` runs them in turn instead,
-//! ROUNDS rounds (default 31) of one batch each, in an order that turns from round to round
-//! (`support::bench::measure`). It prints each contender's median and fastest time per call,
-//! the per-round ratio `introspected / jwt` (median, middle half, range), and the same ratio
-//! less `noop`: `(introspected - noop) / (jwt - noop)`.
+//! `introspection`, with the three, and `introspection/parts`, the two steps an introspected
+//! hit takes that a JWT hit does not (the token's SHA-256 and a get from a quick_cache map).
+//! `-- --interleaved [ROUNDS]` runs the three in turn instead, ROUNDS rounds (default 31) of
+//! one batch each, in an order that turns from round to round (`support::bench::measure_by`),
+//! twice: timed in wall time, then in this thread's CPU time (which leaves out the time a
+//! busy machine gives to other processes). Each prints each contender's median and fastest
+//! time per call, the per-round ratio `introspected / jwt` (median, middle half, range), the
+//! same ratio less `noop`, `(introspected - noop) / (jwt - noop)`, and what each layer adds
+//! to `noop` in nanoseconds.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -34,7 +38,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group};
 use http::{HeaderValue, Request};
 use serde_json::json;
-use support::bench::{Contender, Noop, SECRET, bearer, call, claims, noop};
+use support::bench::{Clock, Contender, Noop, SECRET, bearer, call, claims, noop};
 use tower::util::ServiceFn;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_jwt_auth::introspection::{ClientAuth, Introspection, Introspector};
@@ -173,8 +177,8 @@ fn introspection(c: &mut Criterion) {
     setup.assert_one_call();
 }
 
-/// `--interleaved`: the three in turn (see the module docs).
-fn interleaved(setup: &Setup, rounds: usize) {
+/// `--interleaved`: the three in turn, timed on `clock` (see the module docs).
+fn interleaved(setup: &Setup, rounds: usize, clock: Clock) {
     let mut jwt = through(&setup.jwt);
     let mut introspected = through(&setup.introspecting);
     let mut bare = ServiceBuilder::new().service_fn(noop as Noop);
@@ -192,9 +196,12 @@ fn interleaved(setup: &Setup, rounds: usize) {
             Box::new(|| call(&mut bare, black_box(&setup.jwt_token)) == 200),
         ),
     ];
-    let rounds = support::bench::measure(rounds, &mut contenders);
+    let rounds = support::bench::measure_by(clock, rounds, &mut contenders);
     drop(contenders);
-    rounds.print("cached introspected against cached JWT", 0);
+    rounds.print(
+        &format!("cached introspected against cached JWT ({clock:?})"),
+        0,
+    );
     let (jwt, introspected, noop) = (0, 1, 2);
     let less = rounds.ratio_both_above(introspected, jwt, noop);
     println!(
@@ -205,8 +212,13 @@ fn interleaved(setup: &Setup, rounds: usize) {
     for at in [jwt, introspected] {
         let time = rounds.time_above(at, noop);
         println!(
-            "  {} - noop: median {:.1} ns, middle half {:.1}..{:.1} ns",
-            rounds.names[at], time.median, time.lower_quartile, time.upper_quartile,
+            "  {} - noop: median {:.1} ns, middle half {:.1}..{:.1} ns, range {:.1}..{:.1} ns",
+            rounds.names[at],
+            time.median,
+            time.lower_quartile,
+            time.upper_quartile,
+            time.min,
+            time.max,
         );
     }
     setup.assert_one_call();
@@ -248,7 +260,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|arg| arg == "--interleaved") {
         let rounds = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(31);
-        interleaved(&Setup::new(), rounds);
+        let setup = Setup::new();
+        interleaved(&setup, rounds, Clock::Wall);
+        interleaved(&setup, rounds, Clock::ThreadCpu);
         return;
     }
     // What `criterion_main!` would write.
