@@ -152,25 +152,43 @@ impl Equivalent<TokenKey> for Lookup<'_> {
 }
 
 /// How many tokens one thread's front holds.
-const FRONT_WAYS: usize = 4;
+pub(crate) const FRONT_WAYS: usize = 4;
 
 /// A token in a front, its entry, and this front's own copy of its claims:
 /// the requests a front serves share that copy, so that a token busy on
 /// every core bumps no reference count that another core uses.
-type Slot<C> = Option<(Box<[u8]>, Arc<Entry<C>>, Arc<C>)>;
+type Slot<C> = (Box<[u8]>, Arc<Entry<C>>, Arc<C>);
 
-/// One thread's front: a few recently used tokens, on a cache line (or
-/// two) of its own.
+/// One thread's front: a few recently used tokens (`T`: a token and what
+/// is kept for it), on a cache line (or two) of its own. The introspection
+/// answers keep fronts of the same kind.
 #[repr(align(128))]
-struct Front<C> {
-    slots: Mutex<[Slot<C>; FRONT_WAYS]>,
+pub(crate) struct Front<T> {
+    pub(crate) slots: Mutex<[Option<T>; FRONT_WAYS]>,
 }
 
-impl<C> Default for Front<C> {
+impl<T> Default for Front<T> {
     fn default() -> Self {
         Self {
             slots: Mutex::new(std::array::from_fn(|_| None)),
         }
+    }
+}
+
+impl<T> Front<T> {
+    /// The fronts of one cache: a slot for each of twice the machine's
+    /// cores, rounded up to a power of two, at most 256.
+    pub(crate) fn per_thread() -> Box<[Self]> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let fronts = (2 * cores).next_power_of_two().min(256);
+        (0..fronts).map(|_| Self::default()).collect()
+    }
+
+    /// The calling thread's front among `fronts` (made by
+    /// [`Front::per_thread`]).
+    pub(crate) fn mine(fronts: &[Self]) -> &Self {
+        // `fronts` has a power-of-two length.
+        &fronts[thread_number() & (fronts.len() - 1)]
     }
 }
 
@@ -265,7 +283,7 @@ fn fingerprint(token: &[u8]) -> u64 {
 
 /// A bounded, concurrent map from verified tokens to their claims.
 pub(crate) struct TokenCache<C> {
-    fronts: Box<[Front<C>]>,
+    fronts: Box<[Front<Slot<C>>]>,
     entries: Cache<TokenKey, Arc<Entry<C>>>,
     doorkeeper: Doorkeeper,
     /// The key-ring generation the current entries belong to.
@@ -295,10 +313,8 @@ impl<C> TokenCache<C> {
 impl<C: Clone> TokenCache<C> {
     /// A cache of about `capacity` tokens; `None` for a capacity of zero.
     pub(crate) fn new(capacity: usize, validator: &Validator) -> Option<Self> {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let fronts = (2 * cores).next_power_of_two().min(256);
         (capacity > 0).then(|| Self {
-            fronts: (0..fronts).map(|_| Front::default()).collect(),
+            fronts: Front::per_thread(),
             entries: Cache::new(capacity),
             doorkeeper: Doorkeeper::new(capacity),
             generation: AtomicU64::new(validator.generation()),
@@ -419,9 +435,8 @@ impl<C: Clone> TokenCache<C> {
     }
 
     /// This thread's front.
-    fn front(&self) -> &Front<C> {
-        // `fronts` has a power-of-two length.
-        &self.fronts[thread_number() & (self.fronts.len() - 1)]
+    fn front(&self) -> &Front<Slot<C>> {
+        Front::mine(&self.fronts)
     }
 
     /// The token from this thread's front, rechecked, if it is there and

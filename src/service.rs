@@ -153,9 +153,8 @@ where
             )));
         }
         let now = now();
-        return match answers.kept(token, now) {
-            Some(answer) => introspected(shared, answers.verdict(validator, &answer, now))
-                .map_err(Refusal::Reject),
+        return match answers.hit(validator, token, now) {
+            Some(verdict) => introspected(shared, verdict).map_err(Refusal::Reject),
             None => Err(Refusal::Introspect(answers.lookup(token))),
         };
     }

@@ -1,6 +1,15 @@
 //! A layer's introspection answers: kept per token (keyed by the token's
 //! SHA-256, so that no token is held in memory), each decoded once into the
 //! layer's claims type, and one call at a time per token.
+//!
+//! Two levels, as the verified-token cache has ([`crate::cache`]): a front
+//! per thread, a few answers behind that thread's own lock, each with its
+//! own copy of the claims, so that a busy token served from every core
+//! writes no memory another core uses; and the shared map (quick_cache)
+//! behind it, which fills a front when an answer kept there is used. A
+//! front holds what the map held, until the same `until`: an answer the
+//! map evicted may still be served from a front until another takes its
+//! place there, at most [`FRONT_WAYS`] answers per front slot.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,7 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use super::{Introspector, Unanswered, parse_active};
-use crate::cache::Verified;
+use crate::cache::{FRONT_WAYS, Front, Verified};
 use crate::error::TokenError;
 use crate::validator::{RegisteredClaims, Validator, read_registered};
 
@@ -25,6 +34,7 @@ fn key(token: &[u8]) -> Key {
 }
 
 /// What the authorization server said of a token, as this layer keeps it.
+#[derive(Clone)]
 pub(crate) enum Answer<C> {
     /// Active, and its claims passed the introspector's rules.
     Active {
@@ -53,6 +63,27 @@ impl<C> Answer<C> {
     }
 }
 
+impl<C: Clone> Answer<C> {
+    /// The same answer with claims of its own, for a front.
+    fn copy(&self) -> Self {
+        let mut copy = self.clone();
+        if let Self::Active { claims, .. } = &mut copy {
+            *claims = Arc::new(C::clone(claims));
+        }
+        copy
+    }
+}
+
+/// A token's key in a front, and the front's own copy of its answer: the
+/// requests a front serves share that copy's claims, so that a token busy
+/// on every core bumps no reference count another core uses.
+type Slot<C> = (Key, Arc<Answer<C>>);
+
+/// The way of a key in a front: its first byte (a SHA-256 is uniform).
+fn way_of(key: &Key) -> usize {
+    usize::from(key[0]) % FRONT_WAYS
+}
+
 /// An introspection's outcome, shared by the requests that waited for it.
 pub(crate) type Outcome<C> = Result<Arc<Answer<C>>, Unanswered>;
 
@@ -63,6 +94,8 @@ pub(crate) type IntrospectFuture<C> = Pin<Box<dyn Future<Output = Outcome<C>> + 
 pub(crate) struct Answers<C> {
     introspector: Introspector,
     kept: Option<Cache<Key, Arc<Answer<C>>>>,
+    /// Per thread, a few answers of `kept` used lately.
+    fronts: Box<[Front<Slot<C>>]>,
     in_flight: Mutex<HashMap<Key, Arc<OnceCell<Outcome<C>>>>>,
 }
 
@@ -72,6 +105,7 @@ impl<C> Answers<C> {
         let keeps = config.capacity > 0 && !config.ttl.is_zero();
         Self {
             kept: keeps.then(|| Cache::new(config.capacity)),
+            fronts: Front::per_thread(),
             introspector,
             in_flight: Mutex::new(HashMap::new()),
         }
@@ -100,15 +134,39 @@ impl<C> Answers<C> {
         self.kept.as_ref().map_or(0, Cache::len)
     }
 
-    /// The kept answer for `token`, if there is one still to be kept at
-    /// `now`.
-    pub(crate) fn kept(&self, token: &[u8], now: u64) -> Option<Arc<Answer<C>>> {
-        self.kept_by_key(&key(token), now)
-    }
-
     fn kept_by_key(&self, key: &Key, now: u64) -> Option<Arc<Answer<C>>> {
         let answer = self.kept.as_ref()?.get(key)?;
         (answer.until() > now).then_some(answer)
+    }
+
+    /// The verdict at `now` on the kept answer for `token`, if one is still
+    /// kept: from this thread's front, or from the map, which then puts a
+    /// copy in the front.
+    pub(crate) fn hit(
+        &self,
+        validator: &Validator,
+        token: &[u8],
+        now: u64,
+    ) -> Option<Result<Verified<C>, TokenError>>
+    where
+        C: Clone,
+    {
+        let kept = self.kept.as_ref()?;
+        let key = key(token);
+        let (front, way) = (Front::mine(&self.fronts), way_of(&key));
+        if let Ok(slots) = front.slots.try_lock()
+            && let Some((_, answer)) = &slots[way]
+                .as_ref()
+                .filter(|(kept, answer)| *kept == key && answer.until() > now)
+        {
+            return Some(self.verdict(validator, answer, now));
+        }
+        let answer = kept.get(&key).filter(|answer| answer.until() > now)?;
+        let verdict = self.verdict(validator, &answer, now);
+        if let Ok(mut slots) = front.slots.try_lock() {
+            slots[way] = Some((key, Arc::new(answer.copy())));
+        }
+        Some(verdict)
     }
 
     /// The verdict on an answer at `now`: the claims to hand on, or why the
@@ -342,7 +400,7 @@ mod tests {
         assert_eq!(answers.len(), 1);
         assert!(
             answers
-                .kept(b"opaque-token", crate::validator::now())
+                .kept_by_key(&key(b"opaque-token"), crate::validator::now())
                 .is_some()
         );
     }
@@ -460,5 +518,127 @@ mod tests {
                 "{iss} {aud}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod front_tests {
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::introspection::{ClientAuth, Introspection};
+    use crate::revocation::RevocationList;
+    use crate::validator::Validation;
+    use crate::{Algorithm, Claims, Key};
+
+    const NOW: u64 = 1_700_000_000;
+    const TOKEN: &str = "opaque-token-of-alice_0123456789abcdefghijk";
+
+    /// Answers kept for `ttl`, from an endpoint that is never called.
+    fn answers(ttl: Duration) -> Answers<Claims> {
+        let introspector = Introspection::new(
+            "http://127.0.0.1:9/introspect",
+            ClientAuth::client_secret_basic("rs", "secret"),
+        )
+        .cache_ttl(ttl)
+        .build_lazy()
+        .unwrap();
+        Answers::new(introspector)
+    }
+
+    fn validator() -> Validator {
+        let key = Key::hmac(Algorithm::HS256, b"an answers-test secret of 32 bytes").unwrap();
+        Validator::new(key, Validation::new()).unwrap()
+    }
+
+    /// Keeps the answer `body` gives for `token` at `now`, as an introspection does.
+    fn keep(answers: &Answers<Claims>, token: &str, body: &Value, now: u64) {
+        let answer = answers.answer(body.to_string().as_bytes(), now).unwrap();
+        let kept = answers.kept.as_ref().unwrap();
+        kept.insert(key(token.as_bytes()), Arc::new(answer));
+    }
+
+    fn active(exp: u64) -> Value {
+        json!({
+            "active": true, "sub": "alice", "scope": "read write", "jti": "jti-alice",
+            "exp": exp, "iat": NOW,
+        })
+    }
+
+    /// Whether this thread's front holds an answer under `token`'s SHA-256.
+    fn in_front(answers: &Answers<Claims>, token: &str) -> bool {
+        let key = key(token.as_bytes());
+        let slots = Front::mine(&answers.fronts).slots.lock().unwrap();
+        slots[way_of(&key)]
+            .as_ref()
+            .is_some_and(|(kept, _)| *kept == key)
+    }
+
+    #[test]
+    fn a_kept_answer_is_served_from_the_front_with_the_same_claims() {
+        let (answers, validator) = (answers(Duration::from_secs(60)), validator());
+        keep(&answers, TOKEN, &active(NOW + 3600), NOW);
+        assert!(!in_front(&answers, TOKEN));
+        let first = answers.hit(&validator, TOKEN.as_bytes(), NOW).unwrap();
+        let first = first.unwrap().claims;
+        assert_eq!(first.sub, "alice");
+        assert!(in_front(&answers, TOKEN), "a map hit fills the front");
+        let again = answers.hit(&validator, TOKEN.as_bytes(), NOW + 1).unwrap();
+        let again = again.unwrap().claims;
+        assert_eq!(*again, *first);
+        assert!(!Arc::ptr_eq(&again, &first), "the front's own copy");
+        // Another token finds nothing, front or map.
+        assert!(answers.hit(&validator, b"another-token", NOW).is_none());
+    }
+
+    #[test]
+    fn an_answer_is_not_served_from_the_front_once_no_longer_kept() {
+        let (answers, validator) = (answers(Duration::from_secs(60)), validator());
+        keep(&answers, TOKEN, &active(NOW + 3600), NOW);
+        answers
+            .hit(&validator, TOKEN.as_bytes(), NOW)
+            .unwrap()
+            .unwrap();
+        assert!(in_front(&answers, TOKEN));
+        let at = |now| answers.hit(&validator, TOKEN.as_bytes(), now);
+        assert!(at(NOW + 59).unwrap().is_ok());
+        assert!(at(NOW + 60).is_none(), "kept for the 60 s TTL");
+    }
+
+    #[test]
+    fn a_refused_answer_is_refused_from_the_front_too() {
+        let (answers, validator) = (answers(Duration::from_secs(60)), validator());
+        keep(&answers, TOKEN, &json!({ "active": false }), NOW);
+        let at = |now| answers.hit(&validator, TOKEN.as_bytes(), now);
+        assert_eq!(at(NOW).unwrap().unwrap_err(), TokenError::Inactive);
+        assert!(in_front(&answers, TOKEN));
+        assert_eq!(at(NOW + 4).unwrap().unwrap_err(), TokenError::Inactive);
+        assert!(at(NOW + 5).is_none(), "kept for the 5 s inactive TTL");
+    }
+
+    #[test]
+    fn an_answer_in_the_front_revoked_later_is_refused() {
+        let revoked = Arc::new(RevocationList::new());
+        let validator = validator().with_revocation(revoked.clone());
+        let answers = answers(Duration::from_secs(60));
+        let now = crate::validator::now();
+        keep(&answers, TOKEN, &active(now + 600), now);
+        answers
+            .hit(&validator, TOKEN.as_bytes(), now)
+            .unwrap()
+            .unwrap();
+        assert!(in_front(&answers, TOKEN));
+        revoked.revoke("jti-alice", now + 600);
+        let verdict = answers.hit(&validator, TOKEN.as_bytes(), now).unwrap();
+        assert_eq!(verdict.unwrap_err(), TokenError::Revoked);
+    }
+
+    #[test]
+    fn nothing_is_kept_with_a_zero_ttl() {
+        let answers = answers(Duration::ZERO);
+        assert!(answers.kept.is_none());
+        assert!(answers.hit(&validator(), TOKEN.as_bytes(), NOW).is_none());
     }
 }

@@ -25,7 +25,7 @@
 //! |---|---|
 //! | Active answers kept | until `exp`, and at most [`DEFAULT_TTL`] (60 s) |
 //! | Inactive answers kept | [`DEFAULT_INACTIVE_TTL`] (5 s) |
-//! | Answers kept at most | [`DEFAULT_CAPACITY`] tokens, keyed by their SHA-256 |
+//! | Answers kept at most | [`DEFAULT_CAPACITY`] tokens, keyed by their SHA-256, and a few per thread lately served |
 //! | One request's wait for the endpoint | 5 s, then 503 |
 //! | Introspections under way at once | 32; a request that finds none free waits within its 5 s |
 //! | New introspections per second | 100, in bursts of up to 200; past that 503 with `Retry-After` |
@@ -173,7 +173,9 @@ impl Introspection {
     }
 
     /// Keeps at most about `capacity` answers (default
-    /// [`DEFAULT_CAPACITY`]).
+    /// [`DEFAULT_CAPACITY`]), and each thread's last few served: an answer
+    /// evicted past the capacity may still serve that thread until its
+    /// TTL.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self

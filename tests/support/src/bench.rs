@@ -3,7 +3,9 @@
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
+use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
@@ -136,18 +138,53 @@ where
 }
 
 /// About how long one batch of one contender runs in [`interleaved`].
-const BATCH: std::time::Duration = std::time::Duration::from_millis(20);
+const BATCH: Duration = Duration::from_millis(20);
 
 /// A named contender of [`interleaved`]: one call, `true` if it gave the expected outcome.
 pub type Contender<'a> = (&'static str, Box<dyn FnMut() -> bool + 'a>);
 
-/// Calls `f` `n` times; the time per call in nanoseconds.
-fn batch(n: u32, mut f: impl FnMut() -> bool) -> f64 {
-    let start = std::time::Instant::now();
+/// How [`measure_by`] times a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Wall time: what a caller waits, time the machine gave to other processes included.
+    Wall,
+    /// This thread's CPU time ([`thread_cpu`]): time the machine gave to other processes
+    /// does not count, which steadies the figures on a busy machine.
+    ThreadCpu,
+}
+
+impl Clock {
+    /// The time now on this clock, from some fixed start.
+    fn now(self) -> Duration {
+        static START: OnceLock<Instant> = OnceLock::new();
+        match self {
+            Self::Wall => START.get_or_init(Instant::now).elapsed(),
+            Self::ThreadCpu => thread_cpu(),
+        }
+    }
+}
+
+/// The CPU time this thread has used (Linux and Android); elsewhere, wall time.
+pub fn thread_cpu() -> Duration {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Duration::new(
+            u64::try_from(time.tv_sec).unwrap_or_default(),
+            u32::try_from(time.tv_nsec).unwrap_or_default(),
+        )
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    Clock::Wall.now()
+}
+
+/// Calls `f` `n` times; the time per call on `clock` in nanoseconds.
+fn batch(clock: Clock, n: u32, mut f: impl FnMut() -> bool) -> f64 {
+    let start = clock.now();
     for _ in 0..n {
         assert!(std::hint::black_box(f()));
     }
-    start.elapsed().as_nanos() as f64 / f64::from(n)
+    (clock.now() - start).as_nanos() as f64 / f64::from(n)
 }
 
 /// The value at fraction `q` of sorted `values` (nearest rank).
@@ -167,13 +204,18 @@ pub fn interleaved(title: &str, rounds: usize, contenders: &mut [Contender<'_>])
     measure(rounds, contenders).print(title, 0);
 }
 
-/// The measurement of [`interleaved`], without the printing: each contender's time per call
-/// in every round.
+/// The measurement of [`interleaved`], without the printing: each contender's wall time per
+/// call in every round.
 pub fn measure(rounds: usize, contenders: &mut [Contender<'_>]) -> Rounds {
+    measure_by(Clock::Wall, rounds, contenders)
+}
+
+/// [`measure`], timed on `clock`.
+pub fn measure_by(clock: Clock, rounds: usize, contenders: &mut [Contender<'_>]) -> Rounds {
     let mut slowest: f64 = 0.0;
     for (_, contender) in contenders.iter_mut() {
         let fastest = (0..8)
-            .map(|_| batch(50, &mut *contender))
+            .map(|_| batch(clock, 50, &mut *contender))
             .fold(f64::INFINITY, f64::min);
         slowest = slowest.max(fastest);
     }
@@ -182,7 +224,7 @@ pub fn measure(rounds: usize, contenders: &mut [Contender<'_>]) -> Rounds {
     for round in 0..rounds {
         for turn in 0..contenders.len() {
             let at = (round + turn) % contenders.len();
-            times[at].push(batch(calls, &mut contenders[at].1));
+            times[at].push(batch(clock, calls, &mut contenders[at].1));
         }
     }
     Rounds {
@@ -231,28 +273,38 @@ impl Rounds {
         Spread::of(self.times[at].clone())
     }
 
+    /// `figure` of every round (its index), over the rounds.
+    fn per_round(&self, figure: impl Fn(usize) -> f64) -> Spread {
+        Spread::of((0..self.times[0].len()).map(figure).collect())
+    }
+
     /// Contender `at`'s time divided by contender `to`'s, round by round.
     pub fn ratio(&self, at: usize, to: usize) -> Spread {
-        Spread::of(
-            self.times[at]
-                .iter()
-                .zip(&self.times[to])
-                .map(|(ours, theirs)| ours / theirs)
-                .collect(),
-        )
+        let times = &self.times;
+        self.per_round(|round| times[at][round] / times[to][round])
     }
 
     /// Contender `at`'s time less contender `baseline`'s (what both do, such as building
     /// the request), divided by contender `to`'s, round by round.
     pub fn ratio_above(&self, at: usize, baseline: usize, to: usize) -> Spread {
-        Spread::of(
-            self.times[at]
-                .iter()
-                .zip(&self.times[baseline])
-                .zip(&self.times[to])
-                .map(|((ours, base), theirs)| (ours - base) / theirs)
-                .collect(),
-        )
+        let times = &self.times;
+        self.per_round(|round| (times[at][round] - times[baseline][round]) / times[to][round])
+    }
+
+    /// Contender `at`'s time less contender `baseline`'s, round by round, in nanoseconds.
+    pub fn time_above(&self, at: usize, baseline: usize) -> Spread {
+        let times = &self.times;
+        self.per_round(|round| times[at][round] - times[baseline][round])
+    }
+
+    /// Contender `at`'s time less contender `baseline`'s, divided by contender `to`'s less
+    /// `baseline`'s, round by round: the ratio of what each adds to the baseline.
+    pub fn ratio_both_above(&self, at: usize, to: usize, baseline: usize) -> Spread {
+        let times = &self.times;
+        self.per_round(|round| {
+            let base = times[baseline][round];
+            (times[at][round] - base) / (times[to][round] - base)
+        })
     }
 
     /// Prints, under `title`, each contender's median and fastest time per call and its

@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The thread counts of every round.
 pub const THREADS: [usize; 3] = [1, 2, 4];
@@ -14,14 +14,6 @@ pub struct Run {
     cpu_per_call: f64,
     start: Instant,
     end: Instant,
-}
-
-fn cpu_time() -> Duration {
-    let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    Duration::new(
-        u64::try_from(time.tv_sec).unwrap_or_default(),
-        u32::try_from(time.tv_nsec).unwrap_or_default(),
-    )
 }
 
 /// `threads` threads, each making `calls` calls at once. Each thread makes its own call with
@@ -42,11 +34,11 @@ where
                         assert!(call());
                     }
                     barrier.wait();
-                    let (start, cpu) = (Instant::now(), cpu_time());
+                    let (start, cpu) = (Instant::now(), crate::bench::thread_cpu());
                     for _ in 0..calls {
                         black_box(call());
                     }
-                    let (cpu, end) = (cpu_time() - cpu, Instant::now());
+                    let (cpu, end) = (crate::bench::thread_cpu() - cpu, Instant::now());
                     Run {
                         cpu_per_call: cpu.as_secs_f64() * 1e9 / calls as f64,
                         start,
