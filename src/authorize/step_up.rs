@@ -12,9 +12,10 @@ use serde_json::Value;
 
 use super::requirement::{Authorize, token_list};
 use crate::claims::Claims;
+use crate::claims::NumericDate;
 use crate::error::BuildError;
 use crate::rejection::Rejection;
-use crate::validator::{NumericDate, now};
+use crate::validator::now;
 
 /// Claims that say how and when the user authenticated: the `acr` and
 /// `auth_time` claims of OpenID Connect Core §2, which RFC 9470 §4 puts in

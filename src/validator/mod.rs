@@ -25,9 +25,9 @@ use crate::revocation::{NoRevocation, Revocation, Verdict};
 
 use crate::trusted_issuer::TrustedIssuer;
 pub(crate) use clock::now;
+pub(crate) use payload::CowStr;
 pub use payload::RegisteredClaims;
 use payload::RegisteredSeed;
-pub(crate) use payload::{CowStr, NumericDate, numeric_date, optional_numeric_date};
 pub use rules::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Validation};
 
 /// A valid token's claims and its expiry.
