@@ -19,8 +19,8 @@ use serde::de::{DeserializeOwned, DeserializeSeed};
 
 use crate::error::BuildError;
 pub use crate::error::TokenError;
-use crate::jws::{self, Compact, Header};
-use crate::key::{KeyRing, algorithm_from_name};
+use crate::jws::{self, Compact, Header, algorithm_from_name};
+use crate::key::KeyRing;
 use crate::revocation::{NoRevocation, Revocation, Verdict};
 
 use crate::trusted_issuer::TrustedIssuer;
