@@ -24,12 +24,13 @@ use sha2::{Sha256, Sha384, Sha512};
 
 pub use crate::error::KeyError;
 use crate::error::TokenError;
-pub use crate::jwks::JwksError;
 use crate::jws;
 /// jsonwebtoken's verification key, for [`Key::from_decoding_key`].
 pub use jsonwebtoken::DecodingKey;
+pub use jwks::JwksError;
 
 pub mod jwk;
+pub(crate) mod jwks;
 
 mod checks;
 #[cfg(feature = "aws-lc-rs")]

@@ -136,7 +136,6 @@ pub mod guide;
 pub mod introspection;
 #[cfg(feature = "router")]
 pub mod issuer;
-mod jwks;
 mod jws;
 pub mod key;
 pub mod layer;

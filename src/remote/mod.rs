@@ -49,7 +49,7 @@ pub(crate) use fetch::check_url;
 pub use fetch::{Fetch, FetchError, FetchFuture, FetchRequest, Fetched, HttpFetch};
 
 use crate::future::KeyWait;
-use crate::jwks::{self, JwksError};
+use crate::key::jwks::{self, JwksError};
 use crate::key::{ASYMMETRIC_ALGORITHMS as ASYMMETRIC, KeyRing, KeySet};
 
 /// How fresh remote keys are kept; see the [module docs](self) for the
