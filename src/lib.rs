@@ -140,6 +140,8 @@ mod jws;
 pub mod key;
 pub mod layer;
 #[cfg(feature = "router")]
+mod outage;
+#[cfg(feature = "router")]
 pub mod password;
 pub mod rejection;
 #[cfg(feature = "remote")]

@@ -30,8 +30,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use super::{SharedCheck, SharedRefusal};
+use crate::outage::Outage;
 use crate::revocation::RevocationError;
-use crate::router::log_limit::Outage;
 
 /// How long one call to the shared store may take before the request is
 /// refused with 503.
