@@ -19,10 +19,10 @@ use crate::rejection::{ChallengeParams, JsonRejection};
 use crate::resource_metadata::{
     BearerMethod, ProtectedResourceMetadata, ProtectedResourceMetadataBuilder,
 };
-use crate::revocation::{AnyRevoked, Revocation};
 pub use crate::service::JwtAuth;
 use crate::source::TokenSources;
 use crate::trusted_issuer::TrustedIssuer;
+use crate::validator::revocation::{AnyRevoked, Revocation};
 use crate::validator::{Validation, Validator};
 
 /// What every clone of the layer and its services shares.

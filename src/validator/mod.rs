@@ -10,6 +10,7 @@
 
 mod clock;
 mod payload;
+pub(crate) mod revocation;
 mod rules;
 
 use std::fmt;
@@ -21,13 +22,13 @@ use crate::error::BuildError;
 pub use crate::error::TokenError;
 use crate::jws::{self, Compact, Header, algorithm_from_name};
 use crate::key::KeyRing;
-use crate::revocation::{NoRevocation, Revocation, Verdict};
 
 use crate::trusted_issuer::TrustedIssuer;
 pub(crate) use clock::now;
 pub(crate) use payload::CowStr;
 pub use payload::RegisteredClaims;
 use payload::RegisteredSeed;
+use revocation::{NoRevocation, Revocation, Verdict};
 pub use rules::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Validation};
 
 /// A valid token's claims and its expiry.
