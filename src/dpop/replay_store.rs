@@ -20,6 +20,11 @@
 //! never accepted. The outage is logged once when it starts and once when
 //! it ends, not once per request.
 
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
