@@ -15,10 +15,7 @@ use crate::dpop::SharedCheck;
 use crate::layer::Shared;
 use crate::rejection::{ChallengeParams, JsonRejection, OnRejection};
 use crate::service::{Authenticated, Refusal, authenticate};
-
-/// A request's wait for its issuer's keys to be fetched again (a token with
-/// an unknown `kid`): bounded by the fetch timeout.
-pub(crate) type KeyWait = Pin<Box<dyn Future<Output = ()> + Send>>;
+use crate::validator::key_source::KeyWait;
 
 pin_project! {
     /// The inner service's future, a ready rejection, (for a token whose

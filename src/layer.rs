@@ -21,8 +21,8 @@ use crate::resource_metadata::{
 };
 pub use crate::service::JwtAuth;
 use crate::source::TokenSources;
-use crate::trusted_issuer::TrustedIssuer;
 use crate::validator::revocation::{AnyRevoked, Revocation};
+use crate::validator::trusted_issuer::TrustedIssuer;
 use crate::validator::{Validation, Validator};
 
 /// What every clone of the layer and its services shares.

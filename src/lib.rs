@@ -155,7 +155,6 @@ pub mod signing;
 mod source;
 #[cfg(feature = "router")]
 pub mod store;
-mod trusted_issuer;
 pub mod validator;
 
 // The crate root holds what the quick starts use; everything else lives in its module.
@@ -173,4 +172,4 @@ pub use layer::JwtAuthLayer;
 #[cfg(feature = "router")]
 pub use router::Auth;
 pub use signing::SigningKey;
-pub use trusted_issuer::TrustedIssuer;
+pub use validator::trusted_issuer::TrustedIssuer;

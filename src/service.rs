@@ -65,7 +65,7 @@ pub(crate) enum Refusal<C> {
     /// The token's issuer may have published its key since the keys were
     /// fetched: wait for the refetch, then check the token once more.
     #[cfg(feature = "remote")]
-    Wait(crate::future::KeyWait),
+    Wait(crate::validator::key_source::KeyWait),
     /// The token is for introspection, and no answer is kept for it: wait
     /// for one (never made without the `remote` feature).
     #[cfg_attr(not(feature = "remote"), allow(dead_code))]
