@@ -493,7 +493,7 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
                 .map(|introspector| Arc::new(crate::introspection::Answers::new(introspector)));
         }
         for scope in &self.challenge_scopes {
-            if !crate::authorize::is_scope_token(scope) {
+            if !crate::rejection::scope::is_scope_token(scope) {
                 return Err(BuildError::InvalidScope(scope.clone()));
             }
         }

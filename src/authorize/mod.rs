@@ -197,7 +197,6 @@ mod scope;
 mod step_up;
 
 pub use crate::rejection::scope::ScopeList;
-pub(crate) use crate::rejection::scope::is_scope_token;
 pub use crate::rejection::step_up::StepUp;
 #[cfg(feature = "axum")]
 pub use extract::{ScopeRequirement, Scoped};
