@@ -128,7 +128,6 @@ pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
-mod future;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 pub mod guide;
@@ -150,7 +149,6 @@ pub mod resource_metadata;
 pub mod revocation;
 #[cfg(feature = "router")]
 pub mod router;
-mod service;
 pub mod signing;
 mod source;
 #[cfg(feature = "router")]
