@@ -1,8 +1,13 @@
 //! The ready-made claims type and the registered-claims view.
 
+mod numeric_date;
+
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
+
+use numeric_date::optional_numeric_date;
+pub(crate) use numeric_date::{NumericDate, numeric_date};
 
 /// The token-type claim value of access tokens (the tutorial's `scope`).
 pub const ACCESS_TOKEN: &str = "access_token";
@@ -27,20 +32,20 @@ pub struct Claims {
     /// Expiry, seconds since the epoch. Dates may be fractional in a token
     /// (RFC 7519 §2); they are rounded to the nearest second, the same rule
     /// by which the validator checks them.
-    #[serde(deserialize_with = "crate::validator::numeric_date")]
+    #[serde(deserialize_with = "numeric_date")]
     pub exp: u64,
     /// Issued-at, seconds since the epoch.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::validator::optional_numeric_date"
+        deserialize_with = "optional_numeric_date"
     )]
     pub iat: Option<u64>,
     /// Not-before, seconds since the epoch.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::validator::optional_numeric_date"
+        deserialize_with = "optional_numeric_date"
     )]
     pub nbf: Option<u64>,
     /// Issuer.
@@ -67,7 +72,7 @@ pub struct Claims {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::validator::optional_numeric_date"
+        deserialize_with = "optional_numeric_date"
     )]
     pub auth_time: Option<u64>,
 }

@@ -69,8 +69,8 @@ use tonic::server::NamedService;
 use tonic::{Code, Status};
 
 use crate::authorize::Require;
+use crate::layer::JwtAuth;
 use crate::rejection::{OnRejection, Rejection};
-use crate::service::JwtAuth;
 
 /// The gRPC rejection format: a [`Rejection`] as a tonic [`Status`] (see the
 /// [module docs](self) for the table), answered as tonic answers a status.

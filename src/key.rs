@@ -24,12 +24,13 @@ use sha2::{Sha256, Sha384, Sha512};
 
 pub use crate::error::KeyError;
 use crate::error::TokenError;
-pub use crate::jwks::JwksError;
 use crate::jws;
 /// jsonwebtoken's verification key, for [`Key::from_decoding_key`].
 pub use jsonwebtoken::DecodingKey;
+pub use jwks::JwksError;
 
 pub mod jwk;
+pub(crate) mod jwks;
 
 mod checks;
 #[cfg(feature = "aws-lc-rs")]
@@ -68,27 +69,6 @@ pub(crate) fn min_secret_len(alg: Algorithm) -> Option<usize> {
         Algorithm::HS512 => Some(64),
         _ => None,
     }
-}
-
-/// The algorithm named by a JOSE `alg` header value, matched exactly.
-///
-/// `none` (in any casing) and every unknown name give `None`.
-pub(crate) fn algorithm_from_name(name: &str) -> Option<Algorithm> {
-    Some(match name {
-        "HS256" => Algorithm::HS256,
-        "HS384" => Algorithm::HS384,
-        "HS512" => Algorithm::HS512,
-        "RS256" => Algorithm::RS256,
-        "RS384" => Algorithm::RS384,
-        "RS512" => Algorithm::RS512,
-        "PS256" => Algorithm::PS256,
-        "PS384" => Algorithm::PS384,
-        "PS512" => Algorithm::PS512,
-        "ES256" => Algorithm::ES256,
-        "ES384" => Algorithm::ES384,
-        "EdDSA" => Algorithm::EdDSA,
-        _ => return None,
-    })
 }
 
 /// Every asymmetric algorithm: what keys from an identity provider may be

@@ -1,5 +1,8 @@
 //! [`JwtAuthLayer`] and its builder.
 
+mod future;
+mod service;
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -13,17 +16,17 @@ use crate::claims::Claims;
 use crate::csrf::CsrfPolicy;
 use crate::dpop::{Dpop, DpopVerifier};
 use crate::error::BuildError;
-pub use crate::future::ResponseFuture;
 use crate::key::KeyRing;
 use crate::rejection::{ChallengeParams, JsonRejection};
 use crate::resource_metadata::{
     BearerMethod, ProtectedResourceMetadata, ProtectedResourceMetadataBuilder,
 };
-use crate::revocation::{AnyRevoked, Revocation};
-pub use crate::service::JwtAuth;
 use crate::source::TokenSources;
-use crate::trusted_issuer::TrustedIssuer;
+use crate::validator::revocation::{AnyRevoked, Revocation};
+use crate::validator::trusted_issuer::TrustedIssuer;
 use crate::validator::{Validation, Validator};
+pub use future::ResponseFuture;
+pub use service::JwtAuth;
 
 /// What every clone of the layer and its services shares.
 pub(crate) struct Shared<C> {
@@ -493,7 +496,7 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
                 .map(|introspector| Arc::new(crate::introspection::Answers::new(introspector)));
         }
         for scope in &self.challenge_scopes {
-            if !crate::authorize::is_scope_token(scope) {
+            if !crate::rejection::scope::is_scope_token(scope) {
                 return Err(BuildError::InvalidScope(scope.clone()));
             }
         }

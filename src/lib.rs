@@ -1,5 +1,30 @@
 //! JWT bearer authentication for [tower], [hyper] and [axum] services.
 //!
+//! The crate in layers: each imports only the layers below it, and
+//! `.ci/layers` checks that no top-level modules import each other, directly
+//! or round a circle.
+//!
+//! ```text
+//!  router  grpc  extract  issuer  password  store    the auth router, gRPC, axum
+//!    |      |                                        extractors, token issuing
+//!  layer (layer.rs, layer/service.rs, layer/future.rs)
+//!    |      JwtAuthLayer, JwtAuth, ResponseFuture: the tower trio
+//!  resource_metadata  introspection  dpop  remote  revocation  authorize  csrf
+//!    |      features: each plugs into a hook of the core or of the layer
+//!    |      (remote: KeySource, revocation: Revocation, dpop: the layer's
+//!    |      DPoP step, ...) and imports the core, never the reverse
+//!  rejection                                         a refusal -> a response:
+//!    |      Rejection, JsonRejection, OnRejection and every challenge's text;
+//!    |      features hand it plain data (DpopRejection, ScopeList, StepUp)
+//!  validator (its trusted issuers and the KeySource and Revocation hooks),
+//!  cache, signing, key (JWKS too), jws, claims, source, error, outage
+//!           the core: it imports no feature
+//! ```
+//!
+//! Within that order a feature may use a lower one (introspection fetches
+//! with remote's client, resource_metadata checks URLs as DPoP's `htu`
+//! does); nothing points upwards.
+//!
 //! [`JwtAuthLayer`] validates the bearer token of every request and puts the
 //! claims into the request extensions; rejections follow RFC 6750 §3. It is a
 //! plain tower [`Layer`]: it works with axum's `Router::layer` and
@@ -139,7 +164,6 @@ pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
-mod future;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 pub mod guide;
@@ -147,10 +171,11 @@ pub mod guide;
 pub mod introspection;
 #[cfg(feature = "router")]
 pub mod issuer;
-mod jwks;
 mod jws;
 pub mod key;
 pub mod layer;
+#[cfg(feature = "router")]
+mod outage;
 #[cfg(feature = "router")]
 pub mod password;
 pub mod rejection;
@@ -160,12 +185,10 @@ pub mod resource_metadata;
 pub mod revocation;
 #[cfg(feature = "router")]
 pub mod router;
-mod service;
 pub mod signing;
 mod source;
 #[cfg(feature = "router")]
 pub mod store;
-mod trusted_issuer;
 pub mod validator;
 
 // The crate root holds what the quick starts use; everything else lives in its module.
@@ -183,4 +206,4 @@ pub use layer::JwtAuthLayer;
 #[cfg(feature = "router")]
 pub use router::Auth;
 pub use signing::SigningKey;
-pub use trusted_issuer::TrustedIssuer;
+pub use validator::trusted_issuer::TrustedIssuer;

@@ -7,13 +7,18 @@
 //! replica](crate::revocation::Verdict::Unknown)), the answer is 503 with
 //! `Retry-After`.
 
+pub(crate) mod dpop;
+pub(crate) mod scope;
+pub(crate) mod step_up;
+
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
-use crate::authorize::{ScopeList, StepUp};
-use crate::dpop::{DPOP_NONCE, DpopRejection};
 use crate::error::TokenError;
+use dpop::{DPOP_NONCE, DpopRejection};
+use scope::ScopeList;
+use step_up::StepUp;
 
 /// Why a request was refused.
 ///

@@ -8,9 +8,9 @@ use axum::extract::FromRequestParts;
 use axum::response::Response;
 use http::request::Parts;
 
-use super::requirement::{ScopeList, is_scope_token};
 use super::scope::{ScopeClaims, ScopeSource};
 use crate::claims::Claims;
+use crate::rejection::scope::{ScopeList, is_scope_token};
 use crate::rejection::{JsonRejection, OnRejection, Rejection};
 
 /// Whether `names` is a non-empty list of scope tokens (usable in a `const`).

@@ -196,10 +196,11 @@ mod requirement;
 mod scope;
 mod step_up;
 
+pub use crate::rejection::scope::ScopeList;
+pub use crate::rejection::step_up::StepUp;
 #[cfg(feature = "axum")]
 pub use extract::{ScopeRequirement, Scoped};
 pub use layer::{Require, RequireLayer, RequireScopeLayer, ResponseFuture};
-pub(crate) use requirement::is_scope_token;
-pub use requirement::{Authorize, ScopeList, Scopes};
+pub use requirement::{Authorize, Scopes};
 pub use scope::{MAX_SCOPE_CLAIM_ITEMS, MAX_SCOPE_CLAIM_LEN, ScopeClaims, ScopeSource};
-pub use step_up::{AuthenticationClaims, StepUp};
+pub use step_up::AuthenticationClaims;

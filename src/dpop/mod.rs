@@ -146,7 +146,6 @@ pub(crate) mod htu;
 mod nonce;
 mod proof;
 mod proof_keys;
-mod rejection;
 mod replay;
 #[cfg(feature = "router")]
 mod replay_store;
@@ -167,14 +166,15 @@ use sha2::Sha256;
 use crate::error::{BuildError, TokenError};
 use crate::key::ASYMMETRIC_ALGORITHMS;
 use crate::rejection::Rejection;
+use crate::rejection::dpop::Challenges;
 use crate::source::{Scheme, is_token68};
 use binding::Binding;
 use htu::BaseUrl;
 use nonce::Nonces;
 use proof_keys::{PROOF_KEYS, ProofKeys};
 
+pub use crate::rejection::dpop::{DpopError, DpopRejection, ProofError};
 pub use proof::access_token_hash;
-pub use rejection::{DpopError, DpopRejection, ProofError};
 pub use replay::{ReplayCache, ReplayError};
 #[cfg(feature = "router")]
 pub use replay_store::ReplayStore;
@@ -184,9 +184,6 @@ pub use thumbprint::jwk_thumbprint;
 
 /// The request header that carries the proof.
 const DPOP: &str = "dpop";
-
-/// The response header that carries a server nonce.
-pub(crate) const DPOP_NONCE: &str = "dpop-nonce";
 
 /// The DPoP configuration of a layer; see [the module docs](self).
 ///
@@ -373,7 +370,7 @@ impl Dpop {
             }
         };
         Ok(DpopVerifier {
-            challenges: rejection::Challenges::new(&self.algorithms, !self.required),
+            challenges: Challenges::new(&self.algorithms, !self.required),
             base,
             algorithms: self.algorithms,
             max_age,
@@ -424,7 +421,7 @@ pub(crate) struct DpopVerifier {
     #[cfg(feature = "router")]
     shared_replay: Option<SharedReplay>,
     nonces: Option<Nonces>,
-    challenges: rejection::Challenges,
+    challenges: Challenges,
 }
 
 /// The shared replay store's verdict on a proof new to this process,

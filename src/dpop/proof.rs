@@ -23,11 +23,10 @@ use sha2::{Digest, Sha256};
 
 use super::htu::{self, NormalUrl};
 use super::proof_keys::ProofKeys;
-use super::rejection::{DpopError, ProofError};
 use super::thumbprint::{THUMBPRINT_MEMBERS, required_members, thumbprint};
-use crate::jws::{self, Compact};
-use crate::key::algorithm_from_name;
-use crate::validator::numeric_date;
+use crate::claims::numeric_date;
+use crate::jws::{self, Compact, algorithm_from_name};
+use crate::rejection::dpop::{DpopError, ProofError};
 
 /// JWK members that only a private key has (RFC 7518 §6.2.2, §6.3.2,
 /// §6.4; RFC 8037 §2).

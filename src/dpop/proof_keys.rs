@@ -31,9 +31,9 @@ use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::Jwk;
 use quick_cache::sync::Cache;
 
-use super::rejection::ProofError;
 use crate::jws::{self, Compact};
 use crate::key::{self, Key};
+use crate::rejection::dpop::ProofError;
 
 /// How many proof keys a layer keeps built.
 pub(crate) const PROOF_KEYS: usize = 1024;

@@ -20,6 +20,11 @@
 //! never accepted. The outage is logged once when it starts and once when
 //! it ends, not once per request.
 
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -30,8 +35,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use super::{SharedCheck, SharedRefusal};
+use crate::outage::Outage;
 use crate::revocation::RevocationError;
-use crate::router::log_limit::Outage;
 
 /// How long one call to the shared store may take before the request is
 /// refused with 503.

@@ -48,9 +48,10 @@ use tokio::time::Instant;
 pub(crate) use fetch::check_url;
 pub use fetch::{Fetch, FetchError, FetchFuture, FetchRequest, Fetched, HttpFetch};
 
-use crate::future::KeyWait;
-use crate::jwks::{self, JwksError};
+use crate::key::jwks::{self, JwksError};
 use crate::key::{ASYMMETRIC_ALGORITHMS as ASYMMETRIC, KeyRing, KeySet};
+use crate::validator::key_source::{KeySource, KeyWait};
+use crate::validator::trusted_issuer::TrustedIssuer;
 
 /// How fresh remote keys are kept; see the [module docs](self) for the
 /// defaults.
@@ -209,11 +210,13 @@ impl RemoteKeys {
             Some(error) => Err(error.clone_for_caller()),
         }
     }
+}
 
+impl KeySource for RemoteKeys {
     /// The wait a request carrying an unknown `kid` may do: for a fetch
     /// already under way, or for one it starts unless one started for an
     /// unknown `kid` within the cooldown. `None`: refuse the token now.
-    pub(crate) fn on_unknown_kid(&self) -> Option<KeyWait> {
+    fn on_unknown_kid(&self) -> Option<KeyWait> {
         let inner = &self.inner;
         let mut state = inner.lock();
         let done = if state.in_flight {
@@ -234,6 +237,16 @@ impl RemoteKeys {
             let mut done = done;
             let _ = tokio::time::timeout(timeout, done.changed()).await;
         }))
+    }
+}
+
+impl TrustedIssuer {
+    /// The issuer of `keys`, whose keys are fetched from it and kept
+    /// fresh; see [`RemoteKeys`].
+    pub fn remote(keys: RemoteKeys) -> Self {
+        let issuer = keys.issuer().to_owned();
+        let ring = keys.ring().clone();
+        Self::with_key_source(issuer, ring, Arc::new(keys))
     }
 }
 

@@ -5,9 +5,9 @@ use jsonwebtoken::Algorithm;
 
 use super::url::{check_issuer, check_resource, check_url};
 use super::{BearerMethod, ProtectedResourceMetadata};
-use crate::authorize::is_scope_token;
 use crate::error::BuildError;
 use crate::key::ASYMMETRIC_ALGORITHMS;
+use crate::rejection::scope::is_scope_token;
 
 /// Builds a [`ProtectedResourceMetadata`]; start with
 /// [`ProtectedResourceMetadata::builder`].

@@ -5,8 +5,6 @@ use sqlx::postgres::{PgListener, PgPool};
 
 use super::{RevocationBackend, RevocationError, RevocationFeed, Revoked, RevokedId, check_id};
 
-mod replay;
-
 /// The default notification channel.
 pub const DEFAULT_CHANNEL: &str = "tower_jwt_auth_revocations";
 

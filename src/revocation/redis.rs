@@ -10,8 +10,6 @@ use tokio::sync::Mutex;
 
 use super::{RevocationBackend, RevocationError, RevocationFeed, Revoked, RevokedId, check_id};
 
-mod replay;
-
 /// How long connecting and each command may take.
 const TIMEOUT: Duration = Duration::from_secs(3);
 

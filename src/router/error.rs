@@ -123,7 +123,7 @@ impl IntoResponse for AuthError {
             Self::Dpop(rejection) => {
                 headers.insert(WWW_AUTHENTICATE, rejection.challenge());
                 if let Some(nonce) = rejection.nonce() {
-                    headers.insert(crate::dpop::DPOP_NONCE, nonce.clone());
+                    headers.insert(crate::rejection::dpop::DPOP_NONCE, nonce.clone());
                 }
             }
             _ => {}

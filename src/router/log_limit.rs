@@ -3,7 +3,7 @@
 //! requests must not become a flood of log lines, which would cost more than
 //! answering the requests and bury everything else in the log.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::validator::now;
 
@@ -46,42 +46,9 @@ impl LogLimit {
     }
 }
 
-/// Whether a shared store is in an outage, so that each outage is logged
-/// once when it starts and once when it ends, not once per request.
-#[derive(Debug, Default)]
-pub(crate) struct Outage(AtomicBool);
-
-impl Outage {
-    /// Records a failed call: `true` when it starts an outage (log it).
-    pub(crate) fn failed(&self) -> bool {
-        !self.0.swap(true, Ordering::Relaxed)
-    }
-
-    /// Records an answered call: `true` when it ends an outage (log it).
-    pub(crate) fn answered(&self) -> bool {
-        self.0.swap(false, Ordering::Relaxed)
-    }
-
-    /// Whether an outage is going on.
-    #[cfg(test)]
-    pub(crate) fn is_down(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_outage_is_reported_when_it_starts_and_when_it_ends() {
-        let outage = Outage::default();
-        assert!(!outage.answered(), "no outage to end");
-        assert!(outage.failed(), "the first failure starts one");
-        assert!(!outage.failed(), "later failures are the same outage");
-        assert!(outage.answered(), "an answer ends it");
-        assert!(!outage.answered());
-    }
 
     #[test]
     fn one_report_a_second_with_the_count_held_back() {

@@ -29,7 +29,7 @@ mod dpop;
 mod error;
 mod handlers;
 mod limit_store;
-pub(crate) mod log_limit;
+mod log_limit;
 #[cfg(feature = "openapi")]
 mod openapi;
 mod revoke;

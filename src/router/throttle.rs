@@ -19,7 +19,8 @@ use sha2::{Digest, Sha256};
 
 use super::error::AuthError;
 use super::limit_store::{DynLimitStore, LimitStore};
-use super::log_limit::{LogLimit, Outage};
+use super::log_limit::LogLimit;
+use crate::outage::Outage;
 
 /// How long one call to the shared store may take before this attempt is
 /// judged by the per-instance limits instead.

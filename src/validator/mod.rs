@@ -9,8 +9,11 @@
 //! expired token with a bad signature is [`TokenError::InvalidSignature`].
 
 mod clock;
+pub(crate) mod key_source;
 mod payload;
+pub(crate) mod revocation;
 mod rules;
+pub(crate) mod trusted_issuer;
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,16 +22,17 @@ use serde::de::{DeserializeOwned, DeserializeSeed};
 
 use crate::error::BuildError;
 pub use crate::error::TokenError;
-use crate::jws::{self, Compact, Header};
-use crate::key::{KeyRing, algorithm_from_name};
-use crate::revocation::{NoRevocation, Revocation, Verdict};
-
-use crate::trusted_issuer::TrustedIssuer;
+use crate::jws::{self, Compact, Header, algorithm_from_name};
+use crate::key::KeyRing;
 pub(crate) use clock::now;
+#[cfg(feature = "remote")]
+use key_source::KeySource;
+pub(crate) use payload::CowStr;
 pub use payload::RegisteredClaims;
 use payload::RegisteredSeed;
-pub(crate) use payload::{CowStr, NumericDate, numeric_date, optional_numeric_date};
+use revocation::{NoRevocation, Revocation, Verdict};
 pub use rules::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Validation};
+use trusted_issuer::TrustedIssuer;
 
 /// A valid token's claims and its expiry.
 #[derive(Debug, Clone)]
@@ -48,7 +52,7 @@ struct Entry {
     keys: KeyRing,
     rules: Validation,
     #[cfg(feature = "remote")]
-    remote: Option<crate::remote::RemoteKeys>,
+    remote: Option<Arc<dyn KeySource>>,
 }
 
 impl Entry {
@@ -263,11 +267,7 @@ impl Validator {
     /// since the keys were last fetched: its `kid` is not among them (or,
     /// without a `kid`, no key fitted).
     #[cfg(feature = "remote")]
-    pub(crate) fn key_miss(
-        &self,
-        token: &[u8],
-        error: TokenError,
-    ) -> Option<&crate::remote::RemoteKeys> {
+    pub(crate) fn key_miss(&self, token: &[u8], error: TokenError) -> Option<&dyn KeySource> {
         if !matches!(
             error,
             TokenError::UnknownKey | TokenError::InvalidSignature | TokenError::AlgorithmMismatch
@@ -292,7 +292,7 @@ impl Validator {
             Some(kid) => !entry.keys.current().has_kid(kid),
             None => error == TokenError::UnknownKey,
         };
-        missing.then_some(remote)
+        missing.then_some(&**remote)
     }
 
     /// Fully verifies `token` as of `now()` and hands the decoded claims and

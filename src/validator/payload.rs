@@ -7,6 +7,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use crate::claims::NumericDate;
+
 /// What the validator learned about a valid token besides the claims type:
 /// the registered claims, borrowed from the decoded payload.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -177,56 +179,5 @@ impl<'de> Deserialize<'de> for AudienceList<'de> {
             }
         }
         deserializer.deserialize_any(AudVisitor)
-    }
-}
-
-/// A NumericDate (RFC 7519 §2): a non-negative JSON number of seconds,
-/// which may be fractional. Fractions are rounded to the nearest second, as
-/// jsonwebtoken does. This one rule reads the dates the validator checks and
-/// the dates of [`Claims`](crate::Claims), so both see the same second.
-pub(crate) struct NumericDate(pub(crate) u64);
-
-/// Deserializes a NumericDate; see [`NumericDate`].
-pub(crate) fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    NumericDate::deserialize(deserializer).map(|date| date.0)
-}
-
-/// Deserializes an optional NumericDate (`null` is `None`).
-pub(crate) fn optional_numeric_date<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<u64>, D::Error> {
-    Option::<NumericDate>::deserialize(deserializer).map(|date| date.map(|date| date.0))
-}
-
-impl<'de> Deserialize<'de> for NumericDate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct DateVisitor;
-        impl Visitor<'_> for DateVisitor {
-            type Value = NumericDate;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a non-negative number of seconds")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(NumericDate(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                u64::try_from(v)
-                    .map(NumericDate)
-                    .map_err(|_| E::custom("negative date"))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                #[allow(
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss,
-                    clippy::cast_precision_loss
-                )]
-                if v.is_finite() && v >= 0.0 && v < u64::MAX as f64 {
-                    Ok(NumericDate(v.round() as u64))
-                } else {
-                    Err(E::custom("date out of range"))
-                }
-            }
-        }
-        deserializer.deserialize_any(DateVisitor)
     }
 }

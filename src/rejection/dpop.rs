@@ -18,6 +18,9 @@ use jsonwebtoken::Algorithm;
 
 use crate::error::TokenError;
 
+/// The response header that carries a server nonce.
+pub(crate) const DPOP_NONCE: &str = "dpop-nonce";
+
 /// Which check a DPoP proof failed. Logged at `debug` level; the client
 /// only ever learns `invalid_dpop_proof`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

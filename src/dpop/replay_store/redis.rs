@@ -3,9 +3,8 @@
 
 use redis::Value;
 
-use super::RedisRevocations;
-use crate::dpop::ReplayStore;
-use crate::revocation::RevocationError;
+use super::ReplayStore;
+use crate::revocation::{RedisRevocations, RevocationError};
 
 impl RedisRevocations {
     /// The Redis key of a proof's `key`, under the revocations' prefix.

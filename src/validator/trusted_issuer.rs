@@ -1,6 +1,8 @@
 //! [`TrustedIssuer`]: an issuer whose tokens a validator accepts, with its
 //! own keys and rules.
 
+#[cfg(feature = "remote")]
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
@@ -8,6 +10,8 @@ use jsonwebtoken::Algorithm;
 use crate::error::BuildError;
 use crate::key::KeyRing;
 use crate::validator::Validation;
+#[cfg(feature = "remote")]
+use crate::validator::key_source::KeySource;
 
 /// An issuer whose tokens are accepted: its `iss`, its keys (given in code,
 /// or fetched from the issuer with the `remote` feature) and its rules.
@@ -39,7 +43,7 @@ pub struct TrustedIssuer {
     pub(crate) keys: KeyRing,
     pub(crate) rules: Validation,
     #[cfg(feature = "remote")]
-    pub(crate) remote: Option<crate::remote::RemoteKeys>,
+    pub(crate) remote: Option<Arc<dyn KeySource>>,
 }
 
 impl TrustedIssuer {
@@ -56,16 +60,20 @@ impl TrustedIssuer {
         }
     }
 
-    /// The issuer of `keys`, whose keys are fetched from it and kept
-    /// fresh; see [`RemoteKeys`](crate::remote::RemoteKeys).
+    /// The issuer `issuer`, whose keys `keys` are fetched again by
+    /// `source` when a token names a key they lack
+    /// ([`TrustedIssuer::remote`]).
     #[cfg(feature = "remote")]
-    pub fn remote(keys: crate::remote::RemoteKeys) -> Self {
-        let issuer = keys.issuer().to_owned();
+    pub(crate) fn with_key_source(
+        issuer: String,
+        keys: KeyRing,
+        source: Arc<dyn KeySource>,
+    ) -> Self {
         Self {
             rules: Self::default_rules(&issuer),
             issuer,
-            keys: keys.ring().clone(),
-            remote: Some(keys),
+            keys,
+            remote: Some(source),
         }
     }
 

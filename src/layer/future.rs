@@ -13,12 +13,9 @@ use tower_service::Service;
 use crate::claims::Claims;
 use crate::dpop::SharedCheck;
 use crate::layer::Shared;
+use crate::layer::service::{Authenticated, Refusal, authenticate};
 use crate::rejection::{ChallengeParams, JsonRejection, OnRejection};
-use crate::service::{Authenticated, Refusal, authenticate};
-
-/// A request's wait for its issuer's keys to be fetched again (a token with
-/// an unknown `kid`): bounded by the fetch timeout.
-pub(crate) type KeyWait = Pin<Box<dyn Future<Output = ()> + Send>>;
+use crate::validator::key_source::KeyWait;
 
 pin_project! {
     /// The inner service's future, a ready rejection, (for a token whose
@@ -280,7 +277,7 @@ where
                         on_rejection,
                     } = held.take().expect("ResponseFuture polled after completion");
                     let authenticated = match (outcome, shared.introspection.as_deref()) {
-                        (Ok(answer), Some(answers)) => crate::service::introspected(
+                        (Ok(answer), Some(answers)) => crate::layer::service::introspected(
                             &shared,
                             answers.verdict(&shared.validator, &answer, crate::validator::now()),
                         ),

@@ -13,8 +13,8 @@ use crate::cache::Verified;
 use crate::claims::Claims;
 use crate::dpop::{DpopVerifier, RequestHead, SharedCheck};
 use crate::error::TokenError;
-use crate::future::{Held, ResponseFuture};
 use crate::layer::Shared;
+use crate::layer::future::{Held, ResponseFuture};
 use crate::rejection::{JsonRejection, OnRejection, Rejection};
 use crate::source::{Scheme, SourceError, Via, is_token68};
 use crate::validator::now;
@@ -65,11 +65,11 @@ pub(crate) enum Refusal<C> {
     /// The token's issuer may have published its key since the keys were
     /// fetched: wait for the refetch, then check the token once more.
     #[cfg(feature = "remote")]
-    Wait(crate::future::KeyWait),
+    Wait(crate::validator::key_source::KeyWait),
     /// The token is for introspection, and no answer is kept for it: wait
     /// for one (never made without the `remote` feature).
     #[cfg_attr(not(feature = "remote"), allow(dead_code))]
-    Introspect(crate::future::Introspection<C>),
+    Introspect(crate::layer::future::Introspection<C>),
 }
 
 /// A request that passed every check made here.

@@ -3,9 +3,8 @@
 //! [`PgRevocations::install`] and purged of expired rows by the revocation
 //! heartbeat.
 
-use super::PgRevocations;
-use crate::dpop::ReplayStore;
-use crate::revocation::RevocationError;
+use super::ReplayStore;
+use crate::revocation::{PgRevocations, RevocationError};
 
 /// One statement: the row is inserted, or an expired row (not purged yet)
 /// taken over; a row still in force is left alone and nothing is written.
