@@ -121,9 +121,9 @@ where
 
 /// `request` through `service` as a server sends it: `poll_ready`, `call`, and one poll of
 /// the response future, which must be ready. The status.
-pub fn send<S, B>(service: &mut S, request: Request<()>) -> u16
+pub fn send<S, R, B>(service: &mut S, request: Request<R>) -> u16
 where
-    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
+    S: Service<Request<R>, Response = Response<B>, Error = Infallible>,
 {
     let mut cx = Context::from_waker(Waker::noop());
     assert!(service.poll_ready(&mut cx).is_ready());
@@ -141,13 +141,36 @@ const BATCH: std::time::Duration = std::time::Duration::from_millis(20);
 /// A named contender of [`interleaved`]: one call, `true` if it gave the expected outcome.
 pub type Contender<'a> = (&'static str, Box<dyn FnMut() -> bool + 'a>);
 
-/// Calls `f` `n` times; the time per call in nanoseconds.
-fn batch(n: u32, mut f: impl FnMut() -> bool) -> f64 {
-    let start = std::time::Instant::now();
+/// What a batch is timed by: the wall clock, or this thread's CPU time (which leaves out
+/// the time the thread waited for a core: on a machine busy with other work, it varies far
+/// less from round to round).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// `Instant`.
+    Wall,
+    /// `CLOCK_THREAD_CPUTIME_ID`.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    ThreadCpu,
+}
+
+impl Clock {
+    fn now(self) -> std::time::Duration {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        match self {
+            Self::Wall => START.get_or_init(std::time::Instant::now).elapsed(),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Self::ThreadCpu => crate::scaling::cpu_time(),
+        }
+    }
+}
+
+/// Calls `f` `n` times; the time per call in nanoseconds, by `clock`.
+fn batch(n: u32, mut f: impl FnMut() -> bool, clock: Clock) -> f64 {
+    let start = clock.now();
     for _ in 0..n {
         assert!(std::hint::black_box(f()));
     }
-    start.elapsed().as_nanos() as f64 / f64::from(n)
+    (clock.now() - start).as_nanos() as f64 / f64::from(n)
 }
 
 /// The value at fraction `q` of sorted `values` (nearest rank).
@@ -170,10 +193,15 @@ pub fn interleaved(title: &str, rounds: usize, contenders: &mut [Contender<'_>])
 /// The measurement of [`interleaved`], without the printing: each contender's time per call
 /// in every round.
 pub fn measure(rounds: usize, contenders: &mut [Contender<'_>]) -> Rounds {
+    measure_by(Clock::Wall, rounds, contenders)
+}
+
+/// [`measure`], each batch timed by `clock`.
+pub fn measure_by(clock: Clock, rounds: usize, contenders: &mut [Contender<'_>]) -> Rounds {
     let mut slowest: f64 = 0.0;
     for (_, contender) in contenders.iter_mut() {
         let fastest = (0..8)
-            .map(|_| batch(50, &mut *contender))
+            .map(|_| batch(50, &mut *contender, clock))
             .fold(f64::INFINITY, f64::min);
         slowest = slowest.max(fastest);
     }
@@ -182,7 +210,7 @@ pub fn measure(rounds: usize, contenders: &mut [Contender<'_>]) -> Rounds {
     for round in 0..rounds {
         for turn in 0..contenders.len() {
             let at = (round + turn) % contenders.len();
-            times[at].push(batch(calls, &mut contenders[at].1));
+            times[at].push(batch(calls, &mut contenders[at].1, clock));
         }
     }
     Rounds {
@@ -238,6 +266,31 @@ impl Rounds {
                 .iter()
                 .zip(&self.times[to])
                 .map(|(ours, theirs)| ours / theirs)
+                .collect(),
+        )
+    }
+
+    /// Contender `at`'s time less contender `to`'s, round by round, in nanoseconds.
+    pub fn difference(&self, at: usize, to: usize) -> Spread {
+        Spread::of(
+            self.times[at]
+                .iter()
+                .zip(&self.times[to])
+                .map(|(ours, theirs)| ours - theirs)
+                .collect(),
+        )
+    }
+
+    /// Contender `at`'s time divided by what a miss rate of `rate` predicts from contender
+    /// `hit`'s time (every call a hit) and contender `miss`'s (every call a miss), round by
+    /// round: `hit + rate × (miss − hit)`.
+    pub fn ratio_model(&self, at: usize, hit: usize, miss: usize, rate: f64) -> Spread {
+        Spread::of(
+            self.times[at]
+                .iter()
+                .zip(&self.times[hit])
+                .zip(&self.times[miss])
+                .map(|((ours, hit), miss)| ours / (hit + rate * (miss - hit)))
                 .collect(),
         )
     }

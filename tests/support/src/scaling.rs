@@ -16,7 +16,8 @@ pub struct Run {
     end: Instant,
 }
 
-fn cpu_time() -> Duration {
+/// This thread's CPU time.
+pub(crate) fn cpu_time() -> Duration {
     let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Duration::new(
         u64::try_from(time.tv_sec).unwrap_or_default(),
