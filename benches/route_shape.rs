@@ -9,15 +9,15 @@
 //! - `direct`: the handler without its extractor, called as a function (the floor);
 //! - `router`: a bare `Router` with that handler, no layer (axum's own cost);
 //! - `layer alone`: the layer over a `service_fn` that answers the same (no axum);
-//! - per shape, the tutorial's handler (with its `JwtClaims` extractor) behind the layer:
+//! - per shape, the tutorial's handler (with its `JwtClaims` extractor) behind the layer,
+//!   each in the README's shape (the one route) and in the tutorial's (that route merged into
+//!   a router of nine routes, as `tutorial::app_sharing` builds it, `/admin` behind a layer
+//!   of its own):
 //!   - `route_layer`: `Router::new().route("/secret", post(h)).route_layer(auth)` (the
 //!     README's quick start);
 //!   - `layer`: `Router::new().route("/secret", post(h)).layer(auth)`;
 //!   - `method layer`: `.route("/secret", post(h).layer(auth))` (`MethodRouter::layer`);
-//!   - `handler layer`: `.route("/secret", post(h.layer(auth)))` (`Handler::layer`);
-//!   each in the README's shape (the one route) and in the tutorial's (that route merged into
-//!   a router of nine routes, as `tutorial::app_sharing` builds it, `/admin` behind a layer
-//!   of its own).
+//!   - `handler layer`: `.route("/secret", post(h.layer(auth)))` (`Handler::layer`).
 //!
 //! Every router goes through `with_state(())` first, as a server does (see
 //! `tutorial::serving::prepared`), so no route is built per request.

@@ -368,8 +368,7 @@ impl Introspector {
         }
         let issuers = &self.inner.config.jwt_issuers;
         !issuers.is_empty()
-            && crate::validator::unverified_issuer(token)
-                .is_some_and(|iss| issuers.iter().any(|known| *known == iss))
+            && crate::validator::unverified_issuer(token).is_some_and(|iss| issuers.contains(&iss))
     }
 
     /// Takes one call from the rate limit, if one is left.

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use axum::Router;
 use axum::body::Body;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use support::{APP_SECRET, SECRET, bearer_request};
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_jwt_auth::store::MemoryStore;
