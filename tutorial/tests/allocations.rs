@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use axum::Router;
 use axum::body::Body;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use support::{APP_SECRET, SECRET, bearer_request};
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_jwt_auth::store::MemoryStore;
@@ -26,25 +26,16 @@ fn access_token() -> String {
     issuer.access("alice", support::now()).unwrap().token
 }
 
-/// The blocks `service` allocates per request, on average over [`REQUESTS`] calls; the
-/// requests are built before counting starts. The apps' purge tasks may run once among
+/// The blocks `service` allocates per request, on average over [`REQUESTS`] calls. The apps' purge tasks may run once among
 /// them (a few blocks over all the calls), so the checks round the average.
 async fn blocks_per_request<S>(service: &S, make: impl Fn() -> Request<Body>) -> f64
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone,
 {
-    for _ in 0..4 {
-        let response = service.clone().oneshot(make()).await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-    }
-    let requests: Vec<_> = (0..REQUESTS).map(|_| make()).collect();
-    let before = dhat::HeapStats::get().total_blocks;
-    for request in requests {
-        let response = service.clone().oneshot(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-    }
-    let after = dhat::HeapStats::get().total_blocks;
-    (after - before) as f64 / REQUESTS as f64
+    support::per_request(service, make, REQUESTS, || {
+        dhat::HeapStats::get().total_blocks
+    })
+    .await
 }
 
 fn app() -> Router {

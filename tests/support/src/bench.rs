@@ -123,9 +123,9 @@ where
 
 /// `request` through `service` as a server sends it: `poll_ready`, `call`, and one poll of
 /// the response future, which must be ready. The status.
-pub fn send<S, B>(service: &mut S, request: Request<()>) -> u16
+pub fn send<S, R, B>(service: &mut S, request: Request<R>) -> u16
 where
-    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
+    S: Service<Request<R>, Response = Response<B>, Error = Infallible>,
 {
     let mut cx = Context::from_waker(Waker::noop());
     assert!(service.poll_ready(&mut cx).is_ready());
@@ -282,6 +282,23 @@ impl Rounds {
     pub fn ratio(&self, at: usize, to: usize) -> Spread {
         let times = &self.times;
         self.per_round(|round| times[at][round] / times[to][round])
+    }
+
+    /// Contender `at`'s time less contender `to`'s, round by round, in nanoseconds.
+    pub fn difference(&self, at: usize, to: usize) -> Spread {
+        let times = &self.times;
+        self.per_round(|round| times[at][round] - times[to][round])
+    }
+
+    /// Contender `at`'s time divided by what a miss rate of `rate` predicts from contender
+    /// `hit`'s time (every call a hit) and contender `miss`'s (every call a miss), round by
+    /// round: `hit + rate × (miss − hit)`.
+    pub fn ratio_model(&self, at: usize, hit: usize, miss: usize, rate: f64) -> Spread {
+        let times = &self.times;
+        self.per_round(|round| {
+            let (hit, miss) = (times[hit][round], times[miss][round]);
+            times[at][round] / (hit + rate * (miss - hit))
+        })
     }
 
     /// Contender `at`'s time less contender `baseline`'s (what both do, such as building

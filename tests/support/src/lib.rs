@@ -451,3 +451,32 @@ pub fn bearer_request(method: &str, uri: &str, token: &str) -> Request<axum::bod
         .body(axum::body::Body::empty())
         .unwrap()
 }
+
+/// How many of a count (`count`: dhat's allocated blocks, in the tests that count
+/// allocations) `service` adds per request, on average over `requests` calls that must each
+/// answer 200, after four that warm it up. The requests are built before counting starts.
+pub async fn per_request<S>(
+    service: &S,
+    make: impl Fn() -> Request<axum::body::Body>,
+    requests: u64,
+    count: impl Fn() -> u64,
+) -> f64
+where
+    S: tower::Service<
+            Request<axum::body::Body>,
+            Response = Response<axum::body::Body>,
+            Error = Infallible,
+        > + Clone,
+{
+    for _ in 0..4 {
+        let response = service.clone().oneshot(make()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let built: Vec<_> = (0..requests).map(|_| make()).collect();
+    let before = count();
+    for request in built {
+        let response = service.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    (count() - before) as f64 / requests as f64
+}
