@@ -513,17 +513,14 @@ impl<C, O> JwtAuthLayerBuilder<C, O> {
                 .as_deref()
                 .map(DpopVerifier::algorithm_names)
                 .unwrap_or_default();
-            let metadata = metadata.derive(issuers, methods, dpop_algs).build()?;
-            shared.challenge = Some(Arc::new(ChallengeParams::new(
-                &metadata.metadata_url(),
-                &self.challenge_scopes,
-            )));
-            shared.metadata = Some(metadata);
-        } else if !self.challenge_scopes.is_empty() {
-            return Err(BuildError::EmptyList(
-                "resource metadata (challenge_scopes needs resource_metadata)",
-            ));
+            shared.metadata = Some(metadata.derive(issuers, methods, dpop_algs).build()?);
         }
+        let metadata_url = shared
+            .metadata
+            .as_ref()
+            .map(ProtectedResourceMetadata::metadata_url);
+        shared.challenge =
+            ChallengeParams::new(metadata_url.as_deref(), &self.challenge_scopes).map(Arc::new);
         Ok(JwtAuthLayer {
             shared: Arc::new(shared),
             on_rejection: self.on_rejection,

@@ -252,20 +252,22 @@ mod tests {
 /// challenge names its own.
 #[derive(Debug, Clone)]
 pub(crate) struct ChallengeParams {
-    /// `resource_metadata="…"`.
-    metadata: String,
+    /// `resource_metadata="…"`, if the layer publishes metadata.
+    metadata: Option<String>,
     /// `scope="…"`, if the layer was given the scopes.
     scope: Option<String>,
 }
 
 impl ChallengeParams {
     /// The parameters for the metadata document at `metadata_url` (checked
-    /// to be a URL that needs no quoting) and the scopes `scopes`.
-    pub(crate) fn new(metadata_url: &str, scopes: &[String]) -> Self {
-        Self {
-            metadata: format!("resource_metadata=\"{metadata_url}\""),
+    /// to be a URL that needs no quoting) and the scopes `scopes` (checked
+    /// to be scope tokens); `None` when there are neither.
+    pub(crate) fn new(metadata_url: Option<&str>, scopes: &[String]) -> Option<Self> {
+        let params = Self {
+            metadata: metadata_url.map(|url| format!("resource_metadata=\"{url}\"")),
             scope: (!scopes.is_empty()).then(|| format!("scope=\"{}\"", scopes.join(" "))),
-        }
+        };
+        (params.metadata.is_some() || params.scope.is_some()).then_some(params)
     }
 
     /// Adds the parameters to each `Bearer` or `DPoP` challenge of a 401
@@ -309,6 +311,7 @@ impl ChallengeParams {
             }
             let ours = scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop");
             let named = |name: &str| params.iter().any(|param| param.starts_with(name));
+            // A challenge that names a document of its own is another resource's.
             if !ours || named("resource_metadata=") {
                 continue;
             }
@@ -316,6 +319,7 @@ impl ChallengeParams {
                 extended.push_str(if written == 0 { " " } else { ", " });
                 extended.push_str(param);
                 written += 1;
+                changed = true;
             };
             if status == StatusCode::UNAUTHORIZED
                 && let Some(scope) = &self.scope
@@ -323,8 +327,9 @@ impl ChallengeParams {
             {
                 add(scope);
             }
-            add(&self.metadata);
-            changed = true;
+            if let Some(metadata) = &self.metadata {
+                add(metadata);
+            }
         }
         if !changed {
             return None;
@@ -381,9 +386,10 @@ mod challenge_tests {
                 .append(WWW_AUTHENTICATE, HeaderValue::from_str(challenge).unwrap());
         }
         ChallengeParams::new(
-            "https://api.example.com/.well-known/oauth-protected-resource",
+            Some("https://api.example.com/.well-known/oauth-protected-resource"),
             &["read".to_owned(), "write".to_owned()],
         )
+        .unwrap()
         .apply(&mut response);
         response
             .headers()
@@ -478,6 +484,22 @@ mod challenge_tests {
                 ("Basic", vec![r#"realm="y""#]),
             ]
         );
+    }
+
+    #[test]
+    fn scopes_alone_name_the_scope_on_a_401_and_nothing_else() {
+        let params = ChallengeParams::new(None, &["read".to_owned()]).unwrap();
+        let mut response = Response::new(());
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        params.apply(&mut response);
+        assert_eq!(
+            response.headers()[WWW_AUTHENTICATE],
+            r#"Bearer scope="read""#
+        );
+        assert!(ChallengeParams::new(None, &[]).is_none());
     }
 
     #[test]

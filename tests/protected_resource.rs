@@ -204,13 +204,28 @@ async fn the_metadata_names_query_tokens_and_the_dpop_algorithms_when_the_layer_
 }
 
 #[test]
-fn a_resource_that_is_not_a_url_fails_the_build_and_scopes_need_metadata() {
+fn a_resource_that_is_not_a_url_or_a_scope_that_is_no_scope_token_fails_the_build() {
     let bad = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
         .resource_metadata(ProtectedResourceMetadata::builder("api.example.com#frag"))
         .build();
     assert!(bad.is_err());
-    let scopes_alone = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
-        .challenge_scopes(["read"])
+    let bad_scope = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
+        .challenge_scopes(["read write"])
         .build();
-    assert!(scopes_alone.is_err());
+    assert!(bad_scope.is_err());
+}
+
+#[tokio::test]
+async fn challenge_scopes_without_metadata_name_the_scope_on_a_401() {
+    let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
+        .challenge_scopes(["read"])
+        .build()
+        .unwrap();
+    assert!(layer.resource_metadata().is_none());
+    let app = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .route_layer(layer);
+    let answer = call(&app, get_request("/", None)).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer.challenge(), Some(r#"Bearer scope="read""#));
 }

@@ -152,7 +152,7 @@ where
 
     /// # Panics
     ///
-    /// If a rejection is polled again after it completed.
+    /// If polled again after it completed.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut output = ready!(this.kind.poll(cx));
