@@ -84,10 +84,9 @@ impl<S, ReqBody, C, O> ResponseFuture<S, ReqBody, C, O>
 where
     S: Service<Request<ReqBody>>,
 {
-    /// With the layer's challenge parameters.
-    pub(crate) fn with_challenge(mut self, challenge: Option<Arc<ChallengeParams>>) -> Self {
-        self.challenge = challenge;
-        self
+    /// Adds the layer's challenge parameters to the response.
+    pub(crate) fn set_challenge(&mut self, challenge: Arc<ChallengeParams>) {
+        self.challenge = Some(challenge);
     }
 
     pub(crate) fn future(future: S::Future) -> Self {

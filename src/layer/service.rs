@@ -291,11 +291,11 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let future = self.authenticated_call(req);
-        match &self.shared.challenge {
-            None => future,
-            Some(challenge) => future.with_challenge(Some(Arc::clone(challenge))),
+        let mut future = self.authenticated_call(req);
+        if let Some(challenge) = &self.shared.challenge {
+            future.set_challenge(Arc::clone(challenge));
         }
+        future
     }
 }
 
