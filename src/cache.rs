@@ -68,9 +68,16 @@ use crate::validator::{RegisteredClaims, Validator};
 /// about 2–4 MiB.
 pub const DEFAULT_CACHE_CAPACITY: usize = 4096;
 
-/// One verified token.
-struct Entry<C> {
+/// What is kept of a token that passed every check, for the hits that
+/// follow: its claims, decoded once and shared, and a copy of the registered
+/// claims a hit rechecks (the times, and what the revocation hook reads).
+/// The verified-token cache keeps one per JWT; introspection keeps one per
+/// active answer ([`crate::introspection`]), so that a hit of either costs
+/// the same checks.
+#[derive(Clone)]
+pub(crate) struct Kept<C> {
     claims: Arc<C>,
+    /// `u64::MAX` for an answer without `exp` (a verified JWT always has one).
     exp: u64,
     nbf: Option<u64>,
     iat: Option<u64>,
@@ -79,22 +86,37 @@ struct Entry<C> {
     sid: Option<Box<str>>,
     /// Which of the validator's issuers verified it.
     issuer: usize,
-    /// Whether it has a `cnf` claim.
+    /// Whether it has a `cnf` claim: bound to a key (RFC 9449 §6.2).
     bound: bool,
-    /// The key-ring generation the token was verified under.
-    generation: u64,
 }
 
-impl<C> Entry<C> {
+impl<C> Kept<C> {
+    /// What to keep of a token whose claims are `claims` and whose registered
+    /// claims are `registered`.
+    pub(crate) fn new(claims: Arc<C>, registered: &RegisteredClaims<'_>) -> Self {
+        Self {
+            claims,
+            exp: registered.exp.unwrap_or(u64::MAX),
+            nbf: registered.nbf,
+            iat: registered.iat,
+            sub: registered.sub.as_deref().map(Box::from),
+            jti: registered.jti.as_deref().map(Box::from),
+            sid: registered.sid.as_deref().map(Box::from),
+            issuer: registered.issuer,
+            bound: registered.bound,
+        }
+    }
+
     /// What a hit hands back: the shared claims, and the binding.
-    fn verified(&self) -> Verified<C> {
+    pub(crate) fn verified(&self) -> Verified<C> {
         Verified {
             claims: Arc::clone(&self.claims),
             bound: self.bound,
         }
     }
 
-    fn registered(&self) -> RegisteredClaims<'_> {
+    /// The registered claims a hit rechecks.
+    pub(crate) fn registered(&self) -> RegisteredClaims<'_> {
         RegisteredClaims::kept(
             self.exp,
             self.nbf,
@@ -105,6 +127,25 @@ impl<C> Entry<C> {
             self.issuer,
         )
     }
+
+    /// The same, with a copy of the claims of its own, for a front: the
+    /// requests a front serves share that copy, so that a token busy on
+    /// every core bumps no reference count another core uses.
+    pub(crate) fn copy(&self) -> Self
+    where
+        C: Clone,
+    {
+        Self {
+            claims: Arc::new(C::clone(&self.claims)),
+            ..self.clone()
+        }
+    }
+}
+
+/// One verified token, and the key-ring generation it was verified under.
+struct Entry<C> {
+    kept: Kept<C>,
+    generation: u64,
 }
 
 /// A valid token's claims, shared, and whether the token is bound to a key
@@ -398,8 +439,8 @@ impl<C: Clone> TokenCache<C> {
         if let Some(entry) = self.lookup(token, generation) {
             #[cfg(test)]
             self.hits.fetch_add(1, Ordering::Relaxed);
-            validator.recheck(&entry.registered(), now())?;
-            let verified = entry.verified();
+            validator.recheck(&entry.kept.registered(), now())?;
+            let verified = entry.kept.verified();
             self.remember(token, entry, &verified.claims);
             return Ok(verified);
         }
@@ -413,15 +454,7 @@ impl<C: Clone> TokenCache<C> {
                 // a client that never reuses its token) would only push out
                 // the front's busy tokens, at the cost of another copy.
                 let entry = Entry {
-                    claims: Arc::clone(&claims),
-                    exp: registered.exp.unwrap_or_default(),
-                    nbf: registered.nbf,
-                    iat: registered.iat,
-                    sub: registered.sub.as_deref().map(Box::from),
-                    jti: registered.jti.as_deref().map(Box::from),
-                    sid: registered.sid.as_deref().map(Box::from),
-                    issuer: registered.issuer,
-                    bound: registered.bound,
+                    kept: Kept::new(Arc::clone(&claims), registered),
                     generation,
                 };
                 self.entries
@@ -459,10 +492,10 @@ impl<C: Clone> TokenCache<C> {
             .filter(|(kept, entry, _)| **kept == *token && entry.generation == generation)?;
         Some(
             validator
-                .recheck(&entry.registered(), now())
+                .recheck(&entry.kept.registered(), now())
                 .map(|()| Verified {
                     claims: Arc::clone(claims),
-                    bound: entry.bound,
+                    bound: entry.kept.bound,
                 }),
         )
     }

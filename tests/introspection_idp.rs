@@ -206,6 +206,41 @@ async fn a_second_request_with_the_same_token_is_served_from_the_kept_answer() {
     assert_eq!(layer.introspection_answers(), 1);
 }
 
+/// A kept answer is found by a keyed hash of the token, and the token's alphabet is checked
+/// only when no answer is kept: a token one character off a kept one is asked about (and
+/// refused), a token that is not a token68 is refused 400 without a call, and the kept token
+/// still passes from its answer.
+#[tokio::test]
+async fn only_the_very_token_finds_its_kept_answer_and_a_non_token68_is_refused_unasked() {
+    let Some((proxy, provider)) = start().await else {
+        return;
+    };
+    let token = provider.opaque_token(idp::OPAQUE).await;
+    let layer = layer_with(basic(&proxy).build().await.unwrap());
+    assert_accepted(&send(&layer, &token).await, &proxy);
+    let asked = proxy.introspection_requests();
+
+    let last = token.chars().last().unwrap();
+    let one_off = format!(
+        "{}{}",
+        &token[..token.len() - 1],
+        if last == 'A' { 'B' } else { 'A' }
+    );
+    send(&layer, &one_off).await.assert_invalid_token();
+    assert_eq!(proxy.introspection_requests(), asked + 1, "asked about");
+    let longer = format!("{token}A");
+    send(&layer, &longer).await.assert_invalid_token();
+    assert_eq!(proxy.introspection_requests(), asked + 2, "asked about");
+
+    for not_token68 in [format!("{token}!"), format!("!{token}"), "a=b".to_owned()] {
+        send(&layer, &not_token68).await.assert_invalid_request();
+    }
+    assert_eq!(proxy.introspection_requests(), asked + 2, "none asked");
+
+    assert_accepted(&send(&layer, &token).await, &proxy);
+    assert_eq!(proxy.introspection_requests(), asked + 2);
+}
+
 #[tokio::test]
 async fn concurrent_requests_for_one_new_token_cost_one_introspection() {
     const REQUESTS: usize = 20;

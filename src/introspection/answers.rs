@@ -1,6 +1,7 @@
-//! A layer's introspection answers: kept per token (keyed by the token's
-//! SHA-256, so that no token is held in memory), each decoded once into the
-//! layer's claims type, and one call at a time per token.
+//! A layer's introspection answers: kept per token (keyed by a 128-bit keyed
+//! hash of the token, [`Keying`], so that no token is held in memory), each
+//! decoded once into the layer's claims type, and one call at a time per
+//! token.
 //!
 //! Two levels, as the verified-token cache has ([`crate::cache`]): a front
 //! per thread, a few answers behind that thread's own lock, each with its
@@ -18,38 +19,63 @@ use std::sync::{Arc, Mutex};
 
 use quick_cache::sync::Cache;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use super::{Introspector, Unanswered, parse_active};
-use crate::cache::{FRONT_WAYS, Front, Verified};
+use crate::cache::{FRONT_WAYS, Front, Kept, Verified};
 use crate::error::TokenError;
-use crate::validator::{RegisteredClaims, Validator, read_registered};
+use crate::validator::{Validator, read_registered};
 
-/// A token's cache key: its SHA-256.
-type Key = [u8; 32];
+/// A token's cache key: a 128-bit keyed hash of it ([`Keying`]).
+type Key = u128;
 
-fn key(token: &[u8]) -> Key {
-    Sha256::digest(token).into()
+/// How a layer makes its tokens' keys: XXH3's 128-bit hash of the token
+/// under a secret of [`Keying::SECRET_LEN`] bytes drawn from the system's
+/// randomness when the introspector is built.
+///
+/// A kept answer is found by its key alone, so two tokens with one key would
+/// share an answer. What keeps that from happening:
+/// - By chance: one in 2^128 for two tokens.
+/// - On purpose: the secret is secret, so a key can be neither computed nor
+///   aimed at from outside; and the keys are never shown, so a client can
+///   only send tokens and see whether one is accepted. Against a cache of a
+///   million answers (2^20), a guess wins one time in 2^108.
+/// - Nothing is gained by a token that collides with a token one already
+///   holds: both get the same answer.
+///
+/// A key does not give its token back, even with the secret at hand: an
+/// opaque token carries more than 128 bits, so each key has countless
+/// tokens. The hash takes some 5 ns for a 43-byte token, a SHA-256 66 ns
+/// (BENCHMARKS.md, "Introspection"): the key is computed for every request
+/// that carries an opaque token.
+#[derive(Clone)]
+pub(crate) struct Keying {
+    secret: Box<[u8; Keying::SECRET_LEN]>,
+}
+
+impl Keying {
+    /// The secret's length: XXH3's own default secret's.
+    const SECRET_LEN: usize = 192;
+
+    /// A secret drawn from the system's randomness; `None` without it.
+    pub(crate) fn random() -> Option<Self> {
+        let mut secret = Box::new([0u8; Self::SECRET_LEN]);
+        getrandom::fill(&mut secret[..]).ok()?;
+        Some(Self { secret })
+    }
+
+    /// The key of `token`.
+    pub(crate) fn key(&self, token: &[u8]) -> Key {
+        xxhash_rust::xxh3::xxh3_128_with_secret(token, &self.secret[..])
+    }
 }
 
 /// What the authorization server said of a token, as this layer keeps it.
 #[derive(Clone)]
 pub(crate) enum Answer<C> {
-    /// Active, and its claims passed the introspector's rules.
-    Active {
-        claims: Arc<C>,
-        exp: Option<u64>,
-        nbf: Option<u64>,
-        iat: Option<u64>,
-        sub: Option<Box<str>>,
-        jti: Option<Box<str>>,
-        sid: Option<Box<str>>,
-        /// Whether it has a `cnf` claim: bound to a key (RFC 9449 §6.2).
-        bound: bool,
-        /// When it stops being kept: the cache TTL, or `exp` if sooner.
-        until: u64,
-    },
+    /// Active, and its claims passed the introspector's rules: kept as a
+    /// verified JWT is, until `until`, the cache TTL or `exp` if sooner.
+    Active { kept: Kept<C>, until: u64 },
     /// Not active, or refused by the rules: refused with `error` until
     /// `until`.
     Refused { error: TokenError, until: u64 },
@@ -66,11 +92,16 @@ impl<C> Answer<C> {
 impl<C: Clone> Answer<C> {
     /// The same answer with claims of its own, for a front.
     fn copy(&self) -> Self {
-        let mut copy = self.clone();
-        if let Self::Active { claims, .. } = &mut copy {
-            *claims = Arc::new(C::clone(claims));
+        match self {
+            Self::Active { kept, until } => Self::Active {
+                kept: kept.copy(),
+                until: *until,
+            },
+            Self::Refused { error, until } => Self::Refused {
+                error: *error,
+                until: *until,
+            },
         }
-        copy
     }
 }
 
@@ -79,9 +110,10 @@ impl<C: Clone> Answer<C> {
 /// on every core bumps no reference count another core uses.
 type Slot<C> = (Key, Arc<Answer<C>>);
 
-/// The way of a key in a front: its first byte (a SHA-256 is uniform).
-fn way_of(key: &Key) -> usize {
-    usize::from(key[0]) % FRONT_WAYS
+/// The way of a key in a front: its low bits (a keyed hash is uniform).
+fn way_of(key: Key) -> usize {
+    // In range: FRONT_WAYS is small.
+    (key as usize) % FRONT_WAYS
 }
 
 /// An introspection's outcome, shared by the requests that waited for it.
@@ -93,6 +125,7 @@ pub(crate) type IntrospectFuture<C> = Pin<Box<dyn Future<Output = Outcome<C>> + 
 /// The answers of one layer, and the introspections under way.
 pub(crate) struct Answers<C> {
     introspector: Introspector,
+    keying: Keying,
     kept: Option<Cache<Key, Arc<Answer<C>>>>,
     /// Per thread, a few answers of `kept` used lately.
     fronts: Box<[Front<Slot<C>>]>,
@@ -105,6 +138,7 @@ impl<C> Answers<C> {
         let keeps = config.capacity > 0 && !config.ttl.is_zero();
         Self {
             kept: keeps.then(|| Cache::new(config.capacity)),
+            keying: introspector.keying().clone(),
             fronts: Front::per_thread(),
             introspector,
             in_flight: Mutex::new(HashMap::new()),
@@ -152,8 +186,8 @@ impl<C> Answers<C> {
         C: Clone,
     {
         let kept = self.kept.as_ref()?;
-        let key = key(token);
-        let (front, way) = (Front::mine(&self.fronts), way_of(&key));
+        let key = self.keying.key(token);
+        let (front, way) = (Front::mine(&self.fronts), way_of(key));
         if let Ok(slots) = front.slots.try_lock()
             && let Some((_, answer)) = &slots[way]
                 .as_ref()
@@ -181,33 +215,12 @@ impl<C> Answers<C> {
     ) -> Result<Verified<C>, TokenError> {
         match answer {
             Answer::Refused { error, .. } => Err(*error),
-            Answer::Active {
-                claims,
-                exp,
-                nbf,
-                iat,
-                sub,
-                jti,
-                sid,
-                bound,
-                ..
-            } => {
-                let registered = RegisteredClaims::kept(
-                    exp.unwrap_or(u64::MAX),
-                    *nbf,
-                    *iat,
-                    sub.as_deref(),
-                    jti.as_deref(),
-                    sid.as_deref(),
-                    0,
-                );
+            Answer::Active { kept, .. } => {
+                let registered = kept.registered();
                 // `iss` and `aud` were checked when the answer came.
                 self.introspector.config().check_times(&registered, now)?;
                 validator.check_revocation(&registered)?;
-                Ok(Verified {
-                    claims: Arc::clone(claims),
-                    bound: *bound,
-                })
+                Ok(kept.verified())
             }
         }
     }
@@ -220,7 +233,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Answers<C> {
         let this = Arc::clone(self);
         let token: Box<[u8]> = Box::from(token);
         Box::pin(async move {
-            let key = key(&token);
+            let key = this.keying.key(&token);
             let cell = {
                 let mut in_flight = this.lock_in_flight();
                 Arc::clone(in_flight.entry(key).or_default())
@@ -269,7 +282,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Answers<C> {
         let config = self.introspector.config();
         let refused = |error| Answer::Refused {
             error,
-            until: now.saturating_add(config.inactive_ttl.as_secs()),
+            until: now.saturating_add(whole_seconds(config.inactive_ttl)),
         };
         if !parse_active(body)? {
             tracing::debug!("introspection: the token is not active");
@@ -293,21 +306,19 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Answers<C> {
                 return Some(refused(TokenError::InvalidClaims));
             }
         };
-        let kept_until = now.saturating_add(config.ttl.as_secs());
-        let until = registered.exp.map_or(kept_until, |exp| exp.min(kept_until));
-        let owned = |value: &Option<std::borrow::Cow<'_, str>>| value.as_deref().map(Box::from);
+        let kept_until = now.saturating_add(whole_seconds(config.ttl));
         Some(Answer::Active {
-            claims: Arc::new(claims),
-            exp: registered.exp,
-            nbf: registered.nbf,
-            iat: registered.iat,
-            sub: owned(&registered.sub),
-            jti: owned(&registered.jti),
-            sid: owned(&registered.sid),
-            bound: registered.bound,
-            until,
+            until: registered.exp.map_or(kept_until, |exp| exp.min(kept_until)),
+            kept: Kept::new(Arc::new(claims), &registered),
         })
     }
+}
+
+/// `ttl` in whole seconds, rounded up: the times answers carry, and the
+/// clock they are checked against, are whole seconds, and a TTL under a
+/// second must still keep an answer.
+fn whole_seconds(ttl: std::time::Duration) -> u64 {
+    ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0)
 }
 
 /// One request's wait on the introspection under way for its token. When it
@@ -400,7 +411,10 @@ mod tests {
         assert_eq!(answers.len(), 1);
         assert!(
             answers
-                .kept_by_key(&key(b"opaque-token"), crate::validator::now())
+                .kept_by_key(
+                    &answers.keying.key(b"opaque-token"),
+                    crate::validator::now()
+                )
                 .is_some()
         );
     }
@@ -557,7 +571,7 @@ mod front_tests {
     fn keep(answers: &Answers<Claims>, token: &str, body: &Value, now: u64) {
         let answer = answers.answer(body.to_string().as_bytes(), now).unwrap();
         let kept = answers.kept.as_ref().unwrap();
-        kept.insert(key(token.as_bytes()), Arc::new(answer));
+        kept.insert(answers.keying.key(token.as_bytes()), Arc::new(answer));
     }
 
     fn active(exp: u64) -> Value {
@@ -567,13 +581,21 @@ mod front_tests {
         })
     }
 
-    /// Whether this thread's front holds an answer under `token`'s SHA-256.
+    /// Whether this thread's front holds an answer under `token`'s key.
     fn in_front(answers: &Answers<Claims>, token: &str) -> bool {
-        let key = key(token.as_bytes());
+        let key = answers.keying.key(token.as_bytes());
         let slots = Front::mine(&answers.fronts).slots.lock().unwrap();
-        slots[way_of(&key)]
+        slots[way_of(key)]
             .as_ref()
             .is_some_and(|(kept, _)| *kept == key)
+    }
+
+    /// Hits `token` twice at `now`, which puts its kept answer into this thread's front.
+    fn into_front(answers: &Answers<Claims>, validator: &Validator, token: &str, now: u64) {
+        for _ in 0..2 {
+            answers.hit(validator, token.as_bytes(), now).unwrap().ok();
+        }
+        assert!(in_front(answers, token));
     }
 
     #[test]
@@ -597,11 +619,7 @@ mod front_tests {
     fn an_answer_is_not_served_from_the_front_once_no_longer_kept() {
         let (answers, validator) = (answers(Duration::from_secs(60)), validator());
         keep(&answers, TOKEN, &active(NOW + 3600), NOW);
-        answers
-            .hit(&validator, TOKEN.as_bytes(), NOW)
-            .unwrap()
-            .unwrap();
-        assert!(in_front(&answers, TOKEN));
+        into_front(&answers, &validator, TOKEN, NOW);
         let at = |now| answers.hit(&validator, TOKEN.as_bytes(), now);
         assert!(at(NOW + 59).unwrap().is_ok());
         assert!(at(NOW + 60).is_none(), "kept for the 60 s TTL");
@@ -613,7 +631,7 @@ mod front_tests {
         keep(&answers, TOKEN, &json!({ "active": false }), NOW);
         let at = |now| answers.hit(&validator, TOKEN.as_bytes(), now);
         assert_eq!(at(NOW).unwrap().unwrap_err(), TokenError::Inactive);
-        assert!(in_front(&answers, TOKEN));
+        into_front(&answers, &validator, TOKEN, NOW);
         assert_eq!(at(NOW + 4).unwrap().unwrap_err(), TokenError::Inactive);
         assert!(at(NOW + 5).is_none(), "kept for the 5 s inactive TTL");
     }
@@ -625,14 +643,54 @@ mod front_tests {
         let answers = answers(Duration::from_secs(60));
         let now = crate::validator::now();
         keep(&answers, TOKEN, &active(now + 600), now);
-        answers
-            .hit(&validator, TOKEN.as_bytes(), now)
-            .unwrap()
-            .unwrap();
-        assert!(in_front(&answers, TOKEN));
+        into_front(&answers, &validator, TOKEN, now);
         revoked.revoke("jti-alice", now + 600);
         let verdict = answers.hit(&validator, TOKEN.as_bytes(), now).unwrap();
         assert_eq!(verdict.unwrap_err(), TokenError::Revoked);
+    }
+
+    #[test]
+    fn a_key_depends_on_every_byte_the_length_and_the_secret() {
+        let keying = Keying::random().unwrap();
+        let key = keying.key(TOKEN.as_bytes());
+        assert_eq!(
+            keying.key(TOKEN.as_bytes()),
+            key,
+            "the same token, the same key"
+        );
+        let mut others = vec![format!("{TOKEN}A"), TOKEN[1..].to_owned()];
+        for at in 0..TOKEN.len() {
+            let mut changed = TOKEN.as_bytes().to_vec();
+            changed[at] ^= 1;
+            others.push(String::from_utf8(changed).unwrap());
+        }
+        for other in &others {
+            assert_ne!(keying.key(other.as_bytes()), key, "{other}");
+        }
+        // Another secret, other keys: a key cannot be computed without the secret.
+        assert_ne!(Keying::random().unwrap().key(TOKEN.as_bytes()), key);
+    }
+
+    #[test]
+    fn a_token_one_byte_off_a_kept_one_finds_nothing_kept() {
+        let (answers, validator) = (answers(Duration::from_secs(60)), validator());
+        keep(&answers, TOKEN, &active(NOW + 3600), NOW);
+        assert!(answers.hit(&validator, TOKEN.as_bytes(), NOW).is_some());
+        let mut near = TOKEN.as_bytes().to_vec();
+        *near.last_mut().unwrap() ^= 1;
+        assert!(answers.hit(&validator, &near, NOW).is_none());
+        // Once the front holds the token, too.
+        into_front(&answers, &validator, TOKEN, NOW);
+        assert!(answers.hit(&validator, &near, NOW).is_none());
+    }
+
+    #[test]
+    fn a_ttl_under_a_second_keeps_an_answer_for_the_second() {
+        let (answers, validator) = (answers(Duration::from_millis(500)), validator());
+        keep(&answers, TOKEN, &active(NOW + 3600), NOW);
+        let at = |now| answers.hit(&validator, TOKEN.as_bytes(), now);
+        assert!(at(NOW).unwrap().is_ok(), "kept, not dropped as a zero TTL");
+        assert!(at(NOW + 1).is_none(), "and no longer than the second");
     }
 
     #[test]

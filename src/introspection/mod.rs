@@ -25,7 +25,7 @@
 //! |---|---|
 //! | Active answers kept | until `exp`, and at most [`DEFAULT_TTL`] (60 s) |
 //! | Inactive answers kept | [`DEFAULT_INACTIVE_TTL`] (5 s) |
-//! | Answers kept at most | [`DEFAULT_CAPACITY`] tokens, keyed by their SHA-256, and a few per thread lately served |
+//! | Answers kept at most | [`DEFAULT_CAPACITY`] tokens, keyed by a 128-bit keyed hash of the token (never the token), and a few per thread lately served |
 //! | One request's wait for the endpoint | 5 s, then 503 |
 //! | Introspections under way at once | 32; a request that finds none free waits within its 5 s |
 //! | New introspections per second | 100, in bursts of up to 200; past that 503 with `Retry-After` |
@@ -160,13 +160,16 @@ impl Introspection {
     /// Keeps an active answer for at most `ttl` (default [`DEFAULT_TTL`]),
     /// and never past the token's `exp`: the longest a token revoked at
     /// the authorization server is still accepted here. Zero keeps none.
+    /// Counted in whole seconds, as the times in tokens are: a fraction of a
+    /// second is rounded up (500 ms keeps an answer for up to a second).
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
     }
 
     /// Keeps an inactive answer for `ttl` (default
-    /// [`DEFAULT_INACTIVE_TTL`]).
+    /// [`DEFAULT_INACTIVE_TTL`]), in whole seconds rounded up as
+    /// [`cache_ttl`](Self::cache_ttl)'s.
     pub fn inactive_ttl(mut self, ttl: Duration) -> Self {
         self.inactive_ttl = ttl;
         self
@@ -258,8 +261,10 @@ impl Introspection {
                 })?,
         };
         let (per_second, burst) = self.rate;
+        let keying = answers::Keying::random().ok_or(IntrospectionError::NoRandomness)?;
         Ok(Introspector {
             inner: Arc::new(Inner {
+                keying,
                 in_flight: Semaphore::new(self.max_in_flight),
                 bucket: Mutex::new(Bucket {
                     tokens: f64::from(burst),
@@ -291,6 +296,9 @@ pub enum IntrospectionError {
     /// The endpoint's answer to a random token was not `{"active": false}`.
     #[error("the introspection endpoint's answer to a random token was not {{\"active\": false}}")]
     UnexpectedAnswer,
+    /// The system gave no randomness for the seeds of the answers' keys.
+    #[error("no system randomness for the introspection cache's keys")]
+    NoRandomness,
 }
 
 /// A built introspection client: the endpoint, the credentials, the limits.
@@ -303,6 +311,8 @@ pub struct Introspector {
 
 struct Inner {
     config: Introspection,
+    /// How the answers kept for this introspector's tokens are keyed.
+    keying: answers::Keying,
     client: reqwest::Client,
     in_flight: Semaphore,
     bucket: Mutex<Bucket>,
@@ -361,11 +371,16 @@ impl Introspector {
         &self.inner.config
     }
 
+    /// How the answers for this introspector's tokens are keyed.
+    pub(crate) fn keying(&self) -> &answers::Keying {
+        &self.inner.keying
+    }
+
     /// Whether `token` is for introspection: not a JWT, or a JWT of one of
     /// the issuers configured for it.
     pub(crate) fn takes(&self, token: &[u8]) -> bool {
-        let dots = memchr::memchr_iter(b'.', token).count();
-        if dots != 2 {
+        // Most opaque tokens have no dot: one search tells.
+        if memchr::memchr(b'.', token).is_none() || memchr::memchr_iter(b'.', token).count() != 2 {
             return true;
         }
         let issuers = &self.inner.config.jwt_issuers;
