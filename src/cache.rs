@@ -14,10 +14,12 @@
 //!   invalidate the cache line of, another;
 //! - the **shared map** behind it (quick_cache), which the fronts fill from:
 //!   a miss in the front that hits the map costs a shard read lock and a
-//!   reference count, then puts the token in this thread's front. A token
-//!   enters the map when it is first verified (once the map is full, when
-//!   it is verified the second time; see below), and a front when it is
-//!   used again.
+//!   reference count. A token enters the map when it is first verified
+//!   (once the map is full, when it is verified the second time; see
+//!   below), and a front on its second map hit in a row in its way of the
+//!   front ([`Ways`]): a thread serving more users in turn than its front
+//!   holds serves them from the map, without copying each into its front
+//!   only to push it out before its next use.
 //!
 //! What a hit still checks, every time:
 //! - `exp`, `nbf` and `iat` against the current time, with the leeway;
@@ -205,14 +207,56 @@ type Slot<C> = (Box<[u8]>, Arc<Entry<C>>, Arc<C>);
 /// answers keep fronts of the same kind.
 #[repr(align(128))]
 pub(crate) struct Front<T> {
-    pub(crate) slots: Mutex<[Option<T>; FRONT_WAYS]>,
+    pub(crate) slots: Mutex<Ways<T>>,
 }
 
 impl<T> Default for Front<T> {
     fn default() -> Self {
         Self {
-            slots: Mutex::new(std::array::from_fn(|_| None)),
+            slots: Mutex::new(Ways {
+                held: std::array::from_fn(|_| None),
+                seen: [0; FRONT_WAYS],
+            }),
         }
+    }
+}
+
+/// A front's ways (indexed as an array of [`FRONT_WAYS`]), and in each way
+/// the fingerprint of the last token served from the shared map there and
+/// not taken in.
+///
+/// A token takes a way on its second map hit in a row there: a thread
+/// that serves many users in turn (more than its ways) would otherwise copy
+/// each user's token and claims into its front on every request, only to
+/// push the copy out before its next use. Such users are served from the
+/// map, which costs no copy; a busy token takes its way on its second
+/// request.
+pub(crate) struct Ways<T> {
+    held: [Option<T>; FRONT_WAYS],
+    seen: [u64; FRONT_WAYS],
+}
+
+impl<T> Ways<T> {
+    /// Whether the token with `fingerprint` (never 0), just served from the
+    /// shared map, takes `way` now: if it was the last served there.
+    pub(crate) fn second_in_a_row(&mut self, way: usize, fingerprint: u64) -> bool {
+        let again = self.seen[way] == fingerprint;
+        self.seen[way] = if again { 0 } else { fingerprint };
+        again
+    }
+}
+
+impl<T> std::ops::Deref for Ways<T> {
+    type Target = [Option<T>; FRONT_WAYS];
+
+    fn deref(&self) -> &Self::Target {
+        &self.held
+    }
+}
+
+impl<T> std::ops::DerefMut for Ways<T> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.held
     }
 }
 
@@ -500,11 +544,15 @@ impl<C: Clone> TokenCache<C> {
         )
     }
 
-    /// Puts a verified token in this thread's front, with a copy of its
-    /// `claims` of the front's own.
+    /// Puts a token just served from the map in this thread's front, with
+    /// a copy of its `claims` of the front's own, if it was the last served
+    /// from the map in its way too ([`Ways`]).
     fn remember(&self, token: &[u8], entry: Arc<Entry<C>>, claims: &C) {
-        if let Ok(mut slots) = self.front().slots.try_lock() {
-            slots[way_of(token)] = Some((Box::from(token), entry, Arc::new(claims.clone())));
+        let way = way_of(token);
+        if let Ok(mut slots) = self.front().slots.try_lock()
+            && slots.second_in_a_row(way, fingerprint(token))
+        {
+            slots[way] = Some((Box::from(token), entry, Arc::new(claims.clone())));
         }
     }
 
@@ -803,10 +851,10 @@ mod tests {
         assert!(cache.len() > 50, "the cache is in use: {}", cache.len());
     }
 
-    /// A token served from this thread's front: verified, then a hit in the
-    /// map, which puts it in the front, then a front hit.
+    /// A token served from this thread's front: verified, then two hits in
+    /// the map, the second of which puts it in the front, then a front hit.
     fn in_front(cache: &TokenCache<Claims>, validator: &Validator, token: &str, now: u64) {
-        for _ in 0..3 {
+        for _ in 0..4 {
             cache.validate_at(validator, token, now).unwrap();
         }
         assert!(cache.front_hits.load(Ordering::Relaxed) >= 1);
@@ -836,6 +884,46 @@ mod tests {
             before + 2,
             "both refusals were front hits"
         );
+    }
+
+    /// Whether this thread's front holds `token`.
+    fn held(cache: &TokenCache<Claims>, token: &str) -> bool {
+        let slots = cache.front().slots.lock().unwrap();
+        slots[way_of(token.as_bytes())]
+            .as_ref()
+            .is_some_and(|(kept, _, _)| **kept == *token.as_bytes())
+    }
+
+    #[test]
+    fn a_token_takes_its_front_way_on_its_second_map_hit_in_a_row_there() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(64, &validator).unwrap();
+        // Two users whose tokens share a way of the front.
+        let alice = (sign(SECRET, &access("alice", NOW + 60)), "alice".to_owned());
+        let bobby = (0..)
+            .map(|n| format!("bobby{n}"))
+            .map(|sub| (sign(SECRET, &access(&sub, NOW + 60)), sub))
+            .find(|(token, _)| way_of(token.as_bytes()) == way_of(alice.0.as_bytes()))
+            .unwrap();
+        for (token, _) in [&alice, &bobby] {
+            cache.validate_at(&validator, token, NOW).unwrap();
+        }
+        // In turn: each served from the map, and neither copied into the front.
+        for _ in 0..3 {
+            for (token, sub) in [&alice, &bobby] {
+                assert_eq!(cache.validate_at(&validator, token, NOW).unwrap().sub, *sub);
+                assert!(!held(&cache, &alice.0) && !held(&cache, &bobby.0));
+            }
+        }
+        assert_eq!(cache.front_hits.load(Ordering::Relaxed), 0);
+        // Twice in a row from the map: into the front, and then served from it.
+        cache.validate_at(&validator, &alice.0, NOW).unwrap();
+        assert!(!held(&cache, &alice.0));
+        cache.validate_at(&validator, &alice.0, NOW).unwrap();
+        assert!(held(&cache, &alice.0));
+        let claims = cache.validate_at(&validator, &alice.0, NOW).unwrap();
+        assert_eq!(claims.sub, "alice");
+        assert_eq!(cache.front_hits.load(Ordering::Relaxed), 1);
     }
 
     #[test]
@@ -882,7 +970,8 @@ mod tests {
                 let (cache, validator, tokens) = (&cache, &validator, &tokens);
                 scope.spawn(move || {
                     for round in 0..500 {
-                        let n = (thread + round) % tokens.len();
+                        // Each token four times in a row: into the front.
+                        let n = (thread + round / 4) % tokens.len();
                         let claims = cache.validate_at(validator, &tokens[n], NOW).unwrap();
                         assert_eq!(claims.sub, format!("user{n}"));
                     }

@@ -197,7 +197,11 @@ impl<C> Answers<C> {
         }
         let answer = kept.get(&key).filter(|answer| answer.until() > now)?;
         let verdict = self.verdict(validator, &answer, now);
-        if let Ok(mut slots) = front.slots.try_lock() {
+        // Into the front on its second map hit in a row in its way, as a
+        // verified JWT ([`crate::cache::Ways`]).
+        if let Ok(mut slots) = front.slots.try_lock()
+            && slots.second_in_a_row(way, (key as u64) | 1)
+        {
             slots[way] = Some((key, Arc::new(answer.copy())));
         }
         Some(verdict)
@@ -606,7 +610,16 @@ mod front_tests {
         let first = answers.hit(&validator, TOKEN.as_bytes(), NOW).unwrap();
         let first = first.unwrap().claims;
         assert_eq!(first.sub, "alice");
-        assert!(in_front(&answers, TOKEN), "a map hit fills the front");
+        assert!(
+            !in_front(&answers, TOKEN),
+            "one map hit leaves the front as it was"
+        );
+        let second = answers.hit(&validator, TOKEN.as_bytes(), NOW).unwrap();
+        assert!(
+            Arc::ptr_eq(&second.unwrap().claims, &first),
+            "the map's claims"
+        );
+        assert!(in_front(&answers, TOKEN), "the second in a row fills it");
         let again = answers.hit(&validator, TOKEN.as_bytes(), NOW + 1).unwrap();
         let again = again.unwrap().claims;
         assert_eq!(*again, *first);
