@@ -38,8 +38,11 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny};
 use serde_json::json;
 use support::bench::{Clock, Contender, Noop, SECRET, bearer, call, measure_by, noop};
 use support::chart::Bars;
-use tower::ServiceBuilder;
+use std::convert::Infallible;
+
+use http::{Request, Response};
 use tower::util::ServiceFn;
+use tower::{Service, ServiceBuilder};
 use tower_jwt_auth::layer::JwtAuth;
 use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, SigningKey};
 
@@ -137,21 +140,34 @@ enum Pattern<'a> {
     },
 }
 
-/// Calls through one layer in a pattern; the cursor runs on, wrapping (a one-use token is
-/// used again only after every token of its slice, far more than the cache holds).
-struct Sender<'a, C> {
+/// Calls through one layer (or, for a control, straight to the no-op service) in a pattern;
+/// the cursor runs on, wrapping (a one-use token is used again only after every token of its
+/// slice, far more than the cache holds).
+struct Sender<'a, S> {
     pattern: &'a Pattern<'a>,
-    service: JwtAuth<ServiceFn<Noop>, C>,
+    service: S,
     at: usize,
     fresh_at: usize,
 }
 
-impl<'a, C: Clone + Send + Sync + 'static> Sender<'a, C>
+impl<'a, C: Clone + Send + Sync + 'static> Sender<'a, JwtAuth<ServiceFn<Noop>, C>>
 where
     C: serde::de::DeserializeOwned,
 {
     fn new(pattern: &'a Pattern<'a>, layer: JwtAuthLayer<C>) -> Self {
-        let service = ServiceBuilder::new().layer(layer).service_fn(noop as Noop);
+        Sender::with(
+            pattern,
+            ServiceBuilder::new().layer(layer).service_fn(noop as Noop),
+        )
+    }
+}
+
+impl<'a, S, B> Sender<'a, S>
+where
+    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
+{
+    /// The pattern's calls to `service`.
+    fn with(pattern: &'a Pattern<'a>, service: S) -> Self {
         let mut sender = Self {
             pattern,
             service,
@@ -302,6 +318,28 @@ fn main() {
             contender
         })
         .collect();
+    // The controls: the same calls of the hit and Zipf patterns straight to the no-op
+    // service, which read the same header values in the same order. A contender less its
+    // control is what the layer adds, without the bench's own memory traffic (the Zipf draws
+    // over 10⁶ header values read at random what round-robin reads in order).
+    let controls: Vec<(usize, usize)> = patterns
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, pattern))| {
+            matches!(
+                pattern,
+                Pattern::One(_) | Pattern::RoundRobin(_) | Pattern::Sequence(..)
+            )
+        })
+        .map(|(at, _)| at)
+        .zip(patterns.len()..)
+        .collect();
+    for &(at, _) in &controls {
+        let (name, pattern) = &patterns[at];
+        let name: &'static str = Box::leak(format!("no layer: {name}").into_boxed_str());
+        let mut sender = Sender::with(pattern, ServiceBuilder::new().service_fn(noop as Noop));
+        contenders.push((name, Box::new(move || sender.send())));
+    }
     let result = measure_by(Clock::ThreadCpu, rounds, &mut contenders);
     drop(contenders);
     result.print("HS256 through the default layer over a no-op service", 0);
@@ -342,6 +380,46 @@ fn main() {
             } else {
                 "–".to_owned()
             },
+            ratio.median,
+            ratio.lower_quartile,
+            ratio.upper_quartile,
+        );
+    }
+
+    // What the layer adds: each hit and Zipf contender less its control, and the same model
+    // over those differences (the hit: `round-robin 4000` less its control; the miss: `flood`
+    // less the control of `round-robin` over all the users, which reads in order as the flood
+    // does).
+    let control_of = |at: usize| controls.iter().find(|(of, _)| *of == at).map(|(_, c)| *c);
+    let all_at = patterns
+        .iter()
+        .position(|(n, _)| *n == format!("round-robin {}", sizes[sizes.len() - 1]))
+        .unwrap();
+    let (hit_control, miss_control) = (control_of(hit_at).unwrap(), control_of(all_at).unwrap());
+    println!(
+        "\nwhat the layer adds (each contender less its control: the same calls to the no-op \
+         service without the layer):"
+    );
+    println!(
+        "| contender | layer's CPU ns/request (median) | middle half | control ns/request | \
+         miss rate | measured / predicted (median, middle half) |"
+    );
+    println!("|---|---:|---|---:|---:|---|");
+    for &(at, control) in &controls {
+        let own = result.time_above(at, control);
+        let rate = rates[at].0;
+        let ratio = result.each_round(|time| {
+            let hit = time(hit_at) - time(hit_control);
+            let miss = time(flood_at) - time(miss_control);
+            (time(at) - time(control)) / (hit + rate * (miss - hit))
+        });
+        println!(
+            "| {} | {:.0} | {:.0}–{:.0} | {:.0} | {rate:.4} | {:.3} ({:.3}–{:.3}) |",
+            patterns[at].0,
+            own.median,
+            own.lower_quartile,
+            own.upper_quartile,
+            result.time(control).median,
             ratio.median,
             ratio.lower_quartile,
             ratio.upper_quartile,

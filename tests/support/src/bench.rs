@@ -278,6 +278,12 @@ impl Rounds {
         Spread::of((0..self.times[0].len()).map(figure).collect())
     }
 
+    /// `figure` of every round, over the rounds: `figure` is handed a function that gives
+    /// each contender's time per call (by its index) in that round.
+    pub fn each_round(&self, figure: impl Fn(&dyn Fn(usize) -> f64) -> f64) -> Spread {
+        self.per_round(|round| figure(&|at| self.times[at][round]))
+    }
+
     /// Contender `at`'s time divided by contender `to`'s, round by round.
     pub fn ratio(&self, at: usize, to: usize) -> Spread {
         let times = &self.times;
