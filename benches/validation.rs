@@ -29,7 +29,10 @@
 //! prints, per contender, the median and the fastest round's time per call, and the median
 //! ratio with its spread over the rounds (the middle half and the whole range); then the
 //! layer's rows less `noop` (the request and the inner call, which `jsonwebtoken::decode`
-//! does not have), as the chart counts them. ROUNDS defaults to 31.
+//! does not have), as the chart counts them. ROUNDS defaults to 31. Batches are timed in wall
+//! time, or with `--cpu` after ROUNDS in this thread's CPU time (`Clock::ThreadCpu`: time
+//! the machine gave to other processes does not count, which steadies the figures on a busy
+//! machine).
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -40,7 +43,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group};
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderValue, Request, Response};
-use support::bench::{Noop, Setup, bad_signature, bearer, claims, noop, setups};
+use support::bench::{Clock, Noop, Setup, bad_signature, bearer, claims, noop, setups};
 use support::now;
 use tower::{Service, ServiceBuilder};
 use tower_jwt_auth::validator::{Validation, Validator};
@@ -249,7 +252,7 @@ fn config() -> Criterion {
 }
 
 /// `--interleaved`: the uncached paths of one algorithm, in turn (see the module docs).
-fn interleaved(setup: &Setup, rounds: usize) {
+fn interleaved(setup: &Setup, rounds: usize, clock: Clock) {
     let token = setup.signer.sign(&claims("alice", false)).unwrap();
     let validation = jsonwebtoken::Validation::new(setup.alg);
     let validator = Validator::new(setup.key.clone(), Validation::new()).unwrap();
@@ -300,7 +303,7 @@ fn interleaved(setup: &Setup, rounds: usize) {
         ));
     }
 
-    let rounds = support::bench::measure(rounds, &mut contenders);
+    let rounds = support::bench::measure_by(clock, rounds, &mut contenders);
     rounds.print(setup.name, 0);
     // The layer's own cost, as the chart counts it: less the request it is handed and the
     // no-op service's call (`noop`), which `jsonwebtoken::decode` does not have.
@@ -329,10 +332,15 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|arg| arg == "--interleaved") {
         let rounds = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(31);
+        let clock = if args.iter().any(|arg| arg == "--cpu") {
+            Clock::ThreadCpu
+        } else {
+            Clock::Wall
+        };
         #[cfg(feature = "aws-lc-rs")]
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
         for setup in setups() {
-            interleaved(&setup, rounds);
+            interleaved(&setup, rounds, clock);
         }
         return;
     }
