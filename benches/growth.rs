@@ -36,9 +36,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use http::HeaderValue;
 use serde::de::{Deserialize, Deserializer, IgnoredAny};
 use serde_json::json;
+use std::convert::Infallible;
 use support::bench::{Clock, Contender, Noop, SECRET, bearer, call, measure_by, noop};
 use support::chart::Bars;
-use std::convert::Infallible;
 
 use http::{Request, Response};
 use tower::util::ServiceFn;

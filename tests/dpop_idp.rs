@@ -1,7 +1,8 @@
 //! DPoP interop against a real authorization server: oidc-provider (its DPoP feature on)
 //! issues DPoP-bound JWT access tokens (`cnf.jkt`) to a client that sends proofs, and the
 //! layer, with the provider's keys found by discovery, accepts them with fresh proofs and
-//! refuses them without. The proofs, keys and thumbprints are made by npm `jose` (from
+//! refuses them without; and DPoP-bound opaque tokens, whose key the layer learns by
+//! introspection (RFC 9449 §6.2). The proofs, keys and thumbprints are made by npm `jose` (from
 //! oidc-provider's `node_modules`), not by this crate or its test helpers. Skips without
 //! `TOWER_JWT_AUTH_TEST_OIDC_PROVIDER` (never in CI).
 
@@ -19,8 +20,9 @@ use idp::{Provider, Proxy};
 use serde_json::{Value, json};
 use support::{Answer, send};
 use tower_jwt_auth::dpop::{Dpop, jwk_thumbprint};
+use tower_jwt_auth::introspection::{ClientAuth, Introspection};
 use tower_jwt_auth::remote::RemoteKeys;
-use tower_jwt_auth::{JwtAuthLayer, TrustedIssuer};
+use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, TrustedIssuer};
 
 /// Where the resource server is reached; the proofs for it name URLs under it.
 const RESOURCE: &str = "https://api.example.com";
@@ -130,6 +132,40 @@ fn get(authorization: &str, proofs: &[&str]) -> Request<Full<Bytes>> {
     request.body(Full::default()).unwrap()
 }
 
+/// `token` passes with a fresh proof by `client`, the key it is bound to, and only so: the
+/// same proof again (a replay), no proof, the `Bearer` scheme and a proof by `other` are
+/// refused.
+async fn assert_bound_to(
+    layer: &JwtAuthLayer,
+    token: &str,
+    client: &JoseClient,
+    other: &JoseClient,
+) {
+    let url = format!("{RESOURCE}/secret");
+    let authorization = format!("DPoP {token}");
+    let proof = client.proof("GET", &url, Some(token)).await;
+    send(layer, get(&authorization, &[&proof]))
+        .await
+        .assert_ok(idp::CLIENT_ID);
+    assert_refused(
+        &send(layer, get(&authorization, &[&proof])).await,
+        "invalid_dpop_proof",
+    );
+    assert_refused(
+        &send(layer, get(&authorization, &[])).await,
+        "invalid_dpop_proof",
+    );
+    assert_refused(
+        &send(layer, get(&format!("Bearer {token}"), &[])).await,
+        "invalid_token",
+    );
+    let strangers = other.proof("GET", &url, Some(token)).await;
+    assert_refused(
+        &send(layer, get(&authorization, &[&strangers])).await,
+        "invalid_dpop_proof",
+    );
+}
+
 fn assert_refused(answer: &Answer, code: &str) {
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{answer:?}");
     assert_eq!(
@@ -157,30 +193,9 @@ async fn bound_tokens_from_oidc_provider_pass_with_jose_proofs_and_fail_without(
         let token = bound_token(&provider, resource, &client).await;
         let authorization = format!("DPoP {token}");
 
-        // A fresh proof by the bound key: in, with the provider's claims.
-        let proof = client.proof("GET", &url, Some(&token)).await;
-        let answer = send(&layer, get(&authorization, &[&proof])).await;
-        answer.assert_ok(idp::CLIENT_ID);
-        // The same proof again: a replay.
-        assert_refused(
-            &send(&layer, get(&authorization, &[&proof])).await,
-            "invalid_dpop_proof",
-        );
-        // Without a proof, as Bearer, with another key's proof, for another URL.
-        assert_refused(
-            &send(&layer, get(&authorization, &[])).await,
-            "invalid_dpop_proof",
-        );
-        assert_refused(
-            &send(&layer, get(&format!("Bearer {token}"), &[])).await,
-            "invalid_token",
-        );
         let other = JoseClient::new(&modules, "ES256").await;
-        let stranger = other.proof("GET", &url, Some(&token)).await;
-        assert_refused(
-            &send(&layer, get(&authorization, &[&stranger])).await,
-            "invalid_dpop_proof",
-        );
+        assert_bound_to(&layer, &token, &client, &other).await;
+        // A proof for another URL.
         let elsewhere = client
             .proof("GET", &format!("{RESOURCE}/other"), Some(&token))
             .await;
@@ -219,6 +234,89 @@ async fn unbound_tokens_from_oidc_provider_stay_bearer_tokens_on_a_dpop_layer() 
         .await;
     assert_refused(
         &send(&layer, get(&format!("DPoP {token}"), &[&proof])).await,
+        "invalid_token",
+    );
+    provider.stop().await;
+}
+
+/// RFC 9449 §6.2: an opaque access token bound to a DPoP key, which only introspection can
+/// read. oidc-provider binds the opaque token to the proof's key at the token endpoint and
+/// names the key in its introspection answer (`cnf.jkt`); the layer checks the request's
+/// proof as for a JWT, then compares its key with the answer's, whether the answer was just
+/// fetched or kept.
+#[tokio::test]
+async fn bound_opaque_tokens_pass_through_introspection_with_jose_proofs_and_fail_without() {
+    let Some(modules) = idp::node_modules() else {
+        return;
+    };
+    let proxy = Proxy::start().await;
+    let provider = Provider::start(&modules, &proxy.url(), "dpop-opaque").await;
+    proxy.set_upstream(provider.addr());
+    let introspector = Introspection::new(
+        format!("{}{}", proxy.url(), idp::INTROSPECTION_PATH),
+        ClientAuth::client_secret_basic(idp::RS_BASIC, idp::RS_SECRET),
+    )
+    .build()
+    .await
+    .unwrap();
+    let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, support::SECRET).unwrap())
+        .dpop(Dpop::new(RESOURCE))
+        .introspection(introspector)
+        .build()
+        .unwrap();
+    let url = format!("{RESOURCE}/secret");
+    let client = JoseClient::new(&modules, "ES256").await;
+    let endpoint = provider.token_endpoint().await;
+    let token_proof = client.proof("POST", &endpoint, None).await;
+    let response = provider
+        .token_response(idp::OPAQUE, Some(&token_proof))
+        .await;
+    assert_eq!(response["token_type"], "DPoP", "{response}");
+    let token = response["access_token"].as_str().unwrap().to_owned();
+    assert!(!token.contains('.'), "an opaque token: {token}");
+    let authorization = format!("DPoP {token}");
+
+    // The first request waits for the answer, the second finds it kept: both in, each with
+    // a fresh proof by the bound key, and one introspection between them.
+    for _ in 0..2 {
+        let proof = client.proof("GET", &url, Some(&token)).await;
+        send(&layer, get(&authorization, &[&proof]))
+            .await
+            .assert_ok(idp::CLIENT_ID);
+    }
+    let asked = proxy.introspection_requests();
+    assert_eq!(asked, 2, "the probe at build, then one call");
+    // A replayed proof, none, another key's, and the token as a bearer token: refused from
+    // the kept answer, without another call.
+    let stranger = JoseClient::new(&modules, "ES256").await;
+    assert_bound_to(&layer, &token, &client, &stranger).await;
+    assert_eq!(proxy.introspection_requests(), asked);
+
+    // Another key's proof on the first request of a token: refused once the answer names
+    // the bound key.
+    let fresh = provider
+        .token_response(
+            idp::OPAQUE,
+            Some(&client.proof("POST", &endpoint, None).await),
+        )
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let strangers_proof = stranger.proof("GET", &url, Some(&fresh)).await;
+    assert_refused(
+        &send(&layer, get(&format!("DPoP {fresh}"), &[&strangers_proof])).await,
+        "invalid_dpop_proof",
+    );
+
+    // An unbound opaque token stays a bearer token, and is refused with the DPoP scheme.
+    let unbound = provider.opaque_token(idp::OPAQUE).await;
+    send(&layer, get(&format!("Bearer {unbound}"), &[]))
+        .await
+        .assert_ok(idp::CLIENT_ID);
+    let proof = client.proof("GET", &url, Some(&unbound)).await;
+    assert_refused(
+        &send(&layer, get(&format!("DPoP {unbound}"), &[&proof])).await,
         "invalid_token",
     );
     provider.stop().await;

@@ -43,7 +43,14 @@ pub(crate) fn binding(token: &[u8]) -> Option<Binding> {
     if !jws::is_json_object(&payload) {
         return None;
     }
-    let mut de = serde_json::Deserializer::from_slice(&payload);
+    binding_of_claims(&payload)
+}
+
+/// The binding a JSON claims object states: a JWT's payload, or an
+/// introspection answer (RFC 9449 §6.2); `None` when it is not a JSON
+/// object.
+pub(crate) fn binding_of_claims(claims: &[u8]) -> Option<Binding> {
+    let mut de = serde_json::Deserializer::from_slice(claims);
     let binding = de.deserialize_map(PayloadVisitor).ok()?;
     de.end().ok()?;
     Some(binding)

@@ -168,7 +168,9 @@ use crate::key::ASYMMETRIC_ALGORITHMS;
 use crate::rejection::Rejection;
 use crate::rejection::dpop::Challenges;
 use crate::source::{Scheme, is_token68};
-use binding::Binding;
+pub(crate) use binding::Binding;
+#[cfg(feature = "remote")]
+pub(crate) use binding::binding_of_claims;
 use htu::BaseUrl;
 use nonce::Nonces;
 use proof_keys::{PROOF_KEYS, ProofKeys};
@@ -456,6 +458,17 @@ pub(crate) struct PendingProof {
     jti: String,
 }
 
+/// A DPoP request's proof for a token that is introspected, checked but
+/// for the replay cache and for its key: the key the token is bound to
+/// comes with the introspection answer ([`DpopVerifier::record_bound`]).
+#[derive(Debug)]
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
+pub(crate) struct BoundProof {
+    /// The RFC 7638 thumbprint of the proof's key.
+    jkt: String,
+    pending: PendingProof,
+}
+
 /// A token endpoint's proof, checked but for the replay cache.
 #[cfg(feature = "router")]
 #[derive(Debug)]
@@ -540,12 +553,7 @@ impl DpopVerifier {
             // reads no payload); see `bound_as_bearer`.
             return Ok(None);
         }
-        if !is_token68(token) {
-            return Err(self.reject(DpopError::InvalidRequest));
-        }
-        if token.len() > max_token_len {
-            return Err(self.reject(DpopError::InvalidToken(TokenError::TooLarge)));
-        }
+        self.check_token(token, max_token_len)?;
         let jkt = match binding::binding(token) {
             Some(Binding::Jkt(jkt)) => jkt,
             Some(Binding::Unbound | Binding::Other) => {
@@ -561,6 +569,63 @@ impl DpopVerifier {
             return Err(self.reject(DpopError::InvalidProof(ProofError::KeyMismatch)));
         }
         Ok(Some(PendingProof { jti: proof.jti }))
+    }
+
+    /// A DPoP request's access token: a token68 within `max_token_len`.
+    fn check_token(&self, token: &[u8], max_token_len: usize) -> Result<(), Rejection> {
+        if !is_token68(token) {
+            return Err(self.reject(DpopError::InvalidRequest));
+        }
+        if token.len() > max_token_len {
+            return Err(self.reject(DpopError::InvalidToken(TokenError::TooLarge)));
+        }
+        Ok(())
+    }
+
+    /// [`Self::check`] for a token that is introspected (an opaque token,
+    /// RFC 9449 §6.2), whose binding cannot be read from it: a DPoP
+    /// request's proof must pass every check but the replay cache, and
+    /// [`Self::record_bound`] then compares its key with the one the
+    /// introspection answer binds the token to.
+    ///
+    /// `Some` for a DPoP request.
+    #[cfg(feature = "remote")]
+    pub(crate) fn check_introspected(
+        &self,
+        scheme: Scheme,
+        token: &[u8],
+        request: &RequestHead<'_>,
+        max_token_len: usize,
+    ) -> Result<Option<BoundProof>, Rejection> {
+        if scheme == Scheme::Bearer {
+            return self
+                .check(scheme, token, request, max_token_len)
+                .map(|_| None);
+        }
+        self.check_token(token, max_token_len)?;
+        let proof = self
+            .verify_proof(Some(token), request)
+            .map_err(|error| self.reject(error))?;
+        Ok(Some(BoundProof {
+            jkt: proof.jkt,
+            pending: PendingProof { jti: proof.jti },
+        }))
+    }
+
+    /// Records `proof` ([`Self::record`]) if its key is `jkt`, the key
+    /// the introspection answer binds its token to (`None`: bound to no
+    /// DPoP key).
+    #[cfg(feature = "remote")]
+    pub(crate) fn record_bound(
+        &self,
+        proof: BoundProof,
+        jkt: Option<&str>,
+    ) -> Result<Option<SharedCheck>, Rejection> {
+        match jkt {
+            Some(jkt) if jkt == proof.jkt => self.record(proof.pending),
+            Some(_) => Err(self.reject(DpopError::InvalidProof(ProofError::KeyMismatch))),
+            None => Err(self.reject(DpopError::UnboundToken)),
+        }
     }
 
     /// The refusal of a bearer token bound to a key (one with `cnf`), which

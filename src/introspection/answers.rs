@@ -23,6 +23,7 @@ use tokio::sync::OnceCell;
 
 use super::{Introspector, Unanswered, parse_active};
 use crate::cache::{FRONT_WAYS, Front, Kept, Verified};
+use crate::dpop::Binding;
 use crate::error::TokenError;
 use crate::validator::{Validator, read_registered};
 
@@ -75,7 +76,12 @@ impl Keying {
 pub(crate) enum Answer<C> {
     /// Active, and its claims passed the introspector's rules: kept as a
     /// verified JWT is, until `until`, the cache TTL or `exp` if sooner.
-    Active { kept: Kept<C>, until: u64 },
+    /// `jkt`: the DPoP key the token is bound to (`cnf.jkt`, RFC 9449 §6.2).
+    Active {
+        kept: Kept<C>,
+        jkt: Option<Arc<str>>,
+        until: u64,
+    },
     /// Not active, or refused by the rules: refused with `error` until
     /// `until`.
     Refused { error: TokenError, until: u64 },
@@ -93,8 +99,9 @@ impl<C: Clone> Answer<C> {
     /// The same answer with claims of its own, for a front.
     fn copy(&self) -> Self {
         match self {
-            Self::Active { kept, until } => Self::Active {
+            Self::Active { kept, jkt, until } => Self::Active {
                 kept: kept.copy(),
+                jkt: jkt.as_deref().map(Arc::from),
                 until: *until,
             },
             Self::Refused { error, until } => Self::Refused {
@@ -103,6 +110,14 @@ impl<C: Clone> Answer<C> {
             },
         }
     }
+}
+
+/// An active answer's verdict: the claims to hand on, and the DPoP key the
+/// token is bound to, if any, which a DPoP request's proof must match.
+#[derive(Debug)]
+pub(crate) struct Introspected<C> {
+    pub(crate) verified: Verified<C>,
+    pub(crate) jkt: Option<Arc<str>>,
 }
 
 /// A token's key in a front, and the front's own copy of its answer: the
@@ -181,7 +196,7 @@ impl<C> Answers<C> {
         validator: &Validator,
         token: &[u8],
         now: u64,
-    ) -> Option<Result<Verified<C>, TokenError>>
+    ) -> Option<Result<Introspected<C>, TokenError>>
     where
         C: Clone,
     {
@@ -216,15 +231,18 @@ impl<C> Answers<C> {
         validator: &Validator,
         answer: &Answer<C>,
         now: u64,
-    ) -> Result<Verified<C>, TokenError> {
+    ) -> Result<Introspected<C>, TokenError> {
         match answer {
             Answer::Refused { error, .. } => Err(*error),
-            Answer::Active { kept, .. } => {
+            Answer::Active { kept, jkt, .. } => {
                 let registered = kept.registered();
                 // `iss` and `aud` were checked when the answer came.
                 self.introspector.config().check_times(&registered, now)?;
                 validator.check_revocation(&registered)?;
-                Ok(kept.verified())
+                Ok(Introspected {
+                    verified: kept.verified(),
+                    jkt: jkt.clone(),
+                })
             }
         }
     }
@@ -311,7 +329,12 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Answers<C> {
             }
         };
         let kept_until = now.saturating_add(whole_seconds(config.ttl));
+        let jkt = match crate::dpop::binding_of_claims(body) {
+            Some(Binding::Jkt(jkt)) => Some(Arc::from(jkt)),
+            _ => None,
+        };
         Some(Answer::Active {
+            jkt,
             until: registered.exp.map_or(kept_until, |exp| exp.min(kept_until)),
             kept: Kept::new(Arc::new(claims), &registered),
         })
@@ -518,7 +541,7 @@ mod tests {
             .unwrap();
         assert!(matches!(answer, Answer::Active { .. }));
         let verified = answers.verdict(&validator(), &answer, now).unwrap();
-        assert_eq!(verified.claims["sub"], "client");
+        assert_eq!(verified.verified.claims["sub"], "client");
         // A kept answer, later, likewise.
         assert!(answers.verdict(&validator(), &answer, now + 30).is_ok());
     }
@@ -608,7 +631,7 @@ mod front_tests {
         keep(&answers, TOKEN, &active(NOW + 3600), NOW);
         assert!(!in_front(&answers, TOKEN));
         let first = answers.hit(&validator, TOKEN.as_bytes(), NOW).unwrap();
-        let first = first.unwrap().claims;
+        let first = first.unwrap().verified.claims;
         assert_eq!(first.sub, "alice");
         assert!(
             !in_front(&answers, TOKEN),
@@ -616,12 +639,12 @@ mod front_tests {
         );
         let second = answers.hit(&validator, TOKEN.as_bytes(), NOW).unwrap();
         assert!(
-            Arc::ptr_eq(&second.unwrap().claims, &first),
+            Arc::ptr_eq(&second.unwrap().verified.claims, &first),
             "the map's claims"
         );
         assert!(in_front(&answers, TOKEN), "the second in a row fills it");
         let again = answers.hit(&validator, TOKEN.as_bytes(), NOW + 1).unwrap();
-        let again = again.unwrap().claims;
+        let again = again.unwrap().verified.claims;
         assert_eq!(*again, *first);
         assert!(!Arc::ptr_eq(&again, &first), "the front's own copy");
         // Another token finds nothing, front or map.

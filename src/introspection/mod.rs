@@ -76,7 +76,7 @@ use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
-pub(crate) use answers::{Answers, IntrospectFuture};
+pub(crate) use answers::{Answers, IntrospectFuture, Introspected};
 pub use client_auth::ClientAuth;
 
 use crate::error::TokenError;

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use tower_service::Service;
 
 use crate::claims::Claims;
-use crate::dpop::SharedCheck;
+use crate::dpop::{BoundProof, SharedCheck};
 use crate::layer::Shared;
 use crate::layer::service::{Authenticated, Refusal, authenticate};
 use crate::rejection::{ChallengeParams, JsonRejection, OnRejection};
@@ -58,6 +58,7 @@ pin_project! {
         },
         Introspecting {
             lookup: Introspection<C>,
+            proof: Option<BoundProof>,
             held: Option<Held<S, ReqBody, C, O>>,
         },
     }
@@ -78,6 +79,41 @@ pub(crate) struct Held<S, ReqBody, C, O> {
     pub(crate) request: Request<ReqBody>,
     pub(crate) shared: Arc<Shared<C>>,
     pub(crate) on_rejection: O,
+}
+
+impl<S, ReqBody, C, O> Held<S, ReqBody, C, O>
+where
+    S: Service<Request<ReqBody>>,
+    C: Send + Sync + 'static,
+{
+    /// Goes on with a request that passed: its claims into its extensions,
+    /// then the shared replay store's check if there is one, else the inner
+    /// service.
+    fn proceed(self, authenticated: Authenticated<C>) -> Kind<S, ReqBody, C, O> {
+        let Self {
+            mut inner,
+            mut request,
+            shared,
+            on_rejection,
+        } = self;
+        if let Some(claims) = authenticated.claims {
+            request.extensions_mut().insert(claims);
+        }
+        match authenticated.shared_check {
+            Some(check) => Kind::Checking {
+                check,
+                held: Some(Self {
+                    inner,
+                    request,
+                    shared,
+                    on_rejection,
+                }),
+            },
+            None => Kind::Future {
+                future: inner.call(request),
+            },
+        }
+    }
 }
 
 impl<S, ReqBody, C, O> ResponseFuture<S, ReqBody, C, O>
@@ -116,11 +152,17 @@ where
         }
     }
 
-    /// A request whose token is being introspected.
-    pub(crate) fn introspecting(lookup: Introspection<C>, held: Held<S, ReqBody, C, O>) -> Self {
+    /// A request whose token is being introspected, with its DPoP proof if
+    /// it is a DPoP request.
+    pub(crate) fn introspecting(
+        lookup: Introspection<C>,
+        proof: Option<BoundProof>,
+        held: Held<S, ReqBody, C, O>,
+    ) -> Self {
         Self {
             kind: Kind::Introspecting {
                 lookup,
+                proof,
                 held: Some(held),
             },
             challenge: None,
@@ -185,57 +227,27 @@ where
                 }
                 KindProj::Waiting { wait, held } => {
                     ready!(wait.as_mut().poll(cx));
-                    let Held {
-                        mut inner,
-                        mut request,
-                        shared,
-                        on_rejection,
-                    } = held.take().expect("ResponseFuture polled after completion");
+                    let held = held.take().expect("ResponseFuture polled after completion");
                     // Once more, now without waiting: a token whose key is
                     // still unknown is refused.
                     let head = crate::dpop::RequestHead {
-                        method: request.method(),
-                        uri: request.uri(),
-                        headers: request.headers(),
+                        method: held.request.method(),
+                        uri: held.request.uri(),
+                        headers: held.request.headers(),
                     };
-                    match authenticate(&shared, &head, false) {
-                        Ok(Authenticated {
-                            claims,
-                            shared_check,
-                        }) => {
-                            if let Some(claims) = claims {
-                                request.extensions_mut().insert(claims);
-                            }
-                            match shared_check {
-                                Some(check) => Kind::Checking {
-                                    check,
-                                    held: Some(Held {
-                                        inner,
-                                        request,
-                                        shared,
-                                        on_rejection,
-                                    }),
-                                },
-                                None => Kind::Future {
-                                    future: inner.call(request),
-                                },
-                            }
-                        }
+                    match authenticate(&held.shared, &head, false) {
+                        Ok(authenticated) => held.proceed(authenticated),
                         Err(Refusal::Reject(rejection)) => Kind::Rejected {
-                            response: Some(on_rejection.on_rejection(rejection)),
+                            response: Some(held.on_rejection.on_rejection(rejection)),
                         },
-                        Err(Refusal::Introspect(lookup)) => Kind::Introspecting {
+                        Err(Refusal::Introspect(lookup, proof)) => Kind::Introspecting {
                             lookup,
-                            held: Some(Held {
-                                inner,
-                                request,
-                                shared,
-                                on_rejection,
-                            }),
+                            proof,
+                            held: Some(held),
                         },
                         #[cfg(feature = "remote")]
                         Err(Refusal::Wait(_)) => Kind::Rejected {
-                            response: Some(on_rejection.on_rejection(
+                            response: Some(held.on_rejection.on_rejection(
                                 crate::rejection::Rejection::InvalidToken(
                                     crate::error::TokenError::UnknownKey,
                                 ),
@@ -267,33 +279,27 @@ where
                     }
                 }
                 #[cfg(feature = "remote")]
-                KindProj::Introspecting { lookup, held } => {
+                KindProj::Introspecting {
+                    lookup,
+                    proof,
+                    held,
+                } => {
                     let outcome = ready!(lookup.as_mut().poll(cx));
-                    let Held {
-                        mut inner,
-                        mut request,
-                        shared,
-                        on_rejection,
-                    } = held.take().expect("ResponseFuture polled after completion");
+                    let held = held.take().expect("ResponseFuture polled after completion");
+                    let shared = &held.shared;
                     let authenticated = match (outcome, shared.introspection.as_deref()) {
                         (Ok(answer), Some(answers)) => crate::layer::service::introspected(
-                            &shared,
+                            shared,
                             answers.verdict(&shared.validator, &answer, crate::validator::now()),
+                            proof.take(),
                         ),
                         // No answer: fail closed, 503.
                         _ => Err(crate::rejection::Rejection::Unavailable),
                     };
                     match authenticated {
-                        Ok(Authenticated { claims, .. }) => {
-                            if let Some(claims) = claims {
-                                request.extensions_mut().insert(claims);
-                            }
-                            Kind::Future {
-                                future: inner.call(request),
-                            }
-                        }
+                        Ok(authenticated) => held.proceed(authenticated),
                         Err(rejection) => Kind::Rejected {
-                            response: Some(on_rejection.on_rejection(rejection)),
+                            response: Some(held.on_rejection.on_rejection(rejection)),
                         },
                     }
                 }

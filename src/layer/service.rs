@@ -67,9 +67,13 @@ pub(crate) enum Refusal<C> {
     #[cfg(feature = "remote")]
     Wait(crate::validator::key_source::KeyWait),
     /// The token is for introspection, and no answer is kept for it: wait
-    /// for one (never made without the `remote` feature).
+    /// for one, with the DPoP request's proof whose key the answer must
+    /// bind the token to (never made without the `remote` feature).
     #[cfg_attr(not(feature = "remote"), allow(dead_code))]
-    Introspect(crate::layer::future::Introspection<C>),
+    Introspect(
+        crate::layer::future::Introspection<C>,
+        Option<crate::dpop::BoundProof>,
+    ),
 }
 
 /// A request that passed every check made here.
@@ -129,6 +133,12 @@ where
         }
     };
     let validator = &shared.validator;
+    #[cfg(feature = "remote")]
+    if let Some(answers) = &shared.introspection
+        && answers.takes(token)
+    {
+        return introspect(shared, answers, scheme, token, request);
+    }
     let proof = match dpop {
         Some(dpop) => dpop
             .check(scheme, token, request, validator.max_token_len())
@@ -139,27 +149,6 @@ where
     // says whether it is (a hit reads no payload), and keeps it out of the
     // cache if it is.
     let bearer_under_dpop = dpop.filter(|_| scheme == Scheme::Bearer);
-    #[cfg(feature = "remote")]
-    if let Some(answers) = &shared.introspection
-        && answers.takes(token)
-    {
-        if token.len() > validator.max_token_len() {
-            return Err(Refusal::Reject(Rejection::InvalidToken(
-                TokenError::TooLarge,
-            )));
-        }
-        // Only token68s are introspected, so one that is not finds no
-        // answer kept (its key is another token's one time in 2^128): its
-        // alphabet is checked when it misses, not on every hit.
-        if let Some(verdict) = answers.hit(validator, token, now()) {
-            return introspected(shared, verdict).map_err(Refusal::Reject);
-        }
-        if !is_token68(token) {
-            let rejection = dpop.map_or(Rejection::InvalidRequest, |dpop| dpop.invalid_request());
-            return Err(Refusal::Reject(rejection));
-        }
-        return Err(Refusal::Introspect(answers.lookup(token)));
-    }
     let outcome = match &shared.cache {
         Some(cache) => cache.validate(validator, token, bearer_under_dpop.is_none()),
         None => validator.verify_at(token, now, |claims, registered| Verified {
@@ -218,26 +207,84 @@ where
     }
 }
 
-/// A request whose token introspection answered, or why it is refused:
-/// the same verdicts as a JWT's, for a bearer token (a DPoP layer took no
-/// other to introspection).
+/// A request whose token is for introspection: the answer kept for it, or
+/// a wait for one. Under DPoP, a DPoP request's proof is checked first,
+/// and its key compared with the one the answer binds the token to
+/// (RFC 9449 §6.2).
+#[cfg(feature = "remote")]
+fn introspect<C>(
+    shared: &Shared<C>,
+    answers: &std::sync::Arc<crate::introspection::Answers<C>>,
+    scheme: Scheme,
+    token: &[u8],
+    request: &RequestHead<'_>,
+) -> Result<Authenticated<C>, Refusal<C>>
+where
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    let (dpop, validator) = (shared.dpop.as_deref(), &shared.validator);
+    let proof = match dpop {
+        Some(dpop) => dpop
+            .check_introspected(scheme, token, request, validator.max_token_len())
+            .map_err(Refusal::Reject)?,
+        None => None,
+    };
+    if token.len() > validator.max_token_len() {
+        return Err(Refusal::Reject(Rejection::InvalidToken(
+            TokenError::TooLarge,
+        )));
+    }
+    // Only token68s are introspected, so one that is not finds no answer
+    // kept (its key is another token's one time in 2^128): its alphabet is
+    // checked when it misses, not on every hit.
+    if let Some(verdict) = answers.hit(validator, token, now()) {
+        return introspected(shared, verdict, proof).map_err(Refusal::Reject);
+    }
+    if !is_token68(token) {
+        let rejection = dpop.map_or(Rejection::InvalidRequest, |dpop| dpop.invalid_request());
+        return Err(Refusal::Reject(rejection));
+    }
+    Err(Refusal::Introspect(answers.lookup(token), proof))
+}
+
+/// A request whose token introspection answered, or why it is refused: the
+/// same verdicts as a JWT's. `proof`: a DPoP request's proof, whose key
+/// must be the one the answer binds the token to; a bearer token bound to
+/// a key is refused by a DPoP layer.
 #[cfg(feature = "remote")]
 pub(crate) fn introspected<C>(
     shared: &Shared<C>,
-    verdict: Result<Verified<C>, TokenError>,
+    verdict: Result<crate::introspection::Introspected<C>, TokenError>,
+    proof: Option<crate::dpop::BoundProof>,
 ) -> Result<Authenticated<C>, Rejection> {
+    let dpop = shared.dpop.as_deref();
     match verdict {
-        Ok(Verified { bound: true, .. }) if let Some(dpop) = shared.dpop.as_deref() => {
+        Ok(introspected)
+            if introspected.verified.bound
+                && proof.is_none()
+                && let Some(dpop) = dpop =>
+        {
             Err(dpop.bound_as_bearer())
         }
-        Ok(Verified { claims, .. }) => Ok(Authenticated {
-            claims: Some(claims),
-            shared_check: None,
-        }),
+        Ok(introspected) => {
+            let shared_check = match (dpop, proof) {
+                (Some(dpop), Some(proof)) => {
+                    dpop.record_bound(proof, introspected.jkt.as_deref())?
+                }
+                _ => None,
+            };
+            Ok(Authenticated {
+                claims: Some(introspected.verified.claims),
+                shared_check,
+            })
+        }
         Err(TokenError::RevocationUnknown) => Err(Rejection::Unavailable),
         Err(error) => {
             tracing::debug!(%error, "introspected token refused");
-            Err(Rejection::InvalidToken(error))
+            Err(match (dpop, proof) {
+                (Some(dpop), Some(_)) => dpop.invalid_token(error),
+                _ => Rejection::InvalidToken(error),
+            })
         }
     }
 }
@@ -334,8 +381,8 @@ impl<S: Clone, C, O: Clone> JwtAuth<S, C, O> {
             }
             #[cfg(feature = "remote")]
             Err(Refusal::Wait(wait)) => return ResponseFuture::waiting(wait, self.hold(req)),
-            Err(Refusal::Introspect(lookup)) => {
-                return ResponseFuture::introspecting(lookup, self.hold(req));
+            Err(Refusal::Introspect(lookup, proof)) => {
+                return ResponseFuture::introspecting(lookup, proof, self.hold(req));
             }
         }
         ResponseFuture::future(self.inner.call(req))
