@@ -212,6 +212,7 @@ where
 /// and its key compared with the one the answer binds the token to
 /// (RFC 9449 §6.2).
 #[cfg(feature = "remote")]
+#[inline]
 fn introspect<C>(
     shared: &Shared<C>,
     answers: &std::sync::Arc<crate::introspection::Answers<C>>,
@@ -252,6 +253,7 @@ where
 /// must be the one the answer binds the token to; a bearer token bound to
 /// a key is refused by a DPoP layer.
 #[cfg(feature = "remote")]
+#[inline]
 pub(crate) fn introspected<C>(
     shared: &Shared<C>,
     verdict: Result<crate::introspection::Introspected<C>, TokenError>,
