@@ -319,3 +319,66 @@ async fn token_endpoints_share_the_store_with_the_layers() {
     assert_eq!(first.status, StatusCode::OK, "{first:?}");
     assert_replayed(&call(&b, login()).await);
 }
+
+/// An introspection endpoint on loopback that answers every POST with an active answer for
+/// `alice`, bound to the DPoP key `jkt`: its URL.
+#[cfg(feature = "remote")]
+async fn bound_introspection_endpoint(jkt: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/introspect", listener.local_addr().unwrap());
+    let answer = json!({
+        "active": true, "sub": "alice", "scope": "read", "token_type": "DPoP",
+        "exp": support::now() + 600, "iat": support::now(), "cnf": { "jkt": jkt },
+    });
+    let app = axum::Router::new().route(
+        "/introspect",
+        axum::routing::post(move || {
+            let answer = answer.clone();
+            async move { axum::Json(answer) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// A DPoP-bound opaque token, its binding from introspection (RFC 9449 §6.2): a proof that
+/// one instance accepted is refused by another sharing the store, both on a request that
+/// waited for its introspection answer and on one that found it kept.
+#[cfg(feature = "remote")]
+#[tokio::test]
+async fn a_proof_for_an_introspected_token_is_refused_as_replayed_by_another_instance() {
+    use tower_jwt_auth::introspection::{ClientAuth, Introspection};
+    let Some(store) = redis_store().await else {
+        return;
+    };
+    let client = DpopClient::es256();
+    let url = bound_introspection_endpoint(client.jkt()).await;
+    let instance = || {
+        let introspector = Introspection::new(&url, ClientAuth::client_secret_basic("rs", "s"))
+            .build_lazy()
+            .unwrap();
+        JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, support::SECRET).unwrap())
+            .dpop(Dpop::new(BASE).shared_replay(Arc::clone(&store)))
+            .introspection(introspector)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (instance(), instance());
+    let token = fresh("opaque-token");
+    let request = |proof: &str| {
+        Request::get("/secret")
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .body(Full::<Bytes>::default())
+            .unwrap()
+    };
+    // Each instance's first request waits for the answer; the second finds it kept.
+    for _ in 0..2 {
+        let proof = client.proof("GET", URL, Some(&token));
+        send(&a, request(&proof)).await.assert_ok("alice");
+        assert_replayed(&send(&b, request(&proof)).await);
+    }
+    // Another key's proof (the Ed25519 test key) is refused.
+    let stranger = DpopClient::eddsa().proof("GET", URL, Some(&token));
+    assert_replayed(&send(&a, request(&stranger)).await);
+}
