@@ -46,7 +46,7 @@ type Key = u128;
 ///
 /// A key does not give its token back, even with the secret at hand: an
 /// opaque token carries more than 128 bits, so each key has countless
-/// tokens. The hash takes some 5 ns for a 43-byte token, a SHA-256 66 ns
+/// tokens. The hash takes some 7 ns for a 43-byte token, a SHA-256 66 ns
 /// (BENCHMARKS.md, "Introspection"): the key is computed for every request
 /// that carries an opaque token.
 #[derive(Clone)]
