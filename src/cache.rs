@@ -54,7 +54,7 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
@@ -207,9 +207,17 @@ type Slot<C> = (Box<[u8]>, Arc<Entry<C>>, Arc<C>);
 /// One thread's front: a few recently used tokens (`T`: a token and what
 /// is kept for it), on a cache line (or two) of its own. The introspection
 /// answers keep fronts of the same kind.
+///
+/// A front also counts the lookups of the threads it serves, for
+/// [`CacheStats`]: the hits counted while its lock is held in its [`Ways`],
+/// the rest in its own atomics, so that counting writes nothing that other
+/// cores read.
 #[repr(align(128))]
 pub(crate) struct Front<T> {
     pub(crate) slots: Mutex<Ways<T>>,
+    /// Hits counted while another thread sharing this front held its lock.
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl<T> Default for Front<T> {
@@ -218,7 +226,10 @@ impl<T> Default for Front<T> {
             slots: Mutex::new(Ways {
                 held: std::array::from_fn(|_| None),
                 seen: [0; FRONT_WAYS],
+                hits: 0,
             }),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 }
@@ -236,9 +247,17 @@ impl<T> Default for Front<T> {
 pub(crate) struct Ways<T> {
     held: [Option<T>; FRONT_WAYS],
     seen: [u64; FRONT_WAYS],
+    /// Hits counted by threads holding the lock: no locked instruction on
+    /// the hit path, which holds it anyway.
+    hits: u64,
 }
 
 impl<T> Ways<T> {
+    /// Counts a hit, by a thread holding this front.
+    pub(crate) fn count_hit(&mut self) {
+        self.hits += 1;
+    }
+
     /// Whether the token with `fingerprint` (never 0), just served from the
     /// shared map, takes `way` now: if it was the last served there.
     pub(crate) fn second_in_a_row(&mut self, way: usize, fingerprint: u64) -> bool {
@@ -276,6 +295,95 @@ impl<T> Front<T> {
     pub(crate) fn mine(fronts: &[Self]) -> &Self {
         // `fronts` has a power-of-two length.
         &fronts[thread_number() & (fronts.len() - 1)]
+    }
+
+    /// Counts a hit by a thread that could not take this front's lock.
+    pub(crate) fn count_hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a miss: a token looked up and not held.
+    pub(crate) fn count_miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The hits and misses counted in `fronts` so far, with `entries` held.
+    pub(crate) fn stats(fronts: &[Self], entries: usize) -> CacheStats {
+        let mut stats = CacheStats {
+            entries,
+            ..CacheStats::default()
+        };
+        for front in fronts {
+            // A poisoned lock still holds its count.
+            let ways = front.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            stats.hits += ways.hits + front.hits.load(Ordering::Relaxed);
+            stats.misses += front.misses.load(Ordering::Relaxed);
+        }
+        stats
+    }
+}
+
+/// What a cache has served since its layer was built: from
+/// [`JwtAuthLayer::cache_stats`](crate::JwtAuthLayer::cache_stats) for the
+/// verified-token cache, and `JwtAuthLayer::introspection_stats` (feature
+/// `remote`) for the introspection answers.
+///
+/// A lookup is a token that passed the checks made before any (its size,
+/// its form): it is a **hit** when the cache held it (and was then checked
+/// again for time and revocation, which may still refuse it), a **miss**
+/// otherwise (a full verification, or a call to the authorization server,
+/// follows). Each thread counts in its own slot of the cache, and the counts
+/// are summed when read, so counting costs a hit no write that other cores
+/// read; counts read while requests run may be a few lookups behind.
+///
+/// The counts only grow: the difference of two readings
+/// ([`CacheStats::since`]) is what happened between them, and the miss rate
+/// over it tells whether the cache is large enough for the tokens in use.
+///
+/// ```
+/// # use tower_jwt_auth::layer::CacheStats;
+/// # fn report(before: CacheStats, now: CacheStats) {
+/// let window = now.since(&before);
+/// if window.miss_rate().is_some_and(|rate| rate > 0.1) {
+///     eprintln!("{} of {} lookups missed", window.misses, window.lookups());
+/// }
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Lookups the cache served.
+    pub hits: u64,
+    /// Lookups it could not serve.
+    pub misses: u64,
+    /// Entries it holds now (not counting the per-thread copies).
+    pub entries: usize,
+}
+
+impl CacheStats {
+    /// Hits and misses.
+    #[must_use]
+    pub fn lookups(&self) -> u64 {
+        self.hits.saturating_add(self.misses)
+    }
+
+    /// Misses ÷ lookups; `None` before any lookup.
+    #[must_use]
+    pub fn miss_rate(&self) -> Option<f64> {
+        // Counts far below 2^53 convert exactly.
+        #[allow(clippy::cast_precision_loss)]
+        (self.lookups() > 0).then(|| self.misses as f64 / self.lookups() as f64)
+    }
+
+    /// The hits and misses since `earlier`, a reading of the same cache,
+    /// with the entries held now.
+    #[must_use]
+    pub fn since(&self, earlier: &Self) -> Self {
+        Self {
+            hits: self.hits.saturating_sub(earlier.hits),
+            misses: self.misses.saturating_sub(earlier.misses),
+            entries: self.entries,
+        }
     }
 }
 
@@ -376,8 +484,6 @@ pub(crate) struct TokenCache<C> {
     /// The key-ring generation the current entries belong to.
     generation: AtomicU64,
     #[cfg(test)]
-    hits: AtomicU64,
-    #[cfg(test)]
     front_hits: AtomicU64,
 }
 
@@ -395,6 +501,11 @@ impl<C> TokenCache<C> {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
+
+    /// What the cache has served so far.
+    pub(crate) fn stats(&self) -> CacheStats {
+        Front::stats(&self.fronts, self.entries.len())
+    }
 }
 
 impl<C: Clone> TokenCache<C> {
@@ -405,8 +516,6 @@ impl<C: Clone> TokenCache<C> {
             entries: Cache::new(capacity),
             doorkeeper: Doorkeeper::new(capacity),
             generation: AtomicU64::new(validator.generation()),
-            #[cfg(test)]
-            hits: AtomicU64::new(0),
             #[cfg(test)]
             front_hits: AtomicU64::new(0),
         })
@@ -476,20 +585,20 @@ impl<C: Clone> TokenCache<C> {
         }
         if let Some(hit) = self.front_hit(validator, token, generation, &now) {
             #[cfg(test)]
-            {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                self.front_hits.fetch_add(1, Ordering::Relaxed);
-            }
+            self.front_hits.fetch_add(1, Ordering::Relaxed);
             return hit;
         }
         if let Some(entry) = self.lookup(token, generation) {
-            #[cfg(test)]
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            validator.recheck(&entry.kept.registered(), now())?;
+            if let Err(refused) = validator.recheck(&entry.kept.registered(), now()) {
+                // A hit all the same; not into the front.
+                self.front().count_hit();
+                return Err(refused);
+            }
             let verified = entry.kept.verified();
-            self.remember(token, entry, &verified.claims);
+            self.remember(token, &entry, &verified.claims);
             return Ok(verified);
         }
+        self.front().count_miss();
         validator.verify_at(token, now, |claims: C, registered| {
             let claims = Arc::new(claims);
             // An entry (the shared claims and a copy of the registered claims
@@ -532,29 +641,38 @@ impl<C: Clone> TokenCache<C> {
         if self.generation.load(Ordering::Acquire) != generation {
             return None;
         }
-        let slots = self.front().slots.try_lock().ok()?;
+        let mut slots = self.front().slots.try_lock().ok()?;
         let (_, entry, claims) = slots[way_of(token)]
             .as_ref()
             .filter(|(kept, entry, _)| **kept == *token && entry.generation == generation)?;
-        Some(
-            validator
-                .recheck(&entry.kept.registered(), now())
-                .map(|()| Verified {
-                    claims: Arc::clone(claims),
-                    bound: entry.kept.bound,
-                }),
-        )
+        let verdict = validator
+            .recheck(&entry.kept.registered(), now())
+            .map(|()| Verified {
+                claims: Arc::clone(claims),
+                bound: entry.kept.bound,
+            });
+        slots.count_hit();
+        Some(verdict)
     }
 
-    /// Puts a token just served from the map in this thread's front, with
-    /// a copy of its `claims` of the front's own, if it was the last served
-    /// from the map in its way too ([`Ways`]).
-    fn remember(&self, token: &[u8], entry: Arc<Entry<C>>, claims: &C) {
+    /// Counts a hit of a token just served from the map, and puts it in
+    /// this thread's front, with a copy of its `claims` of the front's own,
+    /// if it was the last served from the map in its way too ([`Ways`]).
+    fn remember(&self, token: &[u8], entry: &Arc<Entry<C>>, claims: &C) {
         let way = way_of(token);
-        if let Ok(mut slots) = self.front().slots.try_lock()
-            && slots.second_in_a_row(way, fingerprint(token))
-        {
-            slots[way] = Some((Box::from(token), entry, Arc::new(claims.clone())));
+        let front = self.front();
+        let Ok(mut slots) = front.slots.try_lock() else {
+            // Another thread sharing this front holds it.
+            front.count_hit();
+            return;
+        };
+        slots.count_hit();
+        if slots.second_in_a_row(way, fingerprint(token)) {
+            slots[way] = Some((
+                Box::from(token),
+                Arc::clone(entry),
+                Arc::new(claims.clone()),
+            ));
         }
     }
 
@@ -630,11 +748,7 @@ mod tests {
         assert_eq!(cache.len(), 1);
         let claims = cache.validate_at(&validator, &token, NOW + 1).unwrap();
         assert_eq!(claims.sub, "alice");
-        assert_eq!(
-            cache.hits.load(Ordering::Relaxed),
-            1,
-            "the second call was a hit"
-        );
+        assert_eq!(cache.stats().hits, 1, "the second call was a hit");
     }
 
     #[test]
@@ -654,7 +768,7 @@ mod tests {
             cache.validate_at(&validator, &spliced, NOW).unwrap_err(),
             TokenError::InvalidSignature
         );
-        assert_eq!(cache.hits.load(Ordering::Relaxed), 0);
+        assert_eq!(cache.stats().hits, 0);
         assert_eq!(cache.len(), 1);
     }
 
@@ -681,11 +795,7 @@ mod tests {
             cache.validate_at(&validator, &token, NOW + 60).unwrap_err(),
             TokenError::Expired
         );
-        assert_eq!(
-            cache.hits.load(Ordering::Relaxed),
-            2,
-            "both later calls were hits"
-        );
+        assert_eq!(cache.stats().hits, 2, "both later calls were hits");
     }
 
     #[test]
@@ -731,7 +841,7 @@ mod tests {
                 .unwrap_err(),
             TokenError::Revoked
         );
-        assert_eq!(cache.hits.load(Ordering::Relaxed), 3);
+        assert_eq!(cache.stats().hits, 3);
     }
 
     #[test]
@@ -779,6 +889,81 @@ mod tests {
     }
 
     #[test]
+    fn stats_count_each_lookup_once_as_a_hit_or_a_miss() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(16, &validator).unwrap();
+        let counts = || {
+            let stats = cache.stats();
+            (stats.hits, stats.misses, stats.entries)
+        };
+        let alice = sign(SECRET, &access("alice", NOW + 60));
+        let bobby = sign(SECRET, &access("bobby", NOW + 30));
+        assert_eq!(counts(), (0, 0, 0));
+        cache.validate_at(&validator, &alice, NOW).unwrap();
+        assert_eq!(counts(), (0, 1, 1), "verified and entered");
+        for _ in 0..3 {
+            cache.validate_at(&validator, &alice, NOW).unwrap();
+        }
+        assert_eq!(counts(), (3, 1, 1), "two map hits, then one from the front");
+        assert_eq!(cache.front_hits.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            cache.validate_at(&validator, &alice, NOW + 60).unwrap_err(),
+            TokenError::Expired
+        );
+        assert_eq!(counts(), (4, 1, 1), "a front hit refused is a hit");
+        cache.validate_at(&validator, &bobby, NOW).unwrap();
+        assert_eq!(
+            cache.validate_at(&validator, &bobby, NOW + 30).unwrap_err(),
+            TokenError::Expired
+        );
+        assert_eq!(counts(), (5, 2, 2), "a map hit refused is a hit");
+        let forged = sign(OTHER, &access("mallory", NOW + 60));
+        assert!(cache.validate_at(&validator, &forged, NOW).is_err());
+        assert_eq!(counts(), (5, 3, 2), "a forged token is a miss, not entered");
+        let huge = "a".repeat(validator.max_token_len() + 1);
+        for refused_before_lookup in ["garbage", huge.as_str()] {
+            assert!(
+                cache
+                    .validate_at(&validator, refused_before_lookup, NOW)
+                    .is_err()
+            );
+        }
+        assert_eq!(counts(), (5, 3, 2), "refused before any lookup");
+
+        let window = cache.stats().since(&CacheStats {
+            hits: 1,
+            misses: 1,
+            entries: 0,
+        });
+        assert_eq!((window.hits, window.misses, window.lookups()), (4, 2, 6));
+        assert_eq!(window.miss_rate(), Some(2.0 / 6.0));
+        assert_eq!(CacheStats::default().miss_rate(), None);
+    }
+
+    #[test]
+    fn stats_sum_every_threads_lookups() {
+        let validator = validator();
+        let cache = TokenCache::<Claims>::new(4096, &validator).unwrap();
+        // More threads than the machine has front slots, so that some share one.
+        let threads = 2 * cache.fronts.len() + 1;
+        std::thread::scope(|scope| {
+            for thread in 0..threads {
+                let (cache, validator) = (&cache, &validator);
+                scope.spawn(move || {
+                    let token = sign(SECRET, &access(&format!("user{thread}"), NOW + 60));
+                    for _ in 0..500 {
+                        cache.validate_at(validator, &token, NOW).unwrap();
+                    }
+                });
+            }
+        });
+        let stats = cache.stats();
+        assert_eq!(stats.lookups(), 500 * threads as u64);
+        assert_eq!(stats.misses, threads as u64, "one verification a token");
+        assert_eq!(stats.entries, threads);
+    }
+
+    #[test]
     fn a_full_cache_enters_a_token_on_its_second_verification() {
         let validator = validator();
         let cache = TokenCache::<Claims>::new(16, &validator).unwrap();
@@ -791,7 +976,7 @@ mod tests {
         fill(0);
         assert_eq!(cache.len(), 16, "not full yet: every token entered");
         let token = sign(SECRET, &access("alice", NOW + 60));
-        let hits = || cache.hits.load(Ordering::Relaxed);
+        let hits = || cache.stats().hits;
         let before = hits();
         for (call, entered) in [(1, false), (2, true), (3, true)] {
             assert_eq!(

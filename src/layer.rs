@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
-pub use crate::cache::DEFAULT_CACHE_CAPACITY;
 use crate::cache::TokenCache;
+pub use crate::cache::{CacheStats, DEFAULT_CACHE_CAPACITY};
 use crate::claims::Claims;
 use crate::csrf::CsrfPolicy;
 use crate::dpop::{Dpop, DpopVerifier};
@@ -162,6 +162,19 @@ impl<C, O> JwtAuthLayer<C, O> {
         self.shared.cache.as_ref().map_or(0, TokenCache::len)
     }
 
+    /// The hits and misses of the layer's verified-token cache since the
+    /// layer was built, shared by its clones (all zero without a cache): the
+    /// miss rate over an interval tells whether
+    /// [`cache`](JwtAuthLayerBuilder::cache) is large enough for the tokens
+    /// in use. Reading it visits every thread's counts, so read it now and
+    /// then (a metrics scrape), not on every request.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.shared
+            .cache
+            .as_ref()
+            .map_or_else(CacheStats::default, TokenCache::stats)
+    }
+
     /// The resource's metadata document (RFC 9728), when the layer was
     /// built with [`JwtAuthLayerBuilder::resource_metadata`]: serve it with
     /// [`ServeMetadataLayer`](crate::resource_metadata::ServeMetadataLayer)
@@ -178,6 +191,19 @@ impl<C, O> JwtAuthLayer<C, O> {
             .introspection
             .as_ref()
             .map_or(0, |answers| answers.len())
+    }
+
+    /// The hits and misses of the kept introspection answers, as
+    /// [`cache_stats`](Self::cache_stats) for JWTs: a miss is an opaque
+    /// token without a kept answer, sent for introspection (a call to the
+    /// authorization server, or a wait for one already under way for it,
+    /// or a refusal past the introspector's rate limit).
+    #[cfg(feature = "remote")]
+    pub fn introspection_stats(&self) -> CacheStats {
+        self.shared
+            .introspection
+            .as_ref()
+            .map_or_else(CacheStats::default, |answers| answers.stats())
     }
 }
 

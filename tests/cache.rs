@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use support::*;
 use tower_jwt_auth::key::KeySet;
+use tower_jwt_auth::layer::CacheStats;
 use tower_jwt_auth::revocation::RevocationList;
 use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, SigningKey};
 
@@ -97,4 +98,47 @@ async fn without_a_cache_nothing_is_kept() {
     send_token(&layer, &token).await.assert_ok("alice");
     send_token(&layer, &token).await.assert_ok("alice");
     assert_eq!(layer.cached_tokens(), 0);
+    assert_eq!(layer.cache_stats(), CacheStats::default());
+}
+
+#[tokio::test]
+async fn the_layer_reports_its_caches_hits_and_misses() {
+    let layer = JwtAuthLayer::builder(Key::hmac(Algorithm::HS256, SECRET).unwrap())
+        .cache(64)
+        .build()
+        .unwrap();
+    // Garbage is refused before any lookup; a forged token is looked up, missed and not kept.
+    send_token(&layer, "garbage").await.assert_invalid_token();
+    let forged = SigningKey::hmac(Algorithm::HS256, OTHER)
+        .unwrap()
+        .sign(&access_claims("mallory"))
+        .unwrap();
+    send_token(&layer, &forged).await.assert_invalid_token();
+    let stats = layer.cache_stats();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (0, 1, 0));
+
+    let token = hs256().sign(&access_claims("alice")).unwrap();
+    for _ in 0..5 {
+        send_token(&layer, &token).await.assert_ok("alice");
+    }
+    let window = layer.cache_stats().since(&stats);
+    assert_eq!((window.hits, window.misses, window.entries), (4, 1, 1));
+    assert_eq!(window.miss_rate(), Some(0.2));
+
+    // More users than the cache holds: a token used once is a miss each time.
+    let clone = layer.clone();
+    let before = clone.cache_stats();
+    for n in 0..200 {
+        let token = hs256().sign(&access_claims(&format!("user{n}"))).unwrap();
+        send_token(&clone, &token)
+            .await
+            .assert_ok(&format!("user{n}"));
+    }
+    let window = layer.cache_stats().since(&before);
+    assert_eq!(
+        (window.hits, window.misses),
+        (0, 200),
+        "the clone counts in the same cache"
+    );
+    assert!(window.entries <= 64, "{}", window.entries);
 }

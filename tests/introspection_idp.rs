@@ -204,6 +204,13 @@ async fn a_second_request_with_the_same_token_is_served_from_the_kept_answer() {
     assert_eq!(proxy.introspection_requests(), asked);
     assert_eq!(introspector.calls(), 2);
     assert_eq!(layer.introspection_answers(), 1);
+    let stats = layer.introspection_stats();
+    assert_eq!(
+        (stats.hits, stats.misses, stats.entries),
+        (3, 1, 1),
+        "one introspection, three kept answers"
+    );
+    assert_eq!(layer.cache_stats().lookups(), 0, "no JWT was looked up");
 }
 
 /// A kept answer is found by a keyed hash of the token, and the token's alphabet is checked

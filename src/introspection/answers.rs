@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 
 use super::{Introspector, Unanswered, parse_active};
-use crate::cache::{FRONT_WAYS, Front, Kept, Verified};
+use crate::cache::{CacheStats, FRONT_WAYS, Front, Kept, Verified};
 use crate::dpop::Binding;
 use crate::error::TokenError;
 use crate::validator::{Validator, read_registered};
@@ -183,6 +183,17 @@ impl<C> Answers<C> {
         self.kept.as_ref().map_or(0, Cache::len)
     }
 
+    /// What the kept answers have served so far.
+    pub(crate) fn stats(&self) -> CacheStats {
+        Front::stats(&self.fronts, self.len())
+    }
+
+    /// Counts a token found in no front and no map, which the caller sends
+    /// for introspection ([`Answers::lookup`]).
+    pub(crate) fn count_miss(&self) {
+        Front::mine(&self.fronts).count_miss();
+    }
+
     fn kept_by_key(&self, key: &Key, now: u64) -> Option<Arc<Answer<C>>> {
         let answer = self.kept.as_ref()?.get(key)?;
         (answer.until() > now).then_some(answer)
@@ -203,20 +214,25 @@ impl<C> Answers<C> {
         let kept = self.kept.as_ref()?;
         let key = self.keying.key(token);
         let (front, way) = (Front::mine(&self.fronts), way_of(key));
-        if let Ok(slots) = front.slots.try_lock()
+        if let Ok(mut slots) = front.slots.try_lock()
             && let Some((_, answer)) = &slots[way]
                 .as_ref()
                 .filter(|(kept, answer)| *kept == key && answer.until() > now)
         {
-            return Some(self.verdict(validator, answer, now));
+            let verdict = self.verdict(validator, answer, now);
+            slots.count_hit();
+            return Some(verdict);
         }
         let answer = kept.get(&key).filter(|answer| answer.until() > now)?;
         let verdict = self.verdict(validator, &answer, now);
         // Into the front on its second map hit in a row in its way, as a
         // verified JWT ([`crate::cache::Ways`]).
-        if let Ok(mut slots) = front.slots.try_lock()
-            && slots.second_in_a_row(way, (key as u64) | 1)
-        {
+        let Ok(mut slots) = front.slots.try_lock() else {
+            front.count_hit();
+            return Some(verdict);
+        };
+        slots.count_hit();
+        if slots.second_in_a_row(way, (key as u64) | 1) {
             slots[way] = Some((key, Arc::new(answer.copy())));
         }
         Some(verdict)
@@ -649,6 +665,36 @@ mod front_tests {
         assert!(!Arc::ptr_eq(&again, &first), "the front's own copy");
         // Another token finds nothing, front or map.
         assert!(answers.hit(&validator, b"another-token", NOW).is_none());
+    }
+
+    #[test]
+    fn stats_count_the_hits_from_the_map_and_the_front_and_the_misses_counted() {
+        let (answers, validator) = (answers(Duration::from_secs(60)), validator());
+        keep(&answers, TOKEN, &active(NOW + 3600), NOW);
+        let counts = || {
+            let stats = answers.stats();
+            (stats.hits, stats.misses, stats.entries)
+        };
+        assert_eq!(counts(), (0, 0, 1));
+        into_front(&answers, &validator, TOKEN, NOW);
+        answers
+            .hit(&validator, TOKEN.as_bytes(), NOW)
+            .unwrap()
+            .unwrap();
+        assert_eq!(counts(), (3, 0, 1), "two from the map, one from the front");
+        // A kept refusal is a hit too.
+        keep(
+            &answers,
+            "an-inactive-token",
+            &json!({ "active": false }),
+            NOW,
+        );
+        let refused = answers.hit(&validator, b"an-inactive-token", NOW);
+        assert_eq!(refused.unwrap().unwrap_err(), TokenError::Inactive);
+        assert_eq!(counts(), (4, 0, 2));
+        assert!(answers.hit(&validator, b"another-token", NOW).is_none());
+        answers.count_miss();
+        assert_eq!(counts(), (4, 1, 2), "a miss is counted by the layer");
     }
 
     #[test]

@@ -245,6 +245,7 @@ where
         let rejection = dpop.map_or(Rejection::InvalidRequest, |dpop| dpop.invalid_request());
         return Err(Refusal::Reject(rejection));
     }
+    answers.count_miss();
     Err(Refusal::Introspect(answers.lookup(token), proof))
 }
 
