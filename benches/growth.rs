@@ -37,7 +37,7 @@ use http::HeaderValue;
 use serde::de::{Deserialize, Deserializer, IgnoredAny};
 use serde_json::json;
 use std::convert::Infallible;
-use support::bench::{Clock, Contender, Noop, SECRET, bearer, call, measure_by, noop};
+use support::bench::{Clock, Contender, Noop, SECRET, bearer, call, measure_by, noop, zipf};
 use support::chart::Bars;
 
 use http::{Request, Response};
@@ -91,29 +91,6 @@ fn sign(users: usize) -> Vec<HeaderValue> {
             .flat_map(|h| h.join().unwrap())
             .collect()
     })
-}
-
-/// Draws from a Zipf distribution over `0..n` (s = 1), by the inverse of its cumulative
-/// table; xorshift64* from a fixed seed, so every run draws the same.
-fn zipf(n: usize, draws: usize) -> Vec<u32> {
-    let mut cumulative = Vec::with_capacity(n);
-    let mut total = 0.0;
-    for k in 1..=n {
-        total += 1.0 / k as f64;
-        cumulative.push(total);
-    }
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..draws)
-        .map(|_| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            let uniform =
-                (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
-            let at = cumulative.partition_point(|&c| c < uniform * total);
-            at.min(n - 1) as u32
-        })
-        .collect()
 }
 
 const ZIPF_DRAWS: usize = 1 << 20;

@@ -30,7 +30,8 @@
 //!   test turns it off to measure the bcrypt queue itself). With a shared backend (below) the
 //!   limits are counted there, across every instance.
 //! - `ADMIN_USERS`: comma-separated usernames whose access tokens carry the role `admin`
-//!   (`"roles": ["admin"]`), which `GET /admin` requires. Roles stored in a user's
+//!   (`"roles": ["admin"]`), which `GET /admin` and `GET /admin/cache` (the hits, misses and
+//!   entries of `/secret`'s verified-token cache) require. Roles stored in a user's
 //!   attributes (`{"roles": [...]}`, see `UserStore::set_attributes`) are carried too, and
 //!   read again at every refresh.
 //! - `AUTH_COOKIES`: `on` serves the auth routes at `/auth/...` in cookie mode, for browser
@@ -69,7 +70,7 @@ use tower_jwt_auth::dpop::Dpop;
 use tower_jwt_auth::router::BearerRejections;
 use tower_jwt_auth::router::{CookieConfig, LoginThrottle};
 use tower_jwt_auth::store::{Attributes, RefreshTokenStore, User, UserStore};
-use tower_jwt_auth::{Algorithm, Auth, JwtClaims, SigningKey, TokenIssuer};
+use tower_jwt_auth::{Algorithm, Auth, JwtAuthLayer, JwtClaims, SigningKey, TokenIssuer};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
@@ -259,7 +260,7 @@ const OPENAPI_JSON: &str = "/openapi.json";
         title = "tower-jwt-auth: the tutorial's app",
         description = "Sign up, log in, then call `/secret` with the access token (the Authorize button)."
     ),
-    paths(notsecret, secret, admin),
+    paths(notsecret, secret, admin, admin_cache),
     tags(
         (name = "auth", description = "Accounts and tokens: sign up, log in, refresh, log out"),
         (name = "app", description = "The tutorial's routes"),
@@ -290,6 +291,32 @@ async fn secret(JwtClaims(_claims): JwtClaims) -> Json<&'static str> {
 ))]
 async fn admin() -> Json<&'static str> {
     Json("Admin data only administrators can access")
+}
+
+/// What `/secret`'s verified-token cache has served since the server started.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct CacheReport {
+    /// Requests whose token the cache held (checked again for time and revocation only).
+    hits: u64,
+    /// Requests whose token it did not hold: each cost a full verification.
+    misses: u64,
+    /// Tokens it holds now.
+    entries: usize,
+}
+
+#[utoipa::path(get, path = "/admin/cache", tag = "app", security(("bearer" = [])), responses(
+    (status = 200, description = "The hits, misses and entries of `/secret`'s verified-token cache since the server started (`JwtAuthLayer::cache_stats`); only with the role `admin`", body = CacheReport),
+    (status = 403, description = "A valid token without the role `admin`", body = tower_jwt_auth::router::ErrorBody,
+        headers(("WWW-Authenticate" = String, description = "`Bearer error=\"insufficient_scope\", scope=\"admin\"`"))),
+    BearerRejections,
+))]
+async fn admin_cache(Extension(secret_layer): Extension<JwtAuthLayer>) -> Json<CacheReport> {
+    let stats = secret_layer.cache_stats();
+    Json(CacheReport {
+        hits: stats.hits,
+        misses: stats.misses,
+        entries: stats.entries,
+    })
 }
 
 /// Where the app's tokens carry roles: `"roles": ["admin", ...]`.
@@ -393,8 +420,13 @@ where
         .route("/secret", post(secret))
         .route_layer(auth.layer());
     // `/admin`: the claims as JSON, so that the role requirement reads `roles`.
+    // `/admin/cache`: what the layer of `/secret` (the same cache as `auth.layer()`) served.
     let admin_only = Router::new()
         .route("/admin", get(admin))
+        .route(
+            "/admin/cache",
+            get(admin_cache).layer(Extension(auth.layer())),
+        )
         .route_layer(
             RequireScopeLayer::all([ROLES_ADMIN])
                 .source(ScopeSource::roles_at([ROLES]))

@@ -18,7 +18,7 @@ use utoipa::OpenApi;
 use support::APP_SECRET as SECRET;
 
 /// Every route of the example app, as `(method, path)`.
-const ROUTES: [(&str, &str); 8] = [
+const ROUTES: [(&str, &str); 9] = [
     ("post", "/signup"),
     ("post", "/login"),
     ("get", "/refresh_token"),
@@ -26,6 +26,7 @@ const ROUTES: [(&str, &str); 8] = [
     ("post", "/logout"),
     ("post", "/secret"),
     ("get", "/admin"),
+    ("get", "/admin/cache"),
     ("get", "/notsecret"),
 ];
 
@@ -196,6 +197,7 @@ async fn the_served_document_is_openapi_3_1_and_lists_every_route_with_schemas()
         ("post", "/logout", "204", None),
         ("post", "/secret", "200", None),
         ("get", "/admin", "200", None),
+        ("get", "/admin/cache", "200", Some("CacheReport")),
         ("get", "/notsecret", "200", None),
     ];
     for (method, path, status, schema) in success {

@@ -99,6 +99,46 @@ async fn admin_route_answers_by_role() {
         .assert_invalid_token();
 }
 
+/// `GET /admin/cache`: the hits and misses of `/secret`'s cache, for an admin only; reading
+/// it is not a lookup of `/secret`'s cache.
+#[tokio::test]
+async fn the_admin_cache_route_reports_the_secret_routes_cache() {
+    let app = app(CountingStore::default());
+    let (root, _) = login(&app, "root").await;
+    let (alice, _) = login(&app, "alice").await;
+    let report = || async {
+        let answer = call(&app, bearer_request("GET", "/admin/cache", &root)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+        assert_eq!(answer.content_type(), Some("application/json"));
+        answer.body
+    };
+    assert_eq!(
+        report().await,
+        json!({ "hits": 0, "misses": 0, "entries": 0 })
+    );
+    for _ in 0..3 {
+        let secret = call(&app, bearer_request("POST", "/secret", &alice)).await;
+        assert_eq!(secret.status, StatusCode::OK);
+    }
+    call(&app, bearer_request("POST", "/secret", &format!("{alice}x")))
+        .await
+        .assert_invalid_token();
+    assert_eq!(
+        report().await,
+        json!({ "hits": 2, "misses": 2, "entries": 1 }),
+        "one verification, two hits, one forged token missed"
+    );
+    call(&app, bearer_request("GET", "/admin/cache", &alice))
+        .await
+        .assert_insufficient_scope("Bearer error=\"insufficient_scope\", scope=\"admin\"");
+    call(
+        &app,
+        Request::get("/admin/cache").body(Body::empty()).unwrap(),
+    )
+    .await
+    .assert_not_authenticated();
+}
+
 #[tokio::test]
 async fn a_role_removed_in_the_store_is_gone_at_the_next_refresh() {
     let store = CountingStore::default();
