@@ -56,6 +56,19 @@
 //!    one `SET NX` per proof). Server on CPU 0 and this tool on CPU 1 where possible, as in
 //!    1 and 2.
 //!
+//! 6. `--users N[,N…]` (run on its own): `/secret` as the users grow. Each of N users sends
+//!    a token of its own (signed by this tool, as the server signs them), in turn
+//!    (round-robin) and drawn from a Zipf distribution (s = 1: user k sends a share
+//!    proportional to 1/k; a fixed sequence of 2^20 draws), for each N; against `/notsecret`,
+//!    one token reused and a new token each, every pattern once a round in an order that
+//!    turns from round to round, nine rounds. The
+//!    load-test user is an admin (`ADMIN_USERS`), so that the tool reads `/secret`'s cache
+//!    hits and misses from `GET /admin/cache` before and after each run: the miss rate each
+//!    pattern caused, as the server counted it. Each pattern's cost is set against the one
+//!    its miss rate predicts (one token's cost plus the miss rate × what a new token each
+//!    costs more), round by round. Writes `benches/server_growth.svg`. Server on CPU 0 and
+//!    this tool on CPU 1 where possible.
+//!
 //! Besides req/s and latency, each throughput row gives the server's CPU time per request
 //! (from `/proc/<pid>/stat`, on Linux), and the summary divides `/notsecret`'s by `/secret`'s:
 //! the req/s ratio a server that alone saturated its CPU would show, whichever side (this
@@ -99,6 +112,8 @@ struct Options {
     dpop: bool,
     /// `--redis`: for `--dpop`, also a server whose replay cache is shared through Redis.
     redis: Option<String>,
+    /// `--users N,N,…`: only `/secret` as the users grow, at these numbers of users.
+    users: Vec<usize>,
 }
 
 /// The profile directory this tool was built into (`target/release`), where the server
@@ -124,6 +139,7 @@ fn options() -> Result<Options, String> {
         resource_server: release_dir().join("examples/resource_server"),
         dpop: false,
         redis: None,
+        users: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -152,11 +168,18 @@ fn options() -> Result<Options, String> {
             "--resource-server" => options.resource_server = PathBuf::from(value()?),
             "--dpop" => options.dpop = true,
             "--redis" => options.redis = Some(value()?),
+            "--users" => {
+                options.users = value()?
+                    .split(',')
+                    .map(|n| n.parse::<usize>().map(|n| n.clamp(1, 2_000_000)))
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| format!("{flag}: a comma-separated list like 100,10000"))?;
+            }
             _ => {
                 return Err(format!(
                     "unknown flag {flag}; flags: --duration SECS --connections N \
                      --login-clients N[p][,N[p]…] --server PATH --login-only \
-                     --kid-flood --resource-server PATH --dpop --redis URL"
+                     --kid-flood --resource-server PATH --dpop --redis URL --users N[,N…]"
                 ));
             }
         }
@@ -405,6 +428,8 @@ struct Tally {
     errors: u64,
     /// The server's CPU time (user and system) over the run, where it was measured.
     server_cpu: Option<Duration>,
+    /// The user part of `server_cpu`.
+    server_user: Option<Duration>,
 }
 
 impl Tally {
@@ -415,6 +440,10 @@ impl Tally {
         self.shed_without_retry_after += other.shed_without_retry_after;
         self.other += other.other;
         self.errors += other.errors;
+        self.server_user = match (self.server_user, other.server_user) {
+            (Some(mine), Some(theirs)) => Some(mine + theirs),
+            (mine, theirs) => mine.or(theirs),
+        };
         self.server_cpu = match (self.server_cpu, other.server_cpu) {
             (Some(mine), Some(theirs)) => Some(mine + theirs),
             (mine, theirs) => mine.or(theirs),
@@ -621,17 +650,20 @@ fn access_token(body: &serde_json::Value) -> Result<Arc<str>, String> {
         .into())
 }
 
-/// The CPU time (user and system) process `pid` has used so far, from `/proc`; `None` where
-/// there is no such file.
-fn cpu_time(pid: u32) -> Option<Duration> {
+/// The CPU time process `pid` has used so far, user and system apart, from
+/// `/proc/<pid>/stat`; `None` where there is no such file.
+fn cpu_times(pid: u32) -> Option<(Duration, Duration)> {
     #[cfg(target_os = "linux")]
     {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // Fields 14 and 15 (utime, stime), counted after the parenthesised command name.
         let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        let per_second = rustix::param::clock_ticks_per_second();
-        Some(Duration::from_secs_f64(ticks as f64 / per_second as f64))
+        let per_second = rustix::param::clock_ticks_per_second() as f64;
+        let ticks = |at: usize| -> Option<Duration> {
+            let ticks = fields.get(at)?.parse::<u64>().ok()?;
+            Some(Duration::from_secs_f64(ticks as f64 / per_second))
+        };
+        Some((ticks(11)?, ticks(12)?))
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -640,13 +672,18 @@ fn cpu_time(pid: u32) -> Option<Duration> {
     }
 }
 
-/// Runs `load`, recording the server's CPU time over it.
+/// Runs `load`, recording the server's CPU time over it, and its user time apart.
 async fn measured(pid: u32, load: impl Future<Output = Tally>) -> Tally {
-    let before = cpu_time(pid);
+    let before = cpu_times(pid);
     let mut tally = load.await;
-    tally.server_cpu = cpu_time(pid)
-        .zip(before)
-        .map(|(after, before)| after.saturating_sub(before));
+    let spent = cpu_times(pid).zip(before).map(|(after, before)| {
+        (
+            after.0.saturating_sub(before.0),
+            after.1.saturating_sub(before.1),
+        )
+    });
+    tally.server_cpu = spent.map(|(user, system)| user + system);
+    tally.server_user = spent.map(|(user, _)| user);
     tally
 }
 
@@ -1198,12 +1235,324 @@ async fn dpop(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// One kind of request of `--users`.
+enum Pattern {
+    /// `GET /notsecret`, the baseline.
+    Open,
+    /// `/secret` with one token reused by every client.
+    One,
+    /// `/secret` for `n` users in turn, each with a token of their own.
+    RoundRobin(usize),
+    /// `/secret` for users drawn from a Zipf distribution over `n` (a fixed sequence).
+    Zipf(Arc<Vec<u32>>),
+    /// `/secret` with a token never sent before on every request.
+    Fresh,
+}
+
+/// Draws per Zipf pattern, repeated in turn.
+const ZIPF_DRAWS: usize = 1 << 20;
+/// Rounds of `--users`: more and shorter than the other scenarios' (a ratio's spread from
+/// round to round is wide on a loopback server).
+const GROWTH_ROUNDS: u32 = 9;
+
+/// `/secret`'s cache hits and misses so far, from `GET /admin/cache` (the load-test user is
+/// an admin in `--users`).
+async fn cache_counts(addr: SocketAddr, token: &str) -> Result<(u64, u64), String> {
+    let mut sender = connect(addr).await?;
+    let answer = logged_in(
+        &mut sender,
+        with_bearer(addr, Method::GET, "/admin/cache", token),
+    )
+    .await?;
+    let count = |name: &str| {
+        answer[name]
+            .as_u64()
+            .ok_or_else(|| format!("/admin/cache answered {answer}"))
+    };
+    Ok((count("hits")?, count("misses")?))
+}
+
+/// What one pattern measured, round by round.
+#[derive(Default)]
+struct Grown {
+    tally: Tally,
+    /// Server CPU µs per request, per round.
+    cost: Vec<f64>,
+    /// The user part of it.
+    user: Vec<f64>,
+    /// Misses ÷ lookups of `/secret`'s cache, per round (`None` without lookups).
+    miss_rate: Vec<Option<f64>>,
+}
+
+/// `--users`: `/secret`'s server CPU per request as the users grow (round-robin and Zipf at
+/// each number of users), against `/notsecret`, one token reused and a new token each, every
+/// pattern once a round, each round starting one pattern further on; the server's own miss rate (`GET /admin/cache`) per pattern and
+/// round; each pattern's cost against the one its miss rate predicts (one token's cost, plus
+/// the miss rate × the difference to a new token each). Writes `benches/server_growth.svg`.
+async fn growth(options: &Options) -> Result<(), String> {
+    let sizes = options.users.clone();
+    let largest = sizes.iter().copied().max().unwrap_or(1);
+    let issuer = TokenIssuer::new(
+        SigningKey::hmac(Algorithm::HS256, SECRET).map_err(|err| err.to_string())?,
+    );
+    let now = jsonwebtoken::get_current_timestamp();
+    let signing = Instant::now();
+    let users: Arc<Vec<String>> = Arc::new(
+        (0..largest)
+            .map(|n| {
+                issuer
+                    .access(&format!("user{n}"), now)
+                    .map(|issued| issued.token)
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|err| err.to_string())?,
+    );
+    let wanted = (options.duration.as_secs() * u64::from(GROWTH_ROUNDS) * 40_000).min(2_000_000);
+    let fresh: Arc<Vec<String>> = Arc::new(
+        (0..wanted)
+            .map(|_| issuer.access(USER, now).map(|issued| issued.token))
+            .collect::<Result<_, _>>()
+            .map_err(|err| err.to_string())?,
+    );
+    println!(
+        "{} s a pattern and round, {} connections, {GROWTH_ROUNDS} rounds; {} user tokens and {} one-use tokens signed in {:.1} s",
+        options.duration.as_secs(),
+        options.connections,
+        users.len(),
+        fresh.len(),
+        signing.elapsed().as_secs_f64()
+    );
+    let mut patterns = vec![
+        ("GET /notsecret".to_owned(), Pattern::Open),
+        ("one token".to_owned(), Pattern::One),
+    ];
+    patterns.extend(
+        sizes
+            .iter()
+            .map(|&n| (format!("round-robin {n}"), Pattern::RoundRobin(n))),
+    );
+    patterns.extend(sizes.iter().map(|&n| {
+        (
+            format!("zipf {n}"),
+            Pattern::Zipf(Arc::new(support::bench::zipf(n, ZIPF_DRAWS))),
+        )
+    }));
+    patterns.push(("new token each".to_owned(), Pattern::Fresh));
+
+    let split = std::thread::available_parallelism().is_ok_and(|cpus| cpus.get() >= 2)
+        && cfg!(target_os = "linux");
+    let cores = if split { Cores::Split } else { Cores::Shared };
+    let server = start_server_with(
+        &options.server,
+        &[],
+        &[("ADMIN_USERS", USER.to_owned())],
+        cores,
+    )?;
+    let (addr, pid) = (server.addr, server.child.id());
+    let (duration, conns) = (options.duration, options.connections);
+    let token = login(addr).await?;
+    run(addr, conns, Duration::from_secs(1), move |_, _| {
+        get(addr, "/notsecret")
+    })
+    .await;
+    let mut grown: Vec<Grown> = patterns.iter().map(|_| Grown::default()).collect();
+    let cursors: Vec<Arc<AtomicUsize>> = patterns
+        .iter()
+        .map(|_| Arc::new(AtomicUsize::new(0)))
+        .collect();
+    for round in 0..GROWTH_ROUNDS as usize {
+        // Each round starts one pattern further on, so that no pattern always follows the same.
+        for turn in 0..patterns.len() {
+            let at = (round + turn) % patterns.len();
+            let (pattern, grown) = (&patterns[at].1, &mut grown[at]);
+            let next = Arc::clone(&cursors[at]);
+            let request: Box<dyn Fn(usize, u64) -> Request<Full<Bytes>> + Send + Sync> =
+                match pattern {
+                    Pattern::Open => Box::new(move |_, _| get(addr, "/notsecret")),
+                    Pattern::One => {
+                        let token = Arc::clone(&token);
+                        Box::new(move |_, _| secret(addr, &token))
+                    }
+                    &Pattern::RoundRobin(n) => {
+                        let users = Arc::clone(&users);
+                        Box::new(move |_, _| {
+                            secret(addr, &users[next.fetch_add(1, Ordering::Relaxed) % n])
+                        })
+                    }
+                    Pattern::Zipf(draws) => {
+                        let (users, draws) = (Arc::clone(&users), Arc::clone(draws));
+                        Box::new(move |_, _| {
+                            let at = next.fetch_add(1, Ordering::Relaxed) % draws.len();
+                            secret(addr, &users[draws[at] as usize])
+                        })
+                    }
+                    Pattern::Fresh => {
+                        let fresh = Arc::clone(&fresh);
+                        Box::new(move |_, _| {
+                            secret(
+                                addr,
+                                &fresh[next.fetch_add(1, Ordering::Relaxed) % fresh.len()],
+                            )
+                        })
+                    }
+                };
+            let before = cache_counts(addr, &token).await?;
+            let tally = measured(pid, run(addr, conns, duration, request)).await;
+            let after = cache_counts(addr, &token).await?;
+            let (hits, misses) = (after.0 - before.0, after.1 - before.1);
+            grown.cost.extend(cpu_per_request(&tally));
+            let requests = tally.latencies.len().max(1) as f64;
+            grown.user.extend(
+                tally
+                    .server_user
+                    .map(|user| user.as_secs_f64() * 1e6 / requests),
+            );
+            grown
+                .miss_rate
+                .push((hits + misses > 0).then(|| misses as f64 / (hits + misses) as f64));
+            grown.tally.merge(tally);
+        }
+    }
+    drop(server);
+    report_growth(&patterns, grown, &sizes, duration * GROWTH_ROUNDS)
+}
+
+/// The median of `values` (NaN for none).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Prints `--users`' table and writes its chart.
+fn report_growth(
+    patterns: &[(String, Pattern)],
+    grown: Vec<Grown>,
+    sizes: &[usize],
+    total: Duration,
+) -> Result<(), String> {
+    let (open, one, fresh) = (0, 1, patterns.len() - 1);
+    let per_round = |of: usize, f: &dyn Fn(usize) -> Option<f64>| -> Vec<f64> {
+        (0..grown[of].cost.len()).filter_map(f).collect()
+    };
+    let cost = |of: usize, round: usize| grown[of].cost.get(round).copied();
+    let user = |of: usize, round: usize| grown[of].user.get(round).copied();
+    // Per round: the pattern's cost ÷ what its miss rate predicts from one token's cost (a
+    // hit) and a new token each's (a miss), both of the same round.
+    let predicted = |at: usize, of: &dyn Fn(usize, usize) -> Option<f64>| {
+        per_round(at, &|r| {
+            let rate = grown[at].miss_rate.get(r).copied().flatten()?;
+            let (hit, miss) = (of(one, r)?, of(fresh, r)?);
+            Some(of(at, r)? / (hit + rate * (miss - hit)))
+        })
+    };
+    println!();
+    println!(
+        "| pattern | requests | failed | miss rate (median) | server µs/request (median of rounds) | ÷ predicted from the miss rate (median, range) | user µs/request | ÷ predicted, user time | /notsecret ÷ it (median, range) |"
+    );
+    println!("|---|---:|---:|---:|---:|---|---:|---|---|");
+    for (at, ((name, _), grown_at)) in patterns.iter().zip(&grown).enumerate() {
+        let rates: Vec<f64> = grown_at.miss_rate.iter().flatten().copied().collect();
+        let to_open = per_round(at, &|r| Some(cost(open, r)? / cost(at, r)?));
+        let or_dash = |ratios: Vec<f64>| {
+            if ratios.is_empty() || at == open {
+                "-".to_owned()
+            } else {
+                spread(&ratios)
+            }
+        };
+        let requests = grown_at.tally.latencies.len();
+        let failed = requests as u64 - grown_at.tally.ok + grown_at.tally.errors;
+        println!(
+            "| {name} | {requests} | {failed} | {} | {:.2} | {} | {:.2} | {} | {} |",
+            if rates.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("{:.4}", median(&rates))
+            },
+            median(&grown_at.cost),
+            or_dash(predicted(at, &cost)),
+            median(&grown_at.user),
+            or_dash(predicted(at, &user)),
+            spread(&to_open),
+        );
+    }
+    println!(
+        "({} s of requests per pattern; the server on {}.)",
+        total.as_secs(),
+        if cfg!(target_os = "linux") {
+            "CPU 0 with one worker where the machine has two CPUs"
+        } else {
+            "every CPU"
+        }
+    );
+    let label = |n: usize| {
+        let digits = n.to_string();
+        if digits.trim_start_matches('1').chars().all(|c| c == '0') {
+            format!("10^{}", digits.len() - 1)
+        } else {
+            digits
+        }
+    };
+    // The chart: what `/secret` costs the server over `/notsecret` in the same round, in ns,
+    // measured and as its miss rate predicts (medians over the rounds).
+    let over_open =
+        |at: usize| 1e3 * median(&per_round(at, &|r| Some(cost(at, r)? - cost(open, r)?)));
+    let predicted_over_open = |at: usize| {
+        1e3 * median(&per_round(at, &|r| {
+            let rate = grown[at].miss_rate.get(r).copied().flatten()?;
+            let (hit, miss) = (cost(one, r)?, cost(fresh, r)?);
+            Some(hit + rate * (miss - hit) - cost(open, r)?)
+        }))
+    };
+    let mut groups: Vec<(String, Vec<f64>)> = vec![("1 user".to_owned(), vec![over_open(one); 4])];
+    groups.extend(sizes.iter().enumerate().map(|(i, &n)| {
+        let (round_robin, zipf) = (2 + i, 2 + sizes.len() + i);
+        (
+            label(n),
+            vec![
+                over_open(round_robin),
+                predicted_over_open(round_robin),
+                over_open(zipf),
+                predicted_over_open(zipf),
+            ],
+        )
+    }));
+    groups.push(("new each".to_owned(), vec![over_open(fresh); 4]));
+    let groups: Vec<(&str, Vec<f64>)> = groups
+        .iter()
+        .map(|(name, values)| (name.as_str(), values.clone()))
+        .collect();
+    let svg = support::chart::Bars {
+        title: "POST /secret's server CPU ns per request over GET /notsecret's, by users (cache 4096)",
+        series: &[
+            ("round-robin", "#4e79a7"),
+            ("round-robin, predicted from its miss rate", "#a0cbe8"),
+            ("Zipf", "#f28e2b"),
+            ("Zipf, predicted from its miss rate", "#ffbe7d"),
+        ],
+        groups: &groups,
+        label: |ns| format!("{ns:.0} ns"),
+    }
+    .svg();
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../benches"))
+        .canonicalize()
+        .map_err(|err| err.to_string())?
+        .join("server_growth.svg");
+    std::fs::write(&path, svg).map_err(|err| format!("{}: {err}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
 async fn main_async(options: Options) -> Result<(), String> {
     if options.kid_flood {
         return kid_flood(&options).await;
     }
     if options.dpop {
         return dpop(&options).await;
+    }
+    if !options.users.is_empty() {
+        return growth(&options).await;
     }
     println!(
         "{} s per scenario, {} connections, login floods (clients, polite) {:?}, bcrypt cost 12; {} CPUs",

@@ -120,9 +120,12 @@ async fn the_admin_cache_route_reports_the_secret_routes_cache() {
         let secret = call(&app, bearer_request("POST", "/secret", &alice)).await;
         assert_eq!(secret.status, StatusCode::OK);
     }
-    call(&app, bearer_request("POST", "/secret", &format!("{alice}x")))
-        .await
-        .assert_invalid_token();
+    call(
+        &app,
+        bearer_request("POST", "/secret", &format!("{alice}x")),
+    )
+    .await
+    .assert_invalid_token();
     assert_eq!(
         report().await,
         json!({ "hits": 2, "misses": 2, "entries": 1 }),
