@@ -595,7 +595,7 @@ impl<C: Clone> TokenCache<C> {
                 return Err(refused);
             }
             let verified = entry.kept.verified();
-            self.remember(token, &entry, &verified.claims);
+            self.remember(token, entry, &verified.claims);
             return Ok(verified);
         }
         self.front().count_miss();
@@ -658,7 +658,7 @@ impl<C: Clone> TokenCache<C> {
     /// Counts a hit of a token just served from the map, and puts it in
     /// this thread's front, with a copy of its `claims` of the front's own,
     /// if it was the last served from the map in its way too ([`Ways`]).
-    fn remember(&self, token: &[u8], entry: &Arc<Entry<C>>, claims: &C) {
+    fn remember(&self, token: &[u8], entry: Arc<Entry<C>>, claims: &C) {
         let way = way_of(token);
         let front = self.front();
         let Ok(mut slots) = front.slots.try_lock() else {
@@ -668,11 +668,7 @@ impl<C: Clone> TokenCache<C> {
         };
         slots.count_hit();
         if slots.second_in_a_row(way, fingerprint(token)) {
-            slots[way] = Some((
-                Box::from(token),
-                Arc::clone(entry),
-                Arc::new(claims.clone()),
-            ));
+            slots[way] = Some((Box::from(token), entry, Arc::new(claims.clone())));
         }
     }
 

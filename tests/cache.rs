@@ -12,15 +12,21 @@ use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, SigningKey};
 
 const OTHER: &[u8] = b"a rotated-in secret of at least 32 bytes long";
 
+/// An access token for `sub` signed with `OTHER`: forged, or after a rotation to `OTHER`.
+fn under_other(sub: &str) -> String {
+    SigningKey::hmac(Algorithm::HS256, OTHER)
+        .unwrap()
+        .sign(&access_claims(sub))
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_cache_is_on_by_default_and_fills_only_with_accepted_tokens() {
     let layer = hs256_layer();
     send_token(&layer, "garbage").await.assert_invalid_token();
-    let forged = SigningKey::hmac(Algorithm::HS256, OTHER)
-        .unwrap()
-        .sign(&access_claims("mallory"))
-        .unwrap();
-    send_token(&layer, &forged).await.assert_invalid_token();
+    send_token(&layer, &under_other("mallory"))
+        .await
+        .assert_invalid_token();
     assert_eq!(layer.cached_tokens(), 0);
 
     let token = hs256().sign(&access_claims("alice")).unwrap();
@@ -63,11 +69,9 @@ async fn replacing_the_keys_refuses_tokens_cached_under_the_old_ones() {
         0,
         "the replacement emptied the cache"
     );
-    let rotated = SigningKey::hmac(Algorithm::HS256, OTHER)
-        .unwrap()
-        .sign(&access_claims("alice"))
-        .unwrap();
-    send_token(&layer, &rotated).await.assert_ok("alice");
+    send_token(&layer, &under_other("alice"))
+        .await
+        .assert_ok("alice");
 }
 
 #[tokio::test]
@@ -109,11 +113,9 @@ async fn the_layer_reports_its_caches_hits_and_misses() {
         .unwrap();
     // Garbage is refused before any lookup; a forged token is looked up, missed and not kept.
     send_token(&layer, "garbage").await.assert_invalid_token();
-    let forged = SigningKey::hmac(Algorithm::HS256, OTHER)
-        .unwrap()
-        .sign(&access_claims("mallory"))
-        .unwrap();
-    send_token(&layer, &forged).await.assert_invalid_token();
+    send_token(&layer, &under_other("mallory"))
+        .await
+        .assert_invalid_token();
     let stats = layer.cache_stats();
     assert_eq!((stats.hits, stats.misses, stats.entries), (0, 1, 0));
 

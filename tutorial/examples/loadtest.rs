@@ -696,6 +696,17 @@ fn cpu_per_request(tally: &Tally) -> Option<f64> {
         .map(|cpu| cpu.as_secs_f64() * 1e6 / requests as f64)
 }
 
+/// Signs up and logs in (the token `/secret` clients reuse), then warms up for a second with
+/// `clients` clients: connections, allocator, the first cache entry.
+async fn ready(addr: SocketAddr, clients: usize) -> Result<Arc<str>, String> {
+    let token = login(addr).await?;
+    run(addr, clients, Duration::from_secs(1), move |_, _| {
+        get(addr, "/notsecret")
+    })
+    .await;
+    Ok(token)
+}
+
 /// `/notsecret`, `/secret` with one token reused by every client, `/notsecret` with that
 /// token's header and, with `fresh`, `/secret` with a new token per request: `ROUNDS` rounds,
 /// each route once a round, so that a change in the machine's background load hits every
@@ -708,12 +719,7 @@ async fn throughput(
 ) -> Result<(Vec<Row>, RoundRatios), String> {
     let (addr, pid) = (server.addr, server.child.id());
     let (duration, conns) = (options.duration, options.connections);
-    let token = login(addr).await?;
-    // A short warm-up: connections, allocator, the first cache entry.
-    run(addr, conns, Duration::from_secs(1), move |_, _| {
-        get(addr, "/notsecret")
-    })
-    .await;
+    let token = ready(addr, conns).await?;
     // The fresh tokens are taken in order across the rounds, each once (until they run out).
     let next = Arc::new(AtomicUsize::new(0));
     let mut tallies: [Tally; 4] = Default::default();
@@ -1350,11 +1356,7 @@ async fn growth(options: &Options) -> Result<(), String> {
     )?;
     let (addr, pid) = (server.addr, server.child.id());
     let (duration, conns) = (options.duration, options.connections);
-    let token = login(addr).await?;
-    run(addr, conns, Duration::from_secs(1), move |_, _| {
-        get(addr, "/notsecret")
-    })
-    .await;
+    let token = ready(addr, conns).await?;
     let mut grown: Vec<Grown> = patterns.iter().map(|_| Grown::default()).collect();
     let cursors: Vec<Arc<AtomicUsize>> = patterns
         .iter()
