@@ -578,15 +578,17 @@ impl<C: Clone> TokenCache<C> {
         if token.len() > validator.max_token_len() {
             return Err(TokenError::TooLarge);
         }
-        // Most garbage is refused before it is hashed or takes a lock; the
-        // rest when it misses.
-        if !jws::has_header_segment(token) {
-            return Err(TokenError::Malformed);
-        }
+        // Only whole verified tokens are in the front: garbage matches none
+        // of them, so a front hit needs no look at the token's form.
         if let Some(hit) = self.front_hit(validator, token, generation, &now) {
             #[cfg(test)]
             self.front_hits.fetch_add(1, Ordering::Relaxed);
             return hit;
+        }
+        // Most garbage is refused before it is hashed or takes a shard's
+        // lock; the rest when it misses.
+        if !jws::has_header_segment(token) {
+            return Err(TokenError::Malformed);
         }
         if let Some(entry) = self.lookup(token, generation) {
             if let Err(refused) = validator.recheck(&entry.kept.registered(), now()) {
