@@ -138,6 +138,7 @@ def main():
                     print(f"  round {round_}: {phase}: no dump")
                     continue
                 print(f"  round {round_}: {phase:15} {count:10.0f}   /notsecret ÷ it {open_ / count:.3f}")
+        print(f"dumps, for callgrind_annotate: {work}/callgrind.out.N, in the order above")
     finally:
         server.terminate()
         try:
