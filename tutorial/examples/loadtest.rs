@@ -1508,9 +1508,8 @@ fn report_growth(
     // in the same round, in ns, measured and as its miss rate predicts (medians over the
     // rounds). User time: the kernel's share, most of a request and most of its noise, would
     // bury differences of a few hundred ns.
-    let over_open = |at: usize| {
-        1e3 * median(&per_round(at, &|r| Some(user(at, r)? - user(open, r)?)))
-    };
+    let over_open =
+        |at: usize| 1e3 * median(&per_round(at, &|r| Some(user(at, r)? - user(open, r)?)));
     let predicted_over_open = |at: usize| {
         1e3 * median(&per_round(at, &|r| {
             let rate = grown[at].miss_rate.get(r).copied().flatten()?;
