@@ -49,9 +49,12 @@ type Key = u128;
 /// tokens. The hash takes some 7 ns for a 43-byte token, a SHA-256 66 ns
 /// (BENCHMARKS.md, "Introspection"): the key is computed for every request
 /// that carries an opaque token.
+///
+/// Clones share the secret: the introspector draws it, and each layer's
+/// answers hold it one pointer away from the request path.
 #[derive(Clone)]
 pub(crate) struct Keying {
-    secret: Box<[u8; Keying::SECRET_LEN]>,
+    secret: Arc<[u8; Keying::SECRET_LEN]>,
 }
 
 impl Keying {
@@ -60,9 +63,11 @@ impl Keying {
 
     /// A secret drawn from the system's randomness; `None` without it.
     pub(crate) fn random() -> Option<Self> {
-        let mut secret = Box::new([0u8; Self::SECRET_LEN]);
-        getrandom::fill(&mut secret[..]).ok()?;
-        Some(Self { secret })
+        let mut secret = [0u8; Self::SECRET_LEN];
+        getrandom::fill(&mut secret).ok()?;
+        Some(Self {
+            secret: Arc::new(secret),
+        })
     }
 
     /// The key of `token`.
@@ -140,6 +145,7 @@ pub(crate) type IntrospectFuture<C> = Pin<Box<dyn Future<Output = Outcome<C>> + 
 /// The answers of one layer, and the introspections under way.
 pub(crate) struct Answers<C> {
     introspector: Introspector,
+    /// The introspector's, kept here so that a key costs no more hops.
     keying: Keying,
     kept: Option<Cache<Key, Arc<Answer<C>>>>,
     /// Per thread, a few answers of `kept` used lately.
