@@ -690,23 +690,23 @@ async fn measured(pid: u32, load: impl Future<Output = Tally>) -> Tally {
     tally
 }
 
+/// The server's CPU time per request over `tally`, in µs.
+fn cpu_per_request(tally: &Tally) -> Option<f64> {
+    per_request(tally, tally.server_cpu)
+}
+
 /// The server's user CPU time per request over `tally`, in µs: without the kernel's share
 /// (on loopback, the TCP of both ends), which is most of a request and most of its noise.
 fn user_per_request(tally: &Tally) -> Option<f64> {
-    let requests = tally.latencies.len();
-    tally
-        .server_user
-        .filter(|_| requests > 0)
-        .map(|user| user.as_secs_f64() * 1e6 / requests as f64)
+    per_request(tally, tally.server_user)
 }
 
-/// The server's CPU time per request over `tally`, in µs.
-fn cpu_per_request(tally: &Tally) -> Option<f64> {
+/// `spent` over `tally`'s requests, in µs; `None` without requests or a measured time.
+fn per_request(tally: &Tally, spent: Option<Duration>) -> Option<f64> {
     let requests = tally.latencies.len();
-    tally
-        .server_cpu
+    spent
         .filter(|_| requests > 0)
-        .map(|cpu| cpu.as_secs_f64() * 1e6 / requests as f64)
+        .map(|spent| spent.as_secs_f64() * 1e6 / requests as f64)
 }
 
 /// Signs up and logs in (the token `/secret` clients reuse), then warms up for a second with
@@ -1447,14 +1447,17 @@ fn report_growth(
     };
     let cost = |of: usize, round: usize| grown[of].cost.get(round).copied();
     let user = |of: usize, round: usize| grown[of].user.get(round).copied();
-    // Per round: the pattern's cost ÷ what its miss rate predicts from one token's cost (a
-    // hit) and a new token each's (a miss), both of the same round.
+    // What pattern `at`'s miss rate in round `r` predicts of `of` (the cost or the user time):
+    // one token's (a hit) plus the miss rate × what a new token each (a miss) costs more, both
+    // of the same round.
+    let prediction = |at: usize, r: usize, of: &dyn Fn(usize, usize) -> Option<f64>| {
+        let rate = grown[at].miss_rate.get(r).copied().flatten()?;
+        let (hit, miss) = (of(one, r)?, of(fresh, r)?);
+        Some(hit + rate * (miss - hit))
+    };
+    // Per round: the pattern's `of` ÷ its prediction.
     let predicted = |at: usize, of: &dyn Fn(usize, usize) -> Option<f64>| {
-        per_round(at, &|r| {
-            let rate = grown[at].miss_rate.get(r).copied().flatten()?;
-            let (hit, miss) = (of(one, r)?, of(fresh, r)?);
-            Some(of(at, r)? / (hit + rate * (miss - hit)))
-        })
+        per_round(at, &|r| Some(of(at, r)? / prediction(at, r, of)?))
     };
     println!();
     println!(
@@ -1512,9 +1515,7 @@ fn report_growth(
         |at: usize| 1e3 * median(&per_round(at, &|r| Some(user(at, r)? - user(open, r)?)));
     let predicted_over_open = |at: usize| {
         1e3 * median(&per_round(at, &|r| {
-            let rate = grown[at].miss_rate.get(r).copied().flatten()?;
-            let (hit, miss) = (user(one, r)?, user(fresh, r)?);
-            Some(hit + rate * (miss - hit) - user(open, r)?)
+            Some(prediction(at, r, &user)? - user(open, r)?)
         }))
     };
     let mut groups: Vec<(String, Vec<f64>)> = vec![("1 user".to_owned(), vec![over_open(one); 4])];
@@ -1641,12 +1642,14 @@ async fn main_async(options: Options) -> Result<(), String> {
         );
         // What the ratios would be with the server alone saturating its CPUs: its CPU time
         // per request, /notsecret's over /secret's.
-        let cost = |open: usize, protected: usize| {
+        // `of` of row `open` ÷ `of` of row `protected`.
+        let ratio = |open: usize, protected: usize, of: fn(&Row) -> Option<f64>| {
             rows.get(open)
                 .zip(rows.get(protected))
-                .and_then(|(open, protected)| open.cpu_per_request.zip(protected.cpu_per_request))
+                .and_then(|(open, protected)| of(open).zip(of(protected)))
                 .map_or(f64::NAN, |(open, protected)| open / protected)
         };
+        let cost = |open, protected| ratio(open, protected, |row| row.cpu_per_request);
         println!(
             "server CPU per request, /notsecret ÷ /secret, over all rounds: with the cache {:.3}; \
              new token each {:.3}; without the cache {:.3}",
@@ -1673,12 +1676,7 @@ async fn main_async(options: Options) -> Result<(), String> {
             cost(2, 3),
             cost(6, 5),
         );
-        let user = |open: usize, protected: usize| {
-            rows.get(open)
-                .zip(rows.get(protected))
-                .and_then(|(open, protected)| open.user_per_request.zip(protected.user_per_request))
-                .map_or(f64::NAN, |(open, protected)| open / protected)
-        };
+        let user = |open, protected| ratio(open, protected, |row| row.user_per_request);
         println!(
             "server user CPU per request (the kernel's share set aside), /notsecret ÷ /secret: \
              with the cache {:.3}; new token each {:.3}; without the cache {:.3}",
