@@ -186,8 +186,6 @@ where
             let rejection = dpop.map_or(Rejection::InvalidRequest, |dpop| dpop.invalid_request());
             Err(Refusal::Reject(rejection))
         }
-        // Fail closed, but the token is not at fault: 503, also under DPoP.
-        Err(TokenError::RevocationUnknown) => Err(Refusal::Reject(Rejection::Unavailable)),
         Err(error) => {
             #[cfg(feature = "remote")]
             if may_wait
@@ -199,11 +197,21 @@ where
             #[cfg(not(feature = "remote"))]
             let _ = may_wait;
             tracing::debug!(%error, "bearer token refused");
-            Err(Refusal::Reject(match (dpop, proof) {
-                (Some(dpop), Some(_)) => dpop.invalid_token(error),
-                _ => Rejection::InvalidToken(error),
-            }))
+            Err(Refusal::Reject(refused(dpop, proof.is_some(), error)))
         }
+    }
+}
+
+/// The answer to a token its verdict refused, a JWT's or an introspected
+/// one's alike: 503 when the revocation store could not answer (fail
+/// closed, but the token is not at fault; also under DPoP), else
+/// `invalid_token`, as a DPoP error when the request came with a proof
+/// (`proved`).
+fn refused(dpop: Option<&DpopVerifier>, proved: bool, error: TokenError) -> Rejection {
+    match (error, dpop) {
+        (TokenError::RevocationUnknown, _) => Rejection::Unavailable,
+        (error, Some(dpop)) if proved => dpop.invalid_token(error),
+        (error, _) => Rejection::InvalidToken(error),
     }
 }
 
@@ -281,13 +289,9 @@ pub(crate) fn introspected<C>(
                 shared_check,
             })
         }
-        Err(TokenError::RevocationUnknown) => Err(Rejection::Unavailable),
         Err(error) => {
             tracing::debug!(%error, "introspected token refused");
-            Err(match (dpop, proof) {
-                (Some(dpop), Some(_)) => dpop.invalid_token(error),
-                _ => Rejection::InvalidToken(error),
-            })
+            Err(refused(dpop, proof.is_some(), error))
         }
     }
 }
