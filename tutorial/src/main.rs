@@ -3,6 +3,13 @@
 
 use tutorial::{app_from_config, config_from_env, serving};
 
+/// The server's allocator. A request allocates and frees 32 to 44 blocks (hyper's buffers
+/// and headers, axum's boxed routes and futures, the claims, the answer); with glibc's malloc
+/// they were a fifth of the server's instructions per request (BENCHMARKS.md, "The example
+/// server's allocator"). The library leaves the choice to the application.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Resolves at SIGTERM or Ctrl-C.
 async fn shutdown_signal() {
     let ctrl_c = async {
