@@ -10,8 +10,9 @@ SQLite file, bcrypt cost 4), signs up and logs in one user, warms up, then for e
 zeroes the counters, sends `--requests` requests one after another on one keep-alive
 connection, and dumps: `GET /notsecret`; `POST /secret` with the login's token (a cache hit);
 `GET /notsecret` with that same `Authorization` header (the header's own cost); `POST /secret`
-with a new token each time (a miss). Two rounds; prints each phase's instructions per request
-and `/notsecret`'s ÷ each. Counts are of user space only (not the kernel's TCP) and of
+with a new token each time (a miss). Two rounds; prints each phase's instructions per request,
+`/notsecret`'s ÷ each, and the heap blocks allocated per request (calls to glibc's or
+mimalloc's allocation functions). Counts are of user space only (not the kernel's TCP) and of
 valgrind's CPU, which has no SHA extensions: a miss's HMAC runs the portable SHA-256 there.
 Every request goes to 127.0.0.1; the server is stopped at the end.
 """
@@ -48,6 +49,28 @@ def mint(now):
     payload = b64(json.dumps(claims, separators=(",", ":")).encode())
     signature = hmac.new(SECRET.encode(), f"{header}.{payload}".encode(), hashlib.sha256)
     return f"{header}.{payload}.{b64(signature.digest())}"
+
+
+# The allocation entry points a request's heap blocks go through: glibc's and mimalloc's (the
+# example server's), whichever the build uses.
+ALLOCATORS = {"malloc", "calloc", "realloc", "mi_malloc", "mi_zalloc", "mi_malloc_aligned",
+              "mi_zalloc_aligned", "mi_realloc_aligned"}
+
+
+def blocks(content):
+    """Calls to the allocator's entry points in one dump: the heap blocks allocated."""
+    names, callee, count = {}, None, 0
+    for line in content.splitlines():
+        named = re.match(r"^c?fn=\((\d+)\)(?: (.*))?$", line)
+        if named:
+            if named.group(2):
+                names[named.group(1)] = named.group(2)
+            callee = names.get(named.group(1)) if line.startswith("cfn=") else None
+            continue
+        calls = re.match(r"^calls=(\d+)", line)
+        if calls and callee in ALLOCATORS:
+            count += int(calls.group(1))
+    return count
 
 
 def main():
@@ -128,8 +151,9 @@ def main():
             trigger = re.search(r"^desc: Trigger: dump (\S+)", content, re.M)
             total = re.search(r"^(?:summary|totals): (\d+)", content, re.M)
             if trigger and total:
-                counts[trigger.group(1)] = int(total.group(1)) / n
-        print(f"instructions per request, {n} requests a phase (callgrind, user space):")
+                counts[trigger.group(1)] = (int(total.group(1)) / n, blocks(content) / n)
+        print(f"instructions and heap blocks per request, {n} requests a phase "
+              "(callgrind, user space):")
         for round_ in range(2):
             open_ = counts.get(f"notsecret-{round_}")
             for phase in PHASES:
@@ -137,7 +161,8 @@ def main():
                 if count is None or open_ is None:
                     print(f"  round {round_}: {phase}: no dump")
                     continue
-                print(f"  round {round_}: {phase:15} {count:10.0f}   /notsecret ÷ it {open_ / count:.3f}")
+                print(f"  round {round_}: {phase:15} {count[0]:10.0f}   /notsecret ÷ it "
+                      f"{open_[0] / count[0]:.3f}   {count[1]:5.1f} blocks")
         print(f"dumps, for callgrind_annotate: {work}/callgrind.out.N, in the order above")
     finally:
         server.terminate()
