@@ -381,11 +381,7 @@ where
     let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, &config.secret)?)
         .access_ttl(config.access_ttl)
         .refresh_ttl(config.refresh_ttl);
-    // The purge task lives as long as the app: the last clone of the router drops the guard,
-    // which stops it. Building an app never leaves a task behind.
-    let purge = Extension(Arc::new(AbortOnDrop(
-        tokio::spawn(purge_expired_families(store.clone())).abort_handle(),
-    )));
+    let purge = AbortOnDrop(tokio::spawn(purge_expired_families(store.clone())).abort_handle());
     let admins = config.admin_users.clone();
     let mut throttle = if config.login_throttle {
         LoginThrottle::new().trust_forwarded_for(config.trusted_proxies.iter().copied())
@@ -402,7 +398,15 @@ where
         builder = with_backend;
         replica_task = Some(task);
     }
-    let replica_task = Extension(Arc::new(replica_task));
+    // The background tasks live as long as the app: the last clone of the router drops their
+    // guards, which stops them. Building an app never leaves a task behind. The guards ride on
+    // the auth routes alone: a layer over the whole app would wrap every route once more, and
+    // cost every request 6 heap blocks and some 1 300 instructions per layer (BENCHMARKS.md,
+    // "The example server's allocator").
+    let tasks = Extension(Arc::new(Tasks {
+        _purge: purge,
+        _replica: replica_task,
+    }));
     let mut builder = builder
         .access_claims(move |user| roles_of(user, &admins))
         .bcrypt_cost(config.bcrypt_cost)
@@ -441,6 +445,7 @@ where
     } else {
         (auth.router(), auth.openapi())
     };
+    let auth_routes = auth_routes.layer(tasks);
     // Swagger UI from the binary; no validator badge, so the page asks no other host.
     let docs = SwaggerUi::new("/docs")
         .url(OPENAPI_JSON, ApiDoc::openapi().merge_from(auth_doc))
@@ -450,9 +455,14 @@ where
         .merge(protected)
         .merge(admin_only)
         .merge(auth_routes)
-        .merge(docs)
-        .layer(purge)
-        .layer(replica_task))
+        .merge(docs))
+}
+
+/// The guards of the app's background tasks: dropped with the app's last route, they stop
+/// the tasks.
+struct Tasks {
+    _purge: AbortOnDrop,
+    _replica: Option<tower_jwt_auth::revocation::ReplicaTask>,
 }
 
 /// Stops a task when dropped.

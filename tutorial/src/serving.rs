@@ -137,8 +137,8 @@ pub fn with_request_timeout(app: Router, timeout: Duration) -> Router {
 ///
 /// A handler's route, with the layers over it, is otherwise built anew for each request
 /// (axum builds it once only in `into_make_service`, which [`serve`] does not use):
-/// boxed services and futures that cost `/secret` nine allocations a request, and
-/// `/notsecret` seven (`tests/allocations.rs`).
+/// boxed services and futures that cost `/secret` five allocations a request, and
+/// `/notsecret` three (`tests/allocations.rs`).
 pub fn prepared(app: Router, settings: &Serving) -> Router {
     with_request_timeout(app, settings.request_timeout).with_state(())
 }

@@ -75,13 +75,24 @@ async fn allocations_per_request() {
         );
         served_blocks.push(served);
     }
+    // A layer over the whole app wraps every route once more, and each request clones the
+    // boxed routes it goes through: 6 blocks a request per layer. The guards of the app's
+    // background tasks ride on the auth routes alone, so /notsecret pays for none of them
+    // (28 blocks a request as served when two such layers were over the whole app).
+    assert!(
+        served_blocks[0].round() <= 16.0,
+        "GET /notsecret allocates {} blocks a request as served",
+        served_blocks[0]
+    );
     // What /secret costs beyond /notsecret with a cached token: the claims' place in the
-    // extensions (3), the route layer's boxed clones and futures (4). The claims themselves
+    // extensions (the map, its table and the boxed `Arc`: nothing put the map there before)
+    // and the route layer's boxed clones and futures (7 in all while the app's task guards
+    // were a layer over every route, and put the map there first). The claims themselves
     // are shared, not copied, by the layer and by the `JwtClaims` extractor (each copy of
     // the tutorial's claims is three strings: 41 blocks before they were shared).
     let secret_over_open = (served_blocks[1] - served_blocks[0]).round();
     assert!(
-        secret_over_open <= 7.0,
+        secret_over_open <= 5.0,
         "POST /secret costs {secret_over_open} blocks more than GET /notsecret"
     );
 

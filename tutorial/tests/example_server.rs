@@ -191,3 +191,36 @@ async fn postgres_database_url_selects_postgres() {
         StatusCode::OK
     );
 }
+
+/// The app's background tasks (the purge of expired refresh families) live as long as the
+/// app, whichever of its routes holds their guards: a clone keeps them, and dropping the
+/// last clone stops them, so building an app leaves no task behind.
+#[tokio::test(flavor = "current_thread")]
+async fn dropping_the_last_clone_of_the_app_stops_its_background_tasks() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let app = tutorial::app(
+        tower_jwt_auth::store::MemoryStore::new(),
+        &config_of(&[("APP_SECRET_STRING", SECRET)]),
+    )
+    .unwrap();
+    let running = metrics.num_alive_tasks();
+    assert!(running > before, "the app started no task");
+    let clone = app.clone();
+    drop(app);
+    tokio::task::yield_now().await;
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        running,
+        "a clone keeps the tasks"
+    );
+    drop(clone);
+    // An aborted task ends when the runtime next polls it.
+    for _ in 0..100 {
+        if metrics.num_alive_tasks() == before {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(metrics.num_alive_tasks(), before, "a task outlived the app");
+}
