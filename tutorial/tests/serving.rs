@@ -13,7 +13,7 @@ use axum::routing::get;
 use http::StatusCode;
 use support::{child_lines, vars, wait_for_line};
 use tower::ServiceExt;
-use tutorial::serving::{Serving, with_request_timeout};
+use tutorial::serving::{Serving, prepared, within};
 
 /// Room on top of a configured timeout for a loaded machine.
 const MARGIN: Duration = Duration::from_secs(5);
@@ -258,17 +258,17 @@ async fn a_request_past_the_request_timeout_is_answered_503_with_a_detail() {
             }),
         )
         .route("/fast", get(|| async { "in time" }));
-    let app = with_request_timeout(app, Duration::from_secs(1));
-
-    let request = |path: &str| {
-        http::Request::get(path)
+    let app = prepared(app);
+    let answer = |path: &str| {
+        let request = http::Request::get(path)
             .body(axum::body::Body::empty())
-            .unwrap()
+            .unwrap();
+        within(Duration::from_secs(1), app.clone().oneshot(request))
     };
-    let fast = app.clone().oneshot(request("/fast")).await.unwrap();
+    let fast = answer("/fast").await;
     assert_eq!(fast.status(), StatusCode::OK);
 
-    let slow = app.oneshot(request("/slow")).await.unwrap();
+    let slow = answer("/slow").await;
     assert_eq!(slow.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = http_body_util::BodyExt::collect(slow.into_body())
         .await
