@@ -402,7 +402,7 @@ where
     // guards, which stops them. Building an app never leaves a task behind. The guards ride on
     // the auth routes alone: a layer over the whole app would wrap every route once more, and
     // cost every request 6 heap blocks and some 1 300 instructions per layer (BENCHMARKS.md,
-    // "The example server's allocator").
+    // "The app's task guards: a layer over every route").
     let tasks = Extension(Arc::new(Tasks {
         _purge: purge,
         _replica: replica_task,
