@@ -79,21 +79,23 @@ async fn allocations_per_request() {
     // boxed routes it goes through: 3 to 6 blocks a request per layer. The guards of the
     // app's background tasks ride on the auth routes alone and the request timeout goes
     // around the whole app (`serving::within`), so /notsecret pays for none of them (28
-    // blocks a request as served when all three were layers over the whole app).
+    // blocks a request as served when all three were layers over the whole app). 14 as the
+    // README's command builds it: the workspace's other crates turn on axum's default
+    // features, which cost one block more than the tutorial crate built alone (13).
     assert!(
-        served_blocks[0].round() <= 13.0,
+        served_blocks[0].round() <= 14.0,
         "GET /notsecret allocates {} blocks a request as served",
         served_blocks[0]
     );
     // What /secret costs beyond /notsecret with a cached token: the claims' place in the
-    // extensions (the map, its table and the boxed `Arc`: nothing put the map there before);
-    // the route layer's boxed clones and futures cost nothing more once no other layer is
-    // over every route (7 in all while three were, and put the map there first). The claims
-    // themselves are shared, not copied, by the layer and by the `JwtClaims` extractor (each
-    // copy of the tutorial's claims is three strings: 41 blocks before they were shared).
+    // extensions and the route layer's boxed clones and futures: 3 blocks with the tutorial
+    // crate built alone, 4 as the README's command builds it (7 while three other layers were
+    // over every route). The claims themselves are shared, not copied, by the layer and by
+    // the `JwtClaims` extractor (each copy of the tutorial's claims is three strings: 41
+    // blocks before they were shared).
     let secret_over_open = (served_blocks[1] - served_blocks[0]).round();
     assert!(
-        secret_over_open <= 3.0,
+        secret_over_open <= 4.0,
         "POST /secret costs {secret_over_open} blocks more than GET /notsecret"
     );
 
