@@ -146,6 +146,25 @@ fn a_slow_header_connection_is_closed_after_the_header_read_timeout() {
 }
 
 #[test]
+fn the_server_answers_a_request_past_its_request_timeout_with_503() {
+    // bcrypt at cost 13 takes far longer than 50 ms: the signup is cut off by `serve`.
+    let server = Server::start(&[("REQUEST_TIMEOUT", "0.05"), ("BCRYPT_COST", "13")]);
+    let mut stream = server.connect();
+    let body = r#"{"username": "slow", "password": "correct horse battery"}"#;
+    write!(
+        stream,
+        "POST /signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let (received, closed) = read_until_closed(&mut stream, MARGIN);
+    assert!(closed, "no answer within {MARGIN:?}");
+    assert!(received.starts_with("HTTP/1.1 503"), "{received:?}");
+    assert!(received.contains("\"detail\""), "{received:?}");
+}
+
+#[test]
 fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout() {
     let server = Server::start(&[("HEADER_READ_TIMEOUT", "1")]);
     let mut stream = server.connect();
