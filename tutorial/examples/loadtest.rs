@@ -1303,17 +1303,39 @@ struct Grown {
     miss_rate: Vec<Option<f64>>,
 }
 
+/// An issuer of access tokens as the example server signs them (its secret and format).
+fn server_issuer() -> Result<TokenIssuer, String> {
+    SigningKey::hmac(Algorithm::HS256, SECRET)
+        .map(TokenIssuer::new)
+        .map_err(|err| err.to_string())
+}
+
+/// One-use access tokens from `issuer`: enough for every new-token request of `rounds`
+/// rounds of `duration` at 40,000 requests a second, 2,000,000 at most.
+fn one_use_tokens(
+    issuer: &TokenIssuer,
+    now: u64,
+    duration: Duration,
+    rounds: u32,
+) -> Result<Arc<Vec<String>>, String> {
+    let wanted = (duration.as_secs() * u64::from(rounds) * 40_000).min(2_000_000);
+    (0..wanted)
+        .map(|_| issuer.access(USER, now).map(|issued| issued.token))
+        .collect::<Result<_, _>>()
+        .map(Arc::new)
+        .map_err(|err| err.to_string())
+}
+
 /// `--users`: `/secret`'s server CPU per request as the users grow (round-robin and Zipf at
 /// each number of users), against `/notsecret`, one token reused and a new token each, every
-/// pattern once a round, each round starting one pattern further on; the server's own miss rate (`GET /admin/cache`) per pattern and
-/// round; each pattern's cost against the one its miss rate predicts (one token's cost, plus
-/// the miss rate × the difference to a new token each). Writes `benches/server_growth.svg`.
+/// pattern once a round, each round starting one pattern further on; the server's own miss
+/// rate (`GET /admin/cache`) per pattern and round; each pattern's cost against the one its
+/// miss rate predicts (one token's cost, plus the miss rate × the difference to a new token
+/// each). Writes `benches/server_growth.svg`.
 async fn growth(options: &Options) -> Result<(), String> {
     let sizes = options.users.clone();
     let largest = sizes.iter().copied().max().unwrap_or(1);
-    let issuer = TokenIssuer::new(
-        SigningKey::hmac(Algorithm::HS256, SECRET).map_err(|err| err.to_string())?,
-    );
+    let issuer = server_issuer()?;
     let now = jsonwebtoken::get_current_timestamp();
     let signing = Instant::now();
     let users: Arc<Vec<String>> = Arc::new(
@@ -1326,13 +1348,7 @@ async fn growth(options: &Options) -> Result<(), String> {
             .collect::<Result<_, _>>()
             .map_err(|err| err.to_string())?,
     );
-    let wanted = (options.duration.as_secs() * u64::from(GROWTH_ROUNDS) * 40_000).min(2_000_000);
-    let fresh: Arc<Vec<String>> = Arc::new(
-        (0..wanted)
-            .map(|_| issuer.access(USER, now).map(|issued| issued.token))
-            .collect::<Result<_, _>>()
-            .map_err(|err| err.to_string())?,
-    );
+    let fresh = one_use_tokens(&issuer, now, options.duration, GROWTH_ROUNDS)?;
     println!(
         "{} s a pattern and round, {} connections, {GROWTH_ROUNDS} rounds; {} user tokens and {} one-use tokens signed in {:.1} s",
         options.duration.as_secs(),
@@ -1574,19 +1590,8 @@ async fn main_async(options: Options) -> Result<(), String> {
         options.login_clients,
         std::thread::available_parallelism().map_or(0, usize::from),
     );
-    // Fresh tokens, signed as the server signs them (same secret and format).
-    let issuer = TokenIssuer::new(
-        SigningKey::hmac(Algorithm::HS256, SECRET).map_err(|err| err.to_string())?,
-    );
     let now = jsonwebtoken::get_current_timestamp();
-    // Enough for every new-token request of all rounds at 40,000 requests a second.
-    let wanted = (options.duration.as_secs() * u64::from(ROUNDS) * 40_000).min(2_000_000);
-    let fresh: Arc<Vec<String>> = Arc::new(
-        (0..wanted)
-            .map(|_| issuer.access(USER, now).map(|issued| issued.token))
-            .collect::<Result<_, _>>()
-            .map_err(|err| err.to_string())?,
-    );
+    let fresh = one_use_tokens(&server_issuer()?, now, options.duration, ROUNDS)?;
 
     let me = std::env::current_exe().map_err(|err| err.to_string())?;
     let split = std::thread::available_parallelism().is_ok_and(|cpus| cpus.get() >= 2)
