@@ -26,6 +26,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -211,8 +212,9 @@ pub async fn serve(
             accept_failures = 0;
         }
         let app = app.clone();
+        let extensions = connection_extensions(peer);
         let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().extend(extensions.clone());
             let response = app.clone().oneshot(request);
             async move { Ok::<_, Infallible>(within(request_timeout, response).await) }
         });
@@ -241,6 +243,28 @@ pub async fn serve(
         );
     }
     connections.shutdown().await;
+}
+
+/// The extensions [`serve`] starts each request on a connection from `peer` with: the peer's
+/// address, in a map with room for seven entries.
+///
+/// `http`'s map of extensions starts with room for three entries and grows at the fourth.
+/// On `/secret` the fourth is the auth layer's claims, after the peer's address and axum's
+/// `OriginalUri` and `UrlParams` (and `MatchedPath`, with axum's `matched-path` feature):
+/// growing there cost a heap block and about 340 instructions a request (BENCHMARKS.md). A
+/// clone keeps the room of the map it copies.
+pub fn connection_extensions(peer: SocketAddr) -> http::Extensions {
+    #[derive(Clone)]
+    struct Room<const N: usize>;
+    // Four entries grow the map to room for seven; clearing it keeps the room.
+    let mut extensions = http::Extensions::new();
+    extensions.insert(Room::<0>);
+    extensions.insert(Room::<1>);
+    extensions.insert(Room::<2>);
+    extensions.insert(Room::<3>);
+    extensions.clear();
+    extensions.insert(ConnectInfo(peer));
+    extensions
 }
 
 /// Errors that concern one connection, not the listener: the next `accept` may succeed.
