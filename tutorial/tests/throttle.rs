@@ -331,8 +331,9 @@ fn the_example_reads_trusted_proxies_from_the_environment() {
     assert!(error.contains("TRUSTED_PROXY"), "{error}");
 }
 
-/// The example app served as `main` serves it (with connect info) on loopback: the
-/// peer address reaches the throttle, and the default limits apply.
+/// The example app served as `main` serves it (`serving::serve`, which gives each request
+/// its connection's extensions) on loopback: the peer address reaches the throttle, and the
+/// default limits apply.
 #[tokio::test]
 async fn the_example_server_throttles_by_peer_address_by_default() {
     let config = tutorial::config_from(support::vars(&[
@@ -344,11 +345,7 @@ async fn the_example_server_throttles_by_peer_address_by_default() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let serving = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
+        tutorial::serving::serve(listener, app, &Default::default(), std::future::pending()).await;
     });
     let burst = LoginThrottle::default().address_limit().unwrap().burst();
     let mut statuses = Vec::new();
@@ -366,6 +363,18 @@ async fn the_example_server_throttles_by_peer_address_by_default() {
             break;
         }
     }
+    // Another peer has a bucket of its own: had the address not reached the throttle, every
+    // client would share one bucket, which the burst above has just emptied.
+    let body = creds("somebody else", "wrong horse");
+    let other = support::send_http_from(
+        [127, 0, 0, 2].into(),
+        addr,
+        "POST",
+        "/login",
+        &[],
+        Some(&body),
+    )
+    .await;
     serving.abort();
     assert!(
         statuses[..burst as usize]
@@ -374,6 +383,10 @@ async fn the_example_server_throttles_by_peer_address_by_default() {
         "{statuses:?}"
     );
     assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+    match other {
+        Ok(reply) => assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "from 127.0.0.2"),
+        Err(error) => eprintln!("skipped: no request from 127.0.0.2 on this system: {error}"),
+    }
 }
 
 #[tokio::test]

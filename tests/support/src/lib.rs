@@ -170,6 +170,38 @@ pub async fn send_http(
     body: Option<&Value>,
 ) -> Result<Answer, Box<dyn std::error::Error + Send + Sync>> {
     let stream = TcpStream::connect(addr).await?;
+    send_on(stream, addr, method, path, headers, body).await
+}
+
+/// As [`send_http`], from the local address `local` (another loopback address than
+/// 127.0.0.1, say, so that the server sees another peer).
+///
+/// # Errors
+///
+/// As [`send_http`], and when `local` cannot be bound (not every system routes all of
+/// 127.0.0.0/8 to the loopback interface).
+pub async fn send_http_from(
+    local: std::net::IpAddr,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Result<Answer, Box<dyn std::error::Error + Send + Sync>> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(local, 0))?;
+    let stream = socket.connect(addr).await?;
+    send_on(stream, addr, method, path, headers, body).await
+}
+
+async fn send_on(
+    stream: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Result<Answer, Box<dyn std::error::Error + Send + Sync>> {
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
