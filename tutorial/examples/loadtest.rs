@@ -61,7 +61,7 @@
 //!    (round-robin) and drawn from a Zipf distribution (s = 1: user k sends a share
 //!    proportional to 1/k; a fixed sequence of 2^20 draws), for each N; against `/notsecret`,
 //!    one token reused and a new token each, every pattern once a round in an order that
-//!    turns from round to round, nine rounds. The
+//!    turns from round to round, nine rounds (`--rounds N` for more). The
 //!    load-test user is an admin (`ADMIN_USERS`), so that the tool reads `/secret`'s cache
 //!    hits and misses from `GET /admin/cache` before and after each run: the miss rate each
 //!    pattern caused, as the server counted it. Each pattern's cost is set against the one
@@ -114,6 +114,8 @@ struct Options {
     redis: Option<String>,
     /// `--users N,N,…`: only `/secret` as the users grow, at these numbers of users.
     users: Vec<usize>,
+    /// `--rounds N`: the rounds of `--users` (a noisy machine needs more for a steady median).
+    growth_rounds: u32,
 }
 
 /// The profile directory this tool was built into (`target/release`), where the server
@@ -140,6 +142,7 @@ fn options() -> Result<Options, String> {
         dpop: false,
         redis: None,
         users: Vec::new(),
+        growth_rounds: GROWTH_ROUNDS,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -175,11 +178,13 @@ fn options() -> Result<Options, String> {
                     .collect::<Result<_, _>>()
                     .map_err(|_| format!("{flag}: a comma-separated list like 100,10000"))?;
             }
+            "--rounds" => options.growth_rounds = number(value()?)?.clamp(3, 99) as u32,
             _ => {
                 return Err(format!(
                     "unknown flag {flag}; flags: --duration SECS --connections N \
                      --login-clients N[p][,N[p]…] --server PATH --login-only \
-                     --kid-flood --resource-server PATH --dpop --redis URL --users N[,N…]"
+                     --kid-flood --resource-server PATH --dpop --redis URL --users N[,N…] \
+                     --rounds N"
                 ));
             }
         }
@@ -1270,8 +1275,8 @@ enum Pattern {
 
 /// Draws per Zipf pattern, repeated in turn.
 const ZIPF_DRAWS: usize = 1 << 20;
-/// Rounds of `--users`: more and shorter than the other scenarios' (a ratio's spread from
-/// round to round is wide on a loopback server).
+/// Rounds of `--users` unless `--rounds` says otherwise: more and shorter than the other
+/// scenarios' (a ratio's spread from round to round is wide on a loopback server).
 const GROWTH_ROUNDS: u32 = 9;
 
 /// `/secret`'s cache hits and misses so far, from `GET /admin/cache` (the load-test user is
@@ -1348,9 +1353,10 @@ async fn growth(options: &Options) -> Result<(), String> {
             .collect::<Result<_, _>>()
             .map_err(|err| err.to_string())?,
     );
-    let fresh = one_use_tokens(&issuer, now, options.duration, GROWTH_ROUNDS)?;
+    let rounds = options.growth_rounds;
+    let fresh = one_use_tokens(&issuer, now, options.duration, rounds)?;
     println!(
-        "{} s a pattern and round, {} connections, {GROWTH_ROUNDS} rounds; {} user tokens and {} one-use tokens signed in {:.1} s",
+        "{} s a pattern and round, {} connections, {rounds} rounds; {} user tokens and {} one-use tokens signed in {:.1} s",
         options.duration.as_secs(),
         options.connections,
         users.len(),
@@ -1391,7 +1397,7 @@ async fn growth(options: &Options) -> Result<(), String> {
         .iter()
         .map(|_| Arc::new(AtomicUsize::new(0)))
         .collect();
-    for round in 0..GROWTH_ROUNDS as usize {
+    for round in 0..rounds as usize {
         // Each round starts one pattern further on, so that no pattern always follows the same.
         for turn in 0..patterns.len() {
             let at = (round + turn) % patterns.len();
@@ -1440,7 +1446,7 @@ async fn growth(options: &Options) -> Result<(), String> {
         }
     }
     drop(server);
-    report_growth(&patterns, grown, &sizes, duration * GROWTH_ROUNDS)
+    report_growth(&patterns, grown, &sizes, duration * rounds)
 }
 
 /// The median of `values` (NaN for none).
