@@ -1339,6 +1339,17 @@ fn one_use_tokens(
 /// each). Writes `benches/server_growth.svg`.
 async fn growth(options: &Options) -> Result<(), String> {
     let sizes = options.users.clone();
+    let rounds = options.growth_rounds;
+    // `/notsecret`, one token, a new token each, and round-robin and Zipf per size.
+    let runs = (3 + 2 * sizes.len()) as u32 * rounds;
+    // The tokens signed below and the admin's from its login live 30 minutes; keep the
+    // requests well inside that, so that no round meets an expired token.
+    if options.duration * runs > Duration::from_secs(25 * 60) {
+        return Err(format!(
+            "{runs} runs of {} s would outlast the tokens (30 minutes): fewer --rounds, a shorter --duration or fewer sizes",
+            options.duration.as_secs()
+        ));
+    }
     let largest = sizes.iter().copied().max().unwrap_or(1);
     let issuer = server_issuer()?;
     let now = jsonwebtoken::get_current_timestamp();
@@ -1353,7 +1364,6 @@ async fn growth(options: &Options) -> Result<(), String> {
             .collect::<Result<_, _>>()
             .map_err(|err| err.to_string())?,
     );
-    let rounds = options.growth_rounds;
     let fresh = one_use_tokens(&issuer, now, options.duration, rounds)?;
     println!(
         "{} s a pattern and round, {} connections, {rounds} rounds; {} user tokens and {} one-use tokens signed in {:.1} s",
