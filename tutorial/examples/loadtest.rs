@@ -1340,18 +1340,37 @@ fn one_use_tokens(
 async fn growth(options: &Options) -> Result<(), String> {
     let sizes = options.users.clone();
     let rounds = options.growth_rounds;
-    // `/notsecret`, one token, a new token each, and round-robin and Zipf per size.
-    let runs = (3 + 2 * sizes.len()) as u32 * rounds;
-    // The tokens signed below and the admin's from its login live 30 minutes; keep the
-    // requests well inside that, so that no round meets an expired token.
-    if options.duration * runs > Duration::from_secs(25 * 60) {
+    let mut patterns = vec![
+        ("GET /notsecret".to_owned(), Pattern::Open),
+        ("one token".to_owned(), Pattern::One),
+    ];
+    patterns.extend(
+        sizes
+            .iter()
+            .map(|&n| (format!("round-robin {n}"), Pattern::RoundRobin(n))),
+    );
+    patterns.extend(sizes.iter().map(|&n| {
+        (
+            format!("zipf {n}"),
+            Pattern::Zipf(Arc::new(support::bench::zipf(n, ZIPF_DRAWS))),
+        )
+    }));
+    patterns.push(("new token each".to_owned(), Pattern::Fresh));
+
+    // The tokens signed below, like the admin's from the server's login (the same default),
+    // live `access_lifetime`; the requests stay well inside it, so that no round meets an
+    // expired token.
+    let issuer = server_issuer()?;
+    let runs = patterns.len() as u32 * rounds;
+    let lifetime = issuer.access_lifetime();
+    if options.duration * runs > lifetime * 5 / 6 {
         return Err(format!(
-            "{runs} runs of {} s would outlast the tokens (30 minutes): fewer --rounds, a shorter --duration or fewer sizes",
-            options.duration.as_secs()
+            "{runs} runs of {} s would outlast the tokens ({} minutes): fewer --rounds, a shorter --duration or fewer sizes",
+            options.duration.as_secs(),
+            lifetime.as_secs() / 60
         ));
     }
     let largest = sizes.iter().copied().max().unwrap_or(1);
-    let issuer = server_issuer()?;
     let now = jsonwebtoken::get_current_timestamp();
     let signing = Instant::now();
     let users: Arc<Vec<String>> = Arc::new(
@@ -1373,23 +1392,6 @@ async fn growth(options: &Options) -> Result<(), String> {
         fresh.len(),
         signing.elapsed().as_secs_f64()
     );
-    let mut patterns = vec![
-        ("GET /notsecret".to_owned(), Pattern::Open),
-        ("one token".to_owned(), Pattern::One),
-    ];
-    patterns.extend(
-        sizes
-            .iter()
-            .map(|&n| (format!("round-robin {n}"), Pattern::RoundRobin(n))),
-    );
-    patterns.extend(sizes.iter().map(|&n| {
-        (
-            format!("zipf {n}"),
-            Pattern::Zipf(Arc::new(support::bench::zipf(n, ZIPF_DRAWS))),
-        )
-    }));
-    patterns.push(("new token each".to_owned(), Pattern::Fresh));
-
     let split = std::thread::available_parallelism().is_ok_and(|cpus| cpus.get() >= 2)
         && cfg!(target_os = "linux");
     let cores = if split { Cores::Split } else { Cores::Shared };
