@@ -53,6 +53,7 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -117,8 +118,8 @@ impl<C> Kept<C> {
         }
     }
 
-    /// The registered claims a hit rechecks.
-    pub(crate) fn registered(&self) -> RegisteredClaims<'_> {
+    /// The registered claims a hit rechecks (borrowed: never dropped).
+    pub(crate) fn registered(&self) -> ManuallyDrop<RegisteredClaims<'_>> {
         RegisteredClaims::kept(
             self.exp,
             self.nbf,
@@ -400,7 +401,10 @@ fn thread_number() -> usize {
 /// The way of a token in a front: from its last bytes, the end of its
 /// signature (only verified tokens are entered, so nobody picks them).
 fn way_of(token: &[u8]) -> usize {
-    let tail = word(&token[token.len().saturating_sub(8)..]);
+    let tail = match token.last_chunk::<8>() {
+        Some(last) => u64::from_le_bytes(*last),
+        None => word(token),
+    };
     let mixed = tail.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
     // In range: FRONT_WAYS is small.
     (mixed as usize) % FRONT_WAYS
