@@ -114,7 +114,8 @@ struct Options {
     redis: Option<String>,
     /// `--users N,N,…`: only `/secret` as the users grow, at these numbers of users.
     users: Vec<usize>,
-    /// `--rounds N`: the rounds of `--users` (a noisy machine needs more for a steady median).
+    /// `--rounds N`: the rounds of `--users`, 3 to 99 (9 by default; a noisy machine needs more
+    /// for a steady median).
     growth_rounds: u32,
 }
 
