@@ -564,11 +564,26 @@ impl Key {
             }
             #[cfg(feature = "aws-lc-rs")]
             Material::Parsed(key) => {
-                let signature = URL_SAFE_NO_PAD
-                    .decode(signature_b64)
-                    .map_err(|_| TokenError::Malformed)?;
-                key.verify_sig(signing_input, &signature)
-                    .map_err(|_| TokenError::InvalidSignature)
+                // ECDSA's and Ed25519's signatures are decoded on the stack,
+                // RSA's (up to 1 KiB) on the heap.
+                let mut short = [0u8; parsed::SHORT_SIGNATURE_LEN];
+                let long;
+                let signature = if signature_b64.len() <= (short.len() * 4).div_ceil(3) {
+                    let len = URL_SAFE_NO_PAD
+                        .decode_slice(signature_b64, &mut short)
+                        .map_err(|_| TokenError::Malformed)?;
+                    &short[..len]
+                } else {
+                    long = URL_SAFE_NO_PAD
+                        .decode(signature_b64)
+                        .map_err(|_| TokenError::Malformed)?;
+                    &long[..]
+                };
+                if parsed::verify(self.alg, key, signing_input, signature) {
+                    Ok(())
+                } else {
+                    Err(TokenError::InvalidSignature)
+                }
             }
         }
     }

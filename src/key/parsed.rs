@@ -8,12 +8,20 @@
 //!
 //! The verdicts are jsonwebtoken's, by construction: the same bytes of the
 //! same `DecodingKey` go to the same aws-lc-rs parser, and the signature to
-//! the same verification algorithm jsonwebtoken picks for the JWS `alg` (RSA
-//! with its 2048 to 8192 bit range, ECDSA with fixed-length `r || s`,
-//! Ed25519). `tests/differential.rs` checks it over public vectors and
-//! generated tokens. The one difference is when a key aws-lc-rs cannot parse
-//! is noticed: jsonwebtoken refuses every signature under it, this module
-//! refuses the key when it is loaded.
+//! the same verification jsonwebtoken picks for the JWS `alg` (RSA with its
+//! 2048 to 8192 bit range, ECDSA, Ed25519). `tests/differential.rs` checks it
+//! over public vectors and generated tokens. The one difference is when a key
+//! aws-lc-rs cannot parse is noticed: jsonwebtoken refuses every signature
+//! under it, this module refuses the key when it is loaded.
+//!
+//! ECDSA takes a shorter road to the same check (see [`verify`]): aws-lc
+//! verifies a DER `Ecdsa-Sig-Value` over a digest, and jsonwebtoken's
+//! fixed-length algorithm gets there by turning the JWS `r || s` into two
+//! `BIGNUM`s and a DER buffer on the heap, and by hashing inside an
+//! `EVP_MD_CTX`. Here `r || s` is written as that DER on the stack (with
+//! `der`) and the signing input is hashed once with aws-lc-rs's one-shot
+//! digest: about one point less of `jsonwebtoken::decode`'s time for an
+//! ES256 validation (BENCHMARKS.md, "Ninth session").
 //!
 //! What it buys (BENCHMARKS.md, "Pre-parsed public keys"): the signature check
 //! alone took 16.7 µs instead of 19.2 µs for RS256 and 50.8 µs instead of
@@ -22,12 +30,15 @@
 //! An Ed25519 key is 32 raw bytes: parsing it once saves nothing measurable,
 //! but one path for every public key is simpler than two.
 
+use aws_lc_rs::digest;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ED25519, ParsedPublicKey,
+    ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA384_ASN1, ED25519, ParsedPublicKey,
     RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_2048_8192_SHA384, RSA_PKCS1_2048_8192_SHA512,
     RSA_PSS_2048_8192_SHA256, RSA_PSS_2048_8192_SHA384, RSA_PSS_2048_8192_SHA512, RsaParameters,
     RsaPublicKeyComponents, VerificationAlgorithm,
 };
+use der::asn1::UintRef;
+use der::{Encode, EncodeValue, FixedTag, Length, Tag, Writer};
 use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
@@ -55,14 +66,95 @@ fn rsa_parameters(alg: Algorithm) -> Option<&'static RsaParameters> {
     })
 }
 
-/// The other verification algorithms jsonwebtoken's aws-lc-rs backend uses.
+/// The other verification algorithms: jsonwebtoken's aws-lc-rs backend's for
+/// Ed25519; for ECDSA the same curve and hash taking the DER signature that
+/// [`verify`] writes (jsonwebtoken's fixed-length algorithm converts to it).
 fn other_algorithm(alg: Algorithm) -> Option<&'static dyn VerificationAlgorithm> {
     Some(match alg {
-        Algorithm::ES256 => &ECDSA_P256_SHA256_FIXED,
-        Algorithm::ES384 => &ECDSA_P384_SHA384_FIXED,
+        Algorithm::ES256 => &ECDSA_P256_SHA256_ASN1,
+        Algorithm::ES384 => &ECDSA_P384_SHA384_ASN1,
         Algorithm::EdDSA => &ED25519,
         _ => return None,
     })
+}
+
+/// The longest signature of a parsed key that is not RSA's: ES384's.
+pub(crate) const SHORT_SIGNATURE_LEN: usize = 96;
+
+/// Whether `signature` (decoded from the JWS) is `key`'s over `signing_input`,
+/// for the `alg` the key was parsed for by [`parse`].
+pub(crate) fn verify(
+    alg: Algorithm,
+    key: &ParsedPublicKey,
+    signing_input: &[u8],
+    signature: &[u8],
+) -> bool {
+    let ecdsa = |scalar_len, hash| verify_ecdsa(key, scalar_len, hash, signing_input, signature);
+    match alg {
+        Algorithm::ES256 => ecdsa(32, &digest::SHA256),
+        Algorithm::ES384 => ecdsa(48, &digest::SHA384),
+        _ => key.verify_sig(signing_input, signature).is_ok(),
+    }
+}
+
+/// ECDSA over a JWS signature, `r || s` of `scalar_len` bytes each
+/// (RFC 7518, section 3.4), as jsonwebtoken's fixed-length algorithm checks it.
+///
+/// That algorithm refuses any other length, then writes `r` and `s` as the
+/// minimal DER integers of an `Ecdsa-Sig-Value` (RFC 3279, section 2.2.3) and
+/// verifies that over the hash of `signing_input`. So does this, with the DER
+/// on the stack. Range checks (`0 < r, s < n`) are aws-lc's, on both roads.
+fn verify_ecdsa(
+    key: &ParsedPublicKey,
+    scalar_len: usize,
+    hash: &'static digest::Algorithm,
+    signing_input: &[u8],
+    signature: &[u8],
+) -> bool {
+    if signature.len() != 2 * scalar_len {
+        return false;
+    }
+    let (r, s) = signature.split_at(scalar_len);
+    let mut buf = [0u8; SIG_VALUE_MAX_LEN];
+    let Ok(der) = SigValue::new(r, s).and_then(|value| value.encode_to_slice(&mut buf)) else {
+        return false;
+    };
+    key.verify_digest_sig(&digest::digest(hash, signing_input), der)
+        .is_ok()
+}
+
+/// The longest DER `Ecdsa-Sig-Value` of P-384: a two-byte sequence header
+/// and two integers of a two-byte header, a zero byte and 48 bytes.
+const SIG_VALUE_MAX_LEN: usize = 2 + 2 * (2 + 1 + 48);
+
+/// `Ecdsa-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }`, both unsigned.
+struct SigValue<'a> {
+    r: UintRef<'a>,
+    s: UintRef<'a>,
+}
+
+impl<'a> SigValue<'a> {
+    fn new(r: &'a [u8], s: &'a [u8]) -> der::Result<Self> {
+        Ok(Self {
+            r: UintRef::new(r)?,
+            s: UintRef::new(s)?,
+        })
+    }
+}
+
+impl EncodeValue for SigValue<'_> {
+    fn value_len(&self) -> der::Result<Length> {
+        self.r.encoded_len()? + self.s.encoded_len()?
+    }
+
+    fn encode_value(&self, writer: &mut impl Writer) -> der::Result<()> {
+        self.r.encode(writer)?;
+        self.s.encode(writer)
+    }
+}
+
+impl FixedTag for SigValue<'_> {
+    const TAG: Tag = Tag::Sequence;
 }
 
 /// Parses `key` for `alg`, as jsonwebtoken's aws-lc-rs verifier for `alg`
@@ -143,6 +235,125 @@ mod tests {
             parse(Algorithm::RS256, &key),
             Err(KeyError::Invalid(_))
         ));
+    }
+
+    fn hex(text: &str) -> Vec<u8> {
+        let digits: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
+        digits
+            .chunks(2)
+            .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+            .collect()
+    }
+
+    /// Signatures of `alg` by a new key over `message`, collected until each
+    /// DER special case has shown up: an `r` or `s` with a leading zero byte
+    /// (shorter as an integer) and one with its high bit set (a zero byte
+    /// added). Bounded: about one signature in 256 has a given leading zero.
+    fn signatures_with_every_der_shape(alg: Algorithm, message: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
+        };
+        let (signing, half) = match alg {
+            Algorithm::ES256 => (&ECDSA_P256_SHA256_FIXED_SIGNING, 32),
+            _ => (&ECDSA_P384_SHA384_FIXED_SIGNING, 48),
+        };
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(signing, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(signing, pkcs8.as_ref()).unwrap();
+        let shapes: [fn(&[u8], usize) -> bool; 4] = [
+            |sig, _| sig[0] == 0,
+            |sig, half| sig[half] == 0,
+            |sig, _| sig[0] >= 0x80,
+            |sig, half| sig[half] >= 0x80,
+        ];
+        let mut found: Vec<Option<Vec<u8>>> = vec![None; shapes.len()];
+        for _ in 0..20_000 {
+            let signature = pair.sign(&rng, message).unwrap().as_ref().to_vec();
+            for (shape, slot) in shapes.iter().zip(&mut found) {
+                if slot.is_none() && shape(&signature, half) {
+                    *slot = Some(signature.clone());
+                }
+            }
+            if found.iter().all(Option::is_some) {
+                break;
+            }
+        }
+        let found = found
+            .into_iter()
+            .map(|sig| sig.expect("every shape within 20 000 signatures"));
+        (pair.public_key().as_ref().to_vec(), found.collect())
+    }
+
+    #[test]
+    fn ecdsa_gets_the_fixed_length_algorithms_verdict() {
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, UnparsedPublicKey,
+        };
+        let message = b"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0";
+        for alg in [Algorithm::ES256, Algorithm::ES384] {
+            let (point, signatures) = signatures_with_every_der_shape(alg, message);
+            let fixed = match alg {
+                Algorithm::ES256 => &ECDSA_P256_SHA256_FIXED,
+                _ => &ECDSA_P384_SHA384_FIXED,
+            };
+            let theirs = UnparsedPublicKey::new(fixed, &point);
+            let ours = parse(alg, &DecodingKey::from_ec_der(&point)).unwrap();
+            let half = point.len() / 2;
+            // The group's order: the first value out of range.
+            let n = hex(match alg {
+                Algorithm::ES256 => {
+                    "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551"
+                }
+                _ => {
+                    "ffffffffffffffffffffffffffffffffffffffffffffffff\
+                     c7634d81f4372ddf581a0db248b0a77aecec196accc52973"
+                }
+            });
+            for signature in &signatures {
+                let (r, s) = signature.split_at(half);
+                let mut cases = vec![
+                    (signature.clone(), &message[..], true),
+                    (signature.clone(), &message[1..], false),
+                    ([r, &n].concat(), &message[..], false),
+                    ([&n, s].concat(), &message[..], false),
+                    ([r, &vec![0; half]].concat(), &message[..], false),
+                    ([&vec![0; half], s].concat(), &message[..], false),
+                    ([r, &vec![0xff; half]].concat(), &message[..], false),
+                    (vec![0; 2 * half], &message[..], false),
+                    (signature[1..].to_vec(), &message[..], false),
+                    ([&signature[..], &[0]].concat(), &message[..], false),
+                    (Vec::new(), &message[..], false),
+                ];
+                for bit in (0..signature.len() * 8).step_by(5) {
+                    let mut flipped = signature.clone();
+                    flipped[bit / 8] ^= 1 << (bit % 8);
+                    cases.push((flipped, &message[..], false));
+                }
+                for (case, input, verifies) in cases {
+                    assert_eq!(
+                        theirs.verify(input, &case).is_ok(),
+                        verifies,
+                        "{alg:?} {case:02x?}"
+                    );
+                    assert_eq!(
+                        verify(alg, &ours, input, &case),
+                        verifies,
+                        "{alg:?} {case:02x?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_longest_ecdsa_signature_fits_its_der_buffer() {
+        let ones = [0xff; 48];
+        let value = SigValue::new(&ones, &ones).unwrap();
+        assert_eq!(
+            value.encoded_len().unwrap(),
+            Length::new(SIG_VALUE_MAX_LEN as u32)
+        );
     }
 
     #[test]
