@@ -312,7 +312,15 @@ mod tests {
             });
             for signature in &signatures {
                 let (r, s) = signature.split_at(half);
+                // The key is parsed for DER signatures; a JWS never carries one.
+                let mut buf = [0u8; SIG_VALUE_MAX_LEN];
+                let der = SigValue::new(r, s)
+                    .unwrap()
+                    .encode_to_slice(&mut buf)
+                    .unwrap()
+                    .to_vec();
                 let mut cases = vec![
+                    (der, &message[..], false),
                     (signature.clone(), &message[..], true),
                     (signature.clone(), &message[1..], false),
                     ([r, &n].concat(), &message[..], false),
