@@ -781,6 +781,34 @@ impl From<Key> for KeyRing {
     }
 }
 
+/// Values the key modules' unit tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::{Value, json};
+
+    /// The P-256 generator's affine `x` and `y` (SEC 2, section 2.4.2), in hex.
+    pub(crate) const P256_GENERATOR: [&str; 2] = [
+        "6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296",
+        "4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5",
+    ];
+
+    /// The bytes of a string of hex digits.
+    pub(crate) fn hex(digits: &str) -> Vec<u8> {
+        (0..digits.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).expect("hex digits"))
+            .collect()
+    }
+
+    /// The P-256 generator as an EC JWK.
+    pub(crate) fn p256_generator_jwk() -> Value {
+        let [x, y] = P256_GENERATOR.map(|coordinate| URL_SAFE_NO_PAD.encode(hex(coordinate)));
+        json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
@@ -795,22 +823,6 @@ mod tests {
         serde_json::from_value(value).expect("a JWK")
     }
 
-    fn p256_generator() -> Value {
-        let hex = |hex: &str| -> String {
-            let bytes: Vec<u8> = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digits"))
-                .collect();
-            URL_SAFE_NO_PAD.encode(bytes)
-        };
-        json!({
-            "kty": "EC",
-            "crv": "P-256",
-            "x": hex("6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296"),
-            "y": hex("4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5"),
-        })
-    }
-
     fn rsa_2048() -> Value {
         let mut n = vec![1u8; 256];
         n[0] = 0xc0;
@@ -821,7 +833,7 @@ mod tests {
     #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
     #[test]
     fn from_jwk_infers_the_algorithm_of_ec_and_okp_keys_and_rs256_for_rsa() {
-        let ec = Key::from_jwk(&jwk(p256_generator())).unwrap();
+        let ec = Key::from_jwk(&jwk(testing::p256_generator_jwk())).unwrap();
         assert_eq!(ec.algorithm(), Algorithm::ES256);
         let ed = Key::from_jwk(&jwk(
             json!({ "kty": "OKP", "crv": "Ed25519", "x": ED_X, "kid": "e" }),
@@ -854,7 +866,7 @@ mod tests {
             Err(KeyError::AlgorithmMismatch(Algorithm::RS256))
         ));
         assert!(matches!(
-            Key::from_jwk_with(&jwk(p256_generator()), Algorithm::ES384),
+            Key::from_jwk_with(&jwk(testing::p256_generator_jwk()), Algorithm::ES384),
             Err(KeyError::AlgorithmMismatch(Algorithm::ES384))
         ));
     }
@@ -926,7 +938,7 @@ mod tests {
         let ed =
             jwk(json!({ "kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(identity) }));
         assert!(matches!(Key::from_jwk(&ed), Err(KeyError::WeakEd25519Key)));
-        let mut off_curve = p256_generator();
+        let mut off_curve = testing::p256_generator_jwk();
         off_curve["y"] = json!(URL_SAFE_NO_PAD.encode([1u8; 32]));
         assert!(matches!(
             Key::from_jwk(&jwk(off_curve)),

@@ -109,6 +109,7 @@ mod tests {
     use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 
     use super::*;
+    use crate::key::testing::{P256_GENERATOR, hex};
 
     /// 2^255 - 19, little-endian.
     const P: [u8; 32] = {
@@ -209,15 +210,9 @@ mod tests {
     #[test]
     fn ec_points_must_lie_on_their_curve() {
         // The P-256 generator, then with y changed by one bit.
-        let x = "6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296";
-        let y = "4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5";
         let mut point = vec![4u8];
-        for hex in [x, y] {
-            point.extend(
-                (0..hex.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digits")),
-            );
+        for coordinate in P256_GENERATOR {
+            point.extend(hex(coordinate));
         }
         assert!(check_ec_point(Algorithm::ES256, &point).is_ok());
         let last = point.len() - 1;

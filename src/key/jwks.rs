@@ -202,29 +202,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::key::testing::p256_generator_jwk;
 
     const ALL: [Algorithm; 9] = crate::key::ASYMMETRIC_ALGORITHMS;
 
     /// RFC 8037 §A.2's Ed25519 public key.
     const ED_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
-
-    /// The P-256 generator as a JWK point.
-    fn p256_member(hex: &str) -> String {
-        let bytes: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digits"))
-            .collect();
-        URL_SAFE_NO_PAD.encode(bytes)
-    }
-
-    fn ec_jwk() -> Value {
-        json!({
-            "kty": "EC",
-            "crv": "P-256",
-            "x": p256_member("6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296"),
-            "y": p256_member("4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5"),
-        })
-    }
 
     fn ed_jwk() -> Value {
         json!({ "kty": "OKP", "crv": "Ed25519", "x": ED_X })
@@ -351,7 +334,7 @@ mod tests {
                 with(rsa_jwk(), json!({ "alg": "PS384", "kid": "ps" })),
                 with(rsa_jwk(), json!({ "alg": "RS512" })),
                 with(rsa_jwk(), json!({ "alg": "ES256" })),
-                with(ec_jwk(), json!({ "alg": "ES384" })),
+                with(p256_generator_jwk(), json!({ "alg": "ES384" })),
                 with(ed_jwk(), json!({ "alg": "RS256" })),
                 with(rsa_jwk(), json!({ "alg": "XX999" })),
             ],
@@ -373,7 +356,7 @@ mod tests {
     fn a_missing_alg_is_inferred_from_the_key() {
         let parsed = parse(
             &[
-                with(ec_jwk(), json!({ "kid": "ec" })),
+                with(p256_generator_jwk(), json!({ "kid": "ec" })),
                 with(ed_jwk(), json!({ "kid": "ed" })),
                 with(rsa_jwk(), json!({ "kid": "rsa" })),
             ],
@@ -403,7 +386,10 @@ mod tests {
 
     #[test]
     fn keys_inferred_to_an_algorithm_not_allowed_are_skipped() {
-        let parsed = parse(&[ec_jwk(), ed_jwk(), rsa_jwk()], &[Algorithm::ES384]);
+        let parsed = parse(
+            &[p256_generator_jwk(), ed_jwk(), rsa_jwk()],
+            &[Algorithm::ES384],
+        );
         assert!(parsed.keys.is_empty());
         assert_eq!(parsed.skipped.len(), 3, "{:?}", parsed.skipped);
     }
@@ -418,7 +404,10 @@ mod tests {
             &[
                 json!({ "kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(identity) }),
                 json!({ "kty": "RSA", "e": "AQAB", "n": URL_SAFE_NO_PAD.encode(short) }),
-                with(ec_jwk(), json!({ "y": URL_SAFE_NO_PAD.encode([1u8; 32]) })),
+                with(
+                    p256_generator_jwk(),
+                    json!({ "y": URL_SAFE_NO_PAD.encode([1u8; 32]) }),
+                ),
             ],
             &ALL,
         );

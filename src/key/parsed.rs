@@ -197,6 +197,7 @@ pub(crate) fn parse(alg: Algorithm, key: &DecodingKey) -> Result<ParsedPublicKey
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key::testing::hex;
 
     #[test]
     fn hmac_algorithms_have_no_parsed_key() {
@@ -235,14 +236,6 @@ mod tests {
             parse(Algorithm::RS256, &key),
             Err(KeyError::Invalid(_))
         ));
-    }
-
-    fn hex(text: &str) -> Vec<u8> {
-        let digits: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
-        digits
-            .chunks(2)
-            .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
-            .collect()
     }
 
     /// Signatures of `alg` by a new key over `message`, collected until each
