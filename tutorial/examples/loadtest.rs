@@ -66,8 +66,11 @@
 //!    hits and misses from `GET /admin/cache` before and after each run: the miss rate each
 //!    pattern caused, as the server counted it. Each pattern's cost is set against the one
 //!    its miss rate predicts (one token's cost plus the miss rate × what a new token each
-//!    costs more), round by round. Writes `benches/server_growth.svg`. Server on CPU 0 and
-//!    this tool on CPU 1 where possible.
+//!    costs more), round by round. After every round, the server's resident memory
+//!    (`VmRSS`, and its peak `VmHWM` at the end, from `/proc/<pid>/status`): whether the
+//!    cache at capacity, with 10^6 users and a one-use token flood, keeps the process's
+//!    memory bounded, allocator included. Writes `benches/server_growth.svg`. Server on
+//!    CPU 0 and this tool on CPU 1 where possible.
 //!
 //! Besides req/s and latency, each throughput row gives the server's CPU time per request
 //! (from `/proc/<pid>/stat`, on Linux), and the summary divides `/notsecret`'s by `/secret`'s:
@@ -679,6 +682,17 @@ fn cpu_times(pid: u32) -> Option<(Duration, Duration)> {
         let _ = pid;
         None
     }
+}
+
+/// Process `pid`'s resident memory now and its peak so far (`VmRSS`, `VmHWM`), in KiB, from
+/// `/proc/<pid>/status`; `None` where there is no such file.
+fn resident(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find_map(|line| line.strip_prefix(name))?;
+        line.trim().strip_suffix("kB")?.trim().parse().ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// Runs `load`, recording the server's CPU time over it, and its user time apart.
@@ -1406,6 +1420,8 @@ async fn growth(options: &Options) -> Result<(), String> {
     let (duration, conns) = (options.duration, options.connections);
     let token = ready(addr, conns).await?;
     let mut grown: Vec<Grown> = patterns.iter().map(|_| Grown::default()).collect();
+    // The server's resident memory (KiB) once ready, then after each round.
+    let mut memory: Vec<(u64, u64)> = resident(pid).into_iter().collect();
     let cursors: Vec<Arc<AtomicUsize>> = patterns
         .iter()
         .map(|_| Arc::new(AtomicUsize::new(0)))
@@ -1457,9 +1473,40 @@ async fn growth(options: &Options) -> Result<(), String> {
                 .push((hits + misses > 0).then(|| misses as f64 / (hits + misses) as f64));
             grown.tally.merge(tally);
         }
+        memory.extend(resident(pid));
     }
     drop(server);
-    report_growth(&patterns, grown, &sizes, duration * rounds)
+    report_growth(&patterns, grown, &sizes, duration * rounds)?;
+    report_memory(&memory);
+    Ok(())
+}
+
+/// Prints the server's resident memory over `--users`' rounds: once ready, after the first
+/// round, the median and the last of the rounds after it, and the peak.
+fn report_memory(memory: &[(u64, u64)]) {
+    let Some((&(ready, _), rounds)) = memory.split_first() else {
+        println!("(the server's resident memory: not readable here)");
+        return;
+    };
+    let Some((&(first, _), later)) = rounds.split_first() else {
+        return;
+    };
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let later_rss: Vec<f64> = later.iter().map(|&(rss, _)| mib(rss)).collect();
+    let (settled, last) = match later_rss.last() {
+        Some(&last) => (median(&later_rss), last),
+        None => (mib(first), mib(first)),
+    };
+    let peak = memory.iter().map(|&(_, hwm)| hwm).max().unwrap_or(0);
+    println!(
+        "server resident memory (VmRSS), MiB: ready {:.1}, after round 1 {:.1}, rounds 2–{} median {:.1}, last {:.1}; peak (VmHWM) {:.1}",
+        mib(ready),
+        mib(first),
+        rounds.len(),
+        settled,
+        last,
+        mib(peak),
+    );
 }
 
 /// The median of `values` (NaN for none).
